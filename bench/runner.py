@@ -1,0 +1,131 @@
+"""The one benchmark runner every ``bench/*.py`` plugs into.
+
+A benchmark module defines ``cases(quick: bool, device: str, workdir: str) -> list[Case]``; it may write shared
+inputs (e.g. a checkpoint file) into ``workdir`` first. Each case runs our side and the reference side in separate
+fresh subprocesses (so peak memory is clean): one warm-up call, then the median of ``runs`` (>= 3) timed calls.
+One JSON line per case is printed and appended to ``bench/results.jsonl``::
+
+    {"case", "shape", "dtype", "ours_s", "ref_s", "time_ratio", "ours_peak_mib", "ref_peak_mib", "mem_ratio",
+     "machine", ...}
+
+Ratios are ours / reference (below 1 is better). A case without a reference side reports nulls for it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import importlib
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from typing import Any
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+RESULTS = os.path.join(HERE, "results.jsonl")
+
+
+@dataclass
+class Case:
+    """One measurement: ``ours`` / ``ref`` are ``module:function`` setup functions called with ``args``."""
+
+    name: str
+    shape: str
+    dtype: str
+    ours: str
+    ref: str | None
+    args: dict[str, Any] = field(default_factory=dict)
+    ref_args: dict[str, Any] | None = None
+    runs: int = 3
+    warmup: int = 1
+    device: str = "cpu"
+    timeout: float = 1800.0
+    notes: str = ""
+
+
+def machine(device: str = "cpu") -> str:
+    if device.startswith("cuda"):
+        import torch
+
+        return f"{torch.cuda.get_device_name(0)} (CUDA), {os.cpu_count()} CPU cores"
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return f"{model}, {os.cpu_count()} cores (CPU)"
+
+
+def run_side(case: Case, target: str, args: dict[str, Any]) -> dict[str, Any]:
+    spec = {"target": target, "args": args, "runs": max(case.runs, 3), "warmup": case.warmup, "device": case.device}
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.worker", json.dumps(spec)],
+        cwd=os.path.dirname(HERE),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=case.timeout,
+    )
+    for line in proc.stdout.splitlines():
+        if line.startswith("BENCH_RESULT "):
+            return json.loads(line[len("BENCH_RESULT ") :])
+    raise RuntimeError(f"{case.name}: {target} failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}")
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return round(a / b, 3) if a is not None and b else None
+
+
+def run_case(case: Case, quick: bool, save: bool) -> dict[str, Any]:
+    ours = run_side(case, case.ours, case.args)
+    ref = run_side(case, case.ref, case.ref_args if case.ref_args is not None else case.args) if case.ref else None
+    line = {
+        "case": case.name,
+        "shape": case.shape,
+        "dtype": case.dtype,
+        "ours_s": round(ours["seconds"], 4),
+        "ref_s": round(ref["seconds"], 4) if ref else None,
+        "time_ratio": _ratio(ours["seconds"], ref["seconds"] if ref else None),
+        "ours_peak_mib": round(ours["peak_mib"], 1),
+        "ref_peak_mib": round(ref["peak_mib"], 1) if ref else None,
+        "mem_ratio": _ratio(ours["peak_mib"], ref["peak_mib"] if ref else None),
+        "machine": machine(case.device),
+        "device": case.device,
+        "quick": quick,
+        "date": datetime.date.today().isoformat(),
+    }
+    if "extra" in ours:
+        line["ours_extra"] = ours["extra"]
+    if ref and "extra" in ref:
+        line["ref_extra"] = ref["extra"]
+    if case.notes:
+        line["notes"] = case.notes
+    print(json.dumps(line), flush=True)
+    if save:
+        with open(RESULTS, "a") as f:
+            f.write(json.dumps(line) + "\n")
+    return line
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("name", help="benchmark module in bench/ (e.g. load, video_vae, transformer)")
+    parser.add_argument("--quick", action="store_true", help="a reduced case that runs in under a minute")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--case", default="", help="run only cases whose name contains this")
+    parser.add_argument("--no-save", action="store_true", help=f"do not append to {os.path.relpath(RESULTS)}")
+    args = parser.parse_args(argv)
+    module = importlib.import_module(f"bench.{args.name}")
+    with tempfile.TemporaryDirectory(prefix="ltx_av_bench_") as workdir:
+        for case in module.cases(quick=args.quick, device=args.device, workdir=workdir):
+            if args.case in case.name:
+                run_case(case, args.quick, save=not args.no_save)

@@ -1,0 +1,3 @@
+"""audio nodes."""
+
+NODES: tuple[type, ...] = ()

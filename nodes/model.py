@@ -1,0 +1,3 @@
+"""model nodes."""
+
+NODES: tuple[type, ...] = ()

@@ -1,0 +1,3 @@
+"""sampling nodes."""
+
+NODES: tuple[type, ...] = ()

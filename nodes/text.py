@@ -1,0 +1,3 @@
+"""text nodes."""
+
+NODES: tuple[type, ...] = ()

@@ -1,0 +1,3 @@
+"""video nodes."""
+
+NODES: tuple[type, ...] = ()
