@@ -1,0 +1,78 @@
+"""Multi-head attention as LTX-2 uses it everywhere (transformer streams, audio<->video, text connectors).
+
+q and k get a learned RMSNorm over the whole inner width (across heads) before RoPE; the kernel is PyTorch's
+``scaled_dot_product_attention`` (no T x T mask is built unless one is given). LTX-2.3 adds a per-head output gate
+``2 * sigmoid(to_gate_logits(x))``. A batch item can skip the attention and pass the value projection through
+unchanged (spatio-temporal guidance), which costs no q/k work when every item skips.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .rope import RopeTables, apply_rope
+
+
+class Attention(nn.Module):
+    def __init__(
+        self,
+        query_dim: int,
+        heads: int,
+        head_dim: int,
+        context_dim: int | None = None,
+        gated: bool = False,
+        eps: float = 1e-6,
+    ):
+        super().__init__()
+        inner = heads * head_dim
+        context_dim = query_dim if context_dim is None else context_dim
+        self.heads, self.head_dim = heads, head_dim
+        self.to_q = nn.Linear(query_dim, inner)
+        self.to_k = nn.Linear(context_dim, inner)
+        self.to_v = nn.Linear(context_dim, inner)
+        self.q_norm = nn.RMSNorm(inner, eps=eps)
+        self.k_norm = nn.RMSNorm(inner, eps=eps)
+        self.to_gate_logits = nn.Linear(query_dim, heads) if gated else None
+        self.to_out = nn.ModuleList([nn.Linear(inner, query_dim), nn.Identity()])
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        context: torch.Tensor | None = None,
+        *,
+        mask: torch.Tensor | None = None,
+        rope: RopeTables | None = None,
+        k_rope: RopeTables | None = None,
+        passthrough: torch.Tensor | bool | None = None,
+    ) -> torch.Tensor:
+        """``x``: ``[B, T, query_dim]``; ``context``: ``[B, S, context_dim]`` (``x`` when None).
+
+        ``mask``: additive ``[B, 1 or H, T, S]``. ``rope`` rotates q (and k unless ``k_rope`` is given).
+        ``passthrough``: True, or a ``[B]`` 0/1 tensor: those items return ``to_v(context)`` instead of attending.
+        """
+        context = x if context is None else context
+        v = self.to_v(context)
+        if passthrough is True:
+            out = v
+        else:
+            q = self.q_norm(self.to_q(x))
+            k = self.k_norm(self.to_k(context))
+            if rope is not None:
+                q = apply_rope(q, rope)
+                k = apply_rope(k, rope if k_rope is None else k_rope)
+            out = self._attend(q, k, v, mask)
+            if isinstance(passthrough, torch.Tensor):
+                keep = (1 - passthrough).to(out.dtype).view(-1, 1, 1)
+                out = out * keep + v * (1 - keep)
+        if self.to_gate_logits is not None:
+            gates = 2.0 * torch.sigmoid(self.to_gate_logits(x))  # [B, T, H]
+            out = (out.unflatten(-1, (self.heads, self.head_dim)) * gates.unsqueeze(-1)).flatten(-2)
+        return self.to_out[0](out)
+
+    def _attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        b = q.shape[0]
+        q, k, v = (t.view(b, -1, self.heads, self.head_dim).transpose(1, 2) for t in (q, k, v))
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        return out.transpose(1, 2).reshape(b, -1, self.heads * self.head_dim)
