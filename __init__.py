@@ -5,36 +5,38 @@ imports are used inside, so both work. If a Python dependency is missing we log 
 and register no nodes, rather than breaking ComfyUI's start-up.
 """
 
+import importlib.util
 import logging
 import os
 
 log = logging.getLogger("ltx_av")
 
-# import name -> pip distribution, for the one-line hint when a dependency is missing
-_PIP_NAMES = {
-    "PIL": "pillow",
-    "av": "av",
+# import name -> pip distribution of every runtime dependency (requirements.txt)
+REQUIRED = {
+    "numpy": "numpy",
     "safetensors": "safetensors",
     "transformers": "transformers",
-    "numpy": "numpy",
-    "gguf": "gguf",
-    "tokenizers": "tokenizers",
+    "av": "av",
+    "PIL": "pillow",
 }
 
-try:
-    from .nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
-except ModuleNotFoundError as error:
-    top = (error.name or "").split(".")[0]
-    if not top or top == __name__.split(".")[0] or top not in _PIP_NAMES:
-        raise
-    requirements = os.path.join(os.path.dirname(os.path.abspath(__file__)), "requirements.txt")
+
+def _missing_requirements() -> list[str]:
+    # find_spec looks for an installed package without importing it, so the check costs nothing at start-up.
+    return [pip for module, pip in REQUIRED.items() if importlib.util.find_spec(module) is None]
+
+
+_missing = _missing_requirements()
+if _missing:
     log.error(
-        "LTX-AV is disabled: the Python package '%s' is missing. Install the pack's requirements into ComfyUI's "
-        "Python: python -m pip install -r %s",
-        _PIP_NAMES[top],
-        requirements,
+        "LTX-AV is disabled: missing Python package(s) %s. Install them into ComfyUI's Python with: "
+        "python -m pip install -r %s",
+        ", ".join(_missing),
+        os.path.join(os.path.dirname(os.path.abspath(__file__)), "requirements.txt"),
     )
     NODE_CLASS_MAPPINGS = {}
     NODE_DISPLAY_NAME_MAPPINGS = {}
+else:
+    from .nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
 
 __all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS"]
