@@ -11,6 +11,7 @@ import sys
 
 import ltx_av
 import ltx_av.ltx_core
+
 from reference import REPO_ROOT, ltx_core_ref
 
 PACK_DIRS = ("", "ltx_core", "nodes")
