@@ -12,6 +12,10 @@ import pytest
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.getcwd()) != _ROOT]
 
+# Import the official reference once, the safe way (torchaudio stand-in, no shadowing), before any test module
+# runs, so test modules may import `ltx_core.*` (the reference) in any order.
+import reference  # noqa: E402, F401
+
 VARIANTS = ("LTX-2", "LTX-2.3")
 
 
