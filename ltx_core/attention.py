@@ -57,11 +57,9 @@ class Attention(nn.Module):
         if passthrough is True:
             out = v
         else:
-            q = self.q_norm(self.to_q(x))
-            k = self.k_norm(self.to_k(context))
-            if rope is not None:
-                q = apply_rope(q, rope)
-                k = apply_rope(k, rope if k_rope is None else k_rope)
+            q = _norm_and_rotate(self.to_q(x), self.q_norm, rope)
+            k_tables = rope if rope is None or k_rope is None else k_rope
+            k = _norm_and_rotate(self.to_k(context), self.k_norm, k_tables)
             out = self._attend(q, k, v, mask)
             if isinstance(passthrough, torch.Tensor):
                 keep = (1 - passthrough).to(out.dtype).view(-1, 1, 1)
@@ -76,3 +74,16 @@ class Attention(nn.Module):
         q, k, v = (t.view(b, -1, self.heads, self.head_dim).transpose(1, 2) for t in (q, k, v))
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
         return out.transpose(1, 2).reshape(b, -1, self.heads * self.head_dim)
+
+
+def _norm_and_rotate(t: torch.Tensor, norm: nn.RMSNorm, rope: RopeTables | None) -> torch.Tensor:
+    """q/k RMSNorm then RoPE. Below float32 both run in float32 and the result is cast back: rotation angles
+    reach ~1e4 rad, where half-precision arithmetic would visibly move positions."""
+    if t.dtype == torch.float32:
+        t = norm(t)
+        return t if rope is None else apply_rope(t, rope)
+    weight = None if norm.weight is None else norm.weight.float()
+    out = F.rms_norm(t.float(), norm.normalized_shape, weight, norm.eps)
+    if rope is not None:
+        out = apply_rope(out, rope)
+    return out.to(t.dtype)

@@ -1,3 +1,270 @@
-"""model nodes."""
+"""Loading the audio-video transformer: the ``LTXModelLoader`` node and the ``LTX_MODEL`` value it produces."""
 
-NODES: tuple[type, ...] = ()
+from __future__ import annotations
+
+import logging
+from contextlib import contextmanager
+
+import torch
+
+from ..ltx_core.checkpoint import Checkpoint, build_component, open_checkpoint
+from ..ltx_core.config import TransformerConfig
+from ..ltx_core.errors import InputError
+from ..ltx_core.offload import place_weights, weight_bytes
+from ..ltx_core.perturbations import Perturbations
+from ..ltx_core.transformer import (
+    AV_TIMESTEP_RULES,
+    DEFAULT_AV_TIMESTEP_RULE,
+    AudioVideoTransformer,
+    StreamInput,
+    velocity_to_x0,
+)
+from . import host
+
+log = logging.getLogger("ltx_av.nodes.model")
+
+DTYPES = ("auto", "bf16", "fp16", "fp32", "float8-storage")
+OFFLOAD_MODES = ("none", "blocks")
+MODEL_FOLDERS = ("checkpoints", "diffusion_models")
+_NAMED_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
+
+
+def compute_dtype_for(choice: str, device: torch.device) -> torch.dtype:
+    """The compute dtype a loader ``dtype`` choice means on ``device`` (float8-storage computes like auto)."""
+    if choice in _NAMED_DTYPES:
+        return _NAMED_DTYPES[choice]
+    if choice not in ("auto", "float8-storage"):
+        raise InputError(f"dtype is {choice!r}; expected one of {', '.join(DTYPES)}")
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device.type == "cpu":
+        return torch.float32
+    return torch.bfloat16
+
+
+class LoadedTransformer:
+    """The ``LTX_MODEL`` value: the transformer, its checkpoint facts, and where it runs.
+
+    Weights wait on the offload device (CPU) until :meth:`forward` (or :meth:`to_compute_device`) places them; with
+    ``offload="blocks"`` only the non-block weights move, the blocks stream from CPU memory per block.
+    """
+
+    def __init__(
+        self,
+        model: AudioVideoTransformer,
+        *,
+        variant: str,
+        checkpoint: str,
+        dtype: torch.dtype,
+        float8: bool,
+        offload: str,
+        device: torch.device,
+        offload_device: torch.device,
+    ):
+        self.model = model
+        self.variant = variant
+        self.checkpoint = checkpoint
+        self.dtype = dtype
+        self.float8 = float8
+        self.offload = offload
+        self.device = device
+        self.offload_device = offload_device
+        self._on_device = False
+
+    @property
+    def config(self) -> TransformerConfig:
+        return self.model.config
+
+    @property
+    def av_timestep_rule(self) -> str:
+        return self.model.av_timestep_rule
+
+    @av_timestep_rule.setter
+    def av_timestep_rule(self, rule: str) -> None:
+        self.model.av_timestep_rule = rule
+
+    @property
+    def stream_blocks(self) -> bool:
+        return self.offload == "blocks" and self.device.type != "cpu"
+
+    def to_compute_device(self) -> None:
+        """Place the weights for computing (no-op when already there)."""
+        if self._on_device:
+            return
+        host.free_memory(self.device)
+        place_weights(self.model, self.device, self.dtype, stream_blocks=self.stream_blocks, float8=self.float8)
+        self._on_device = True
+
+    def to_offload_device(self) -> None:
+        """Park every weight on the offload device and release the compute device's cached memory."""
+        if not self._on_device:
+            return
+        place_weights(self.model, self.offload_device, self.dtype, float8=self.float8)
+        self._on_device = False
+        host.free_memory(self.device)
+
+    @contextmanager
+    def in_use(self):
+        """``with model.in_use(): ...`` keeps the weights on the compute device for a sampling loop."""
+        self.to_compute_device()
+        try:
+            yield self
+        finally:
+            self.to_offload_device()
+
+    def forward(
+        self,
+        video: StreamInput | None,
+        audio: StreamInput | None,
+        perturbations: Perturbations | None = None,
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """Velocities per stream (float32, on the compute device); inputs may live on any device."""
+        self.to_compute_device()
+        with torch.no_grad():
+            return self.model(video, audio, perturbations)
+
+    __call__ = forward
+
+    velocity_to_x0 = staticmethod(velocity_to_x0)
+
+    def memory(self) -> dict[str, int]:
+        """Bytes of weights per device type right now."""
+        return weight_bytes(self.model)
+
+    def __repr__(self) -> str:
+        storage = "float8" if self.float8 else str(self.dtype).removeprefix("torch.")
+        return (
+            f"LoadedTransformer({self.variant}, {self.checkpoint!r}, {self.config.num_layers} layers, compute "
+            f"{self.device} {str(self.dtype).removeprefix('torch.')}, storage {storage}, offload {self.offload})"
+        )
+
+
+def load_transformer(
+    checkpoint: str | Checkpoint,
+    *,
+    dtype: str = "auto",
+    offload: str = "none",
+    av_timestep_rule: str = DEFAULT_AV_TIMESTEP_RULE,
+    device: torch.device | None = None,
+    offload_device: torch.device | None = None,
+    progress: host.Progress | None = None,
+) -> LoadedTransformer:
+    """Build the transformer from a monolith or a transformer-only file; keys are checked strictly."""
+    if offload not in OFFLOAD_MODES:
+        raise InputError(f"offload is {offload!r}; expected one of {', '.join(OFFLOAD_MODES)}")
+    if av_timestep_rule not in AV_TIMESTEP_RULES:
+        raise InputError(f"av_timestep_rule is {av_timestep_rule!r}; expected one of {', '.join(AV_TIMESTEP_RULES)}")
+    device = torch.device(device) if device is not None else host.compute_device()
+    offload_device = torch.device(offload_device) if offload_device is not None else host.offload_device()
+    compute_dtype = compute_dtype_for(dtype, device)
+    float8 = dtype == "float8-storage"
+    ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else open_checkpoint(checkpoint)
+    if offload == "blocks" and device.type == "cpu":
+        log.info("offload=blocks has no effect when computing on the CPU; the blocks stay where they are")
+    # Tensors stay views of the file until place_weights converts them one by one, so peak memory is the result.
+    model = build_component(
+        ckpt,
+        "transformer",
+        lambda config: AudioVideoTransformer(config, av_timestep_rule=av_timestep_rule),
+        device="cpu",
+        keep_float8=float8,
+        progress=progress.callback() if progress is not None else None,
+    )
+    place_weights(model, offload_device, compute_dtype, float8=float8)
+    loaded = LoadedTransformer(
+        model,
+        variant=ckpt.variant_name,
+        checkpoint=ckpt.name,
+        dtype=compute_dtype,
+        float8=float8,
+        offload=offload,
+        device=device,
+        offload_device=offload_device,
+    )
+    log.info("loaded %r", loaded)
+    return loaded
+
+
+def _model_names() -> list[str]:
+    names: list[str] = []
+    for kind in MODEL_FOLDERS:
+        names.extend(n for n in host.list_models(kind) if n not in names)
+    return names
+
+
+def _resolve(name: str) -> str:
+    for kind in MODEL_FOLDERS:
+        try:
+            return host.model_path(kind, name)
+        except FileNotFoundError:
+            continue
+    folders = [f for kind in MODEL_FOLDERS for f in host.model_folders(kind)]
+    raise InputError(
+        f"LTXModelLoader: model_name '{name}' was not found in the checkpoints or diffusion_models folders "
+        f"({', '.join(folders) or 'none configured'})"
+    )
+
+
+class LTXModelLoader:
+    DISPLAY_NAME = "LTX-AV Load Model (transformer)"
+    CATEGORY = "LTX-AV/loaders"
+    DESCRIPTION = (
+        "Loads the LTX-2 / LTX-2.3 audio-video transformer from an official single-file checkpoint (or a "
+        "transformer-only file). The architecture comes from the file's metadata and every key is checked."
+    )
+    RETURN_TYPES = ("LTX_MODEL",)
+    RETURN_NAMES = ("model",)
+    OUTPUT_TOOLTIPS = ("The transformer, ready for the LTX-AV sampler.",)
+    FUNCTION = "load"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "model_name": (
+                    _model_names(),
+                    {"tooltip": "Checkpoint from models/checkpoints or models/diffusion_models (.safetensors)."},
+                ),
+                "dtype": (
+                    list(DTYPES),
+                    {
+                        "default": "auto",
+                        "tooltip": "Compute precision. auto: bf16 on NVIDIA GPUs, fp32 on the CPU. float8-storage "
+                        "keeps the block weights in 8 bits (half the memory, slightly less precise) and computes "
+                        "like auto. fp16 may overflow on some prompts.",
+                    },
+                ),
+                "offload": (
+                    list(OFFLOAD_MODES),
+                    {
+                        "default": "none",
+                        "tooltip": "blocks: keep the 48 transformer blocks in CPU memory and stream them to the GPU "
+                        "one at a time, so the model runs on GPUs smaller than its weights (slower, needs the "
+                        "weights' size in system RAM). none: everything on the GPU.",
+                    },
+                ),
+                "cross_modal_timesteps": (
+                    list(AV_TIMESTEP_RULES),
+                    {
+                        "default": DEFAULT_AV_TIMESTEP_RULE,
+                        "tooltip": "Which timesteps drive the audio<->video cross-attention modulation. cross_sigma "
+                        "is what the official ltx-core 1.0.0 does for both LTX-2 and LTX-2.3; per_token is the "
+                        "first LTX-2 release; per_token_cross_gate is ltx-core 1.2. They differ only for "
+                        "conditioned tokens or when the streams have different noise levels.",
+                    },
+                ),
+            }
+        }
+
+    def load(self, model_name: str, dtype: str, offload: str, cross_modal_timesteps: str = DEFAULT_AV_TIMESTEP_RULE):
+        path = _resolve(model_name)
+        ckpt = open_checkpoint(path)
+        progress = host.Progress(len(ckpt.keys("transformer")))
+        return (
+            load_transformer(
+                ckpt, dtype=dtype, offload=offload, av_timestep_rule=cross_modal_timesteps, progress=progress
+            ),
+        )
+
+
+NODES: tuple[type, ...] = (LTXModelLoader,)

@@ -1,0 +1,199 @@
+"""One layer of the dual-stream audio-video DiT.
+
+A block updates both streams in the paper's order: video self-attention and text cross-attention, the same for
+audio, then audio->video and video->audio cross-attention (both read the states left by the text step), then each
+stream's feed-forward. Every sub-layer is pre-normalised with a parameter-free RMSNorm and modulated per token
+(AdaLN: ``norm(x) * (1 + scale) + shift``, output times ``gate``). The residual stream stays in float32 whatever
+the weights' dtype; only the sub-layer inputs are cast to the compute dtype.
+
+Modulation rows per stream (``scale_shift_table`` + the timestep's AdaLN output): 0 shift / 1 scale / 2 gate of
+self-attention, 3-5 the same for the feed-forward, and with prompt AdaLN (LTX-2.3) 6-8 for the text query.
+The audio<->video tables have 5 rows: 0 scale / 1 shift of the A2V side, 2 scale / 3 shift of the V2A side
+(computed from the cross-modal AdaLN) and 4 the output gate (from its own AdaLN).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .attention import Attention
+from .config import TransformerConfig
+from .layers import FeedForward, rms_norm
+from .modulation import TimestepModulation
+from .rope import RopeTables
+
+
+@dataclass
+class StreamState:
+    """What every block needs from one stream; prepared once per forward by the model.
+
+    ``x``: ``[B, T, D]`` float32 residual stream. ``context``: ``[B, L, D]`` text context in the compute dtype.
+    ``context_bias`` ``[B, 1, 1, L]`` / ``self_bias`` ``[B, 1, T, T]``: additive attention masks or ``None``.
+    ``prompt_modulation``: ``[B, 1, 2, D]`` prompt-AdaLN output (LTX-2.3) for the text keys/values.
+    ``cross_*``: the audio<->video cross-attention inputs (only when both streams have tokens).
+    ``update``: False leaves the stream unchanged (it still feeds the other stream's cross-attention).
+    """
+
+    x: torch.Tensor
+    modulation: TimestepModulation
+    context: torch.Tensor
+    rope: RopeTables
+    update: bool = True
+    context_bias: torch.Tensor | None = None
+    self_bias: torch.Tensor | None = None
+    prompt_modulation: torch.Tensor | None = None
+    cross_rope: RopeTables | None = None
+    cross_modulation: TimestepModulation | None = None
+    cross_gate: TimestepModulation | None = None
+    ffn_chunk_tokens: int | None = None
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.context.dtype
+
+
+# Per attention path: None (no batch item skips it here), True (all do) or a [B] 0/1 float tensor (1 = skips).
+SkipSelection = bool | torch.Tensor | None
+
+
+@dataclass(frozen=True)
+class BlockSkips:
+    video_self: SkipSelection = None
+    audio_self: SkipSelection = None
+    audio_to_video: SkipSelection = None
+    video_to_audio: SkipSelection = None
+
+
+def _modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor, eps: float, dtype: torch.dtype):
+    return (rms_norm(x, eps) * (1 + scale) + shift).to(dtype)
+
+
+def _keep(skip: SkipSelection, out: torch.Tensor) -> torch.Tensor:
+    """Zero the rows of the batch items that skip this path."""
+    if isinstance(skip, torch.Tensor):
+        return out * (1 - skip).to(out.dtype).view(-1, 1, 1)
+    return out
+
+
+class AVTransformerBlock(nn.Module):
+    """Attribute names are the checkpoint keys under ``transformer_blocks.N.``."""
+
+    def __init__(self, config: TransformerConfig):
+        super().__init__()
+        gated, v, a = config.apply_gated_attention, config.video_dim, config.audio_dim
+        vh, vd = config.num_attention_heads, config.attention_head_dim
+        ah, ad = config.audio_num_attention_heads, config.audio_attention_head_dim
+        rows = config.adaln_coefficients
+        self.eps = config.norm_eps
+
+        self.attn1 = Attention(v, vh, vd, gated=gated, eps=self.eps)
+        self.attn2 = Attention(v, vh, vd, context_dim=config.cross_attention_dim, gated=gated, eps=self.eps)
+        self.ff = FeedForward(v)
+        self.scale_shift_table = nn.Parameter(torch.empty(rows, v))
+
+        self.audio_attn1 = Attention(a, ah, ad, gated=gated, eps=self.eps)
+        self.audio_attn2 = Attention(a, ah, ad, context_dim=config.audio_cross_attention_dim, gated=gated, eps=self.eps)
+        self.audio_ff = FeedForward(a)
+        self.audio_scale_shift_table = nn.Parameter(torch.empty(rows, a))
+
+        # Both directions attend with the audio stream's head layout.
+        self.audio_to_video_attn = Attention(v, ah, ad, context_dim=a, gated=gated, eps=self.eps)
+        self.video_to_audio_attn = Attention(a, ah, ad, context_dim=v, gated=gated, eps=self.eps)
+        self.scale_shift_table_a2v_ca_video = nn.Parameter(torch.empty(5, v))
+        self.scale_shift_table_a2v_ca_audio = nn.Parameter(torch.empty(5, a))
+
+        prompt_adaln = config.cross_attention_adaln
+        self.prompt_scale_shift_table = nn.Parameter(torch.empty(2, v)) if prompt_adaln else None
+        self.audio_prompt_scale_shift_table = nn.Parameter(torch.empty(2, a)) if prompt_adaln else None
+
+    def forward(
+        self, video: StreamState | None, audio: StreamState | None, skips: BlockSkips
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """Returns the new residual streams ``(video x, audio x)``; a stream that is ``None`` stays ``None``."""
+        vx = None if video is None else video.x
+        ax = None if audio is None else audio.x
+        run_video = video is not None and video.update
+        run_audio = audio is not None and audio.update
+
+        if run_video:
+            vx = self._self_and_text_attention(
+                video,
+                vx,
+                self.attn1,
+                self.attn2,
+                self.scale_shift_table,
+                self.prompt_scale_shift_table,
+                skips.video_self,
+            )
+        if run_audio:
+            ax = self._self_and_text_attention(
+                audio,
+                ax,
+                self.audio_attn1,
+                self.audio_attn2,
+                self.audio_scale_shift_table,
+                self.audio_prompt_scale_shift_table,
+                skips.audio_self,
+            )
+        if video is not None and audio is not None and (run_video or run_audio):
+            vx, ax = self._audio_video_attention(video, audio, vx, ax, run_video, run_audio, skips)
+        if run_video:
+            vx = self._feed_forward(video, vx, self.ff, self.scale_shift_table)
+        if run_audio:
+            ax = self._feed_forward(audio, ax, self.audio_ff, self.audio_scale_shift_table)
+        return vx, ax
+
+    def _self_and_text_attention(
+        self,
+        s: StreamState,
+        x: torch.Tensor,
+        self_attn: Attention,
+        text_attn: Attention,
+        table: torch.Tensor,
+        prompt_table: torch.Tensor | None,
+        skip: SkipSelection,
+    ) -> torch.Tensor:
+        m, dtype = s.modulation, s.dtype
+        h = _modulate(x, m.row(table, 0), m.row(table, 1), self.eps, dtype)
+        x = x + self_attn(h, mask=s.self_bias, rope=s.rope, passthrough=skip) * m.row(table, 2)
+        if prompt_table is None:
+            return x + text_attn(rms_norm(x, self.eps).to(dtype), s.context, mask=s.context_bias)
+        # Prompt AdaLN: the text keys/values are modulated by the sample's sigma, the query by its token's.
+        kv_shift, kv_scale = (prompt_table.float() + s.prompt_modulation.float()).unbind(2)
+        context = (s.context * (1 + kv_scale) + kv_shift).to(dtype)
+        h = _modulate(x, m.row(table, 6), m.row(table, 7), self.eps, dtype)
+        return x + text_attn(h, context, mask=s.context_bias) * m.row(table, 8)
+
+    def _audio_video_attention(
+        self,
+        video: StreamState,
+        audio: StreamState,
+        vx: torch.Tensor,
+        ax: torch.Tensor,
+        run_video: bool,
+        run_audio: bool,
+        skips: BlockSkips,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        vn, an = rms_norm(vx, self.eps), rms_norm(ax, self.eps)
+        tv, ta = self.scale_shift_table_a2v_ca_video, self.scale_shift_table_a2v_ca_audio
+        vm, am = video.cross_modulation, audio.cross_modulation
+        new_vx, new_ax = vx, ax
+        if run_video and skips.audio_to_video is not True:
+            q = (vn * (1 + vm.row(tv, 0)) + vm.row(tv, 1)).to(video.dtype)
+            kv = (an * (1 + am.row(ta, 0)) + am.row(ta, 1)).to(video.dtype)
+            out = self.audio_to_video_attn(q, kv, rope=video.cross_rope, k_rope=audio.cross_rope)
+            new_vx = vx + _keep(skips.audio_to_video, out * video.cross_gate.row(tv[4:], 0))
+        if run_audio and skips.video_to_audio is not True:
+            q = (an * (1 + am.row(ta, 2)) + am.row(ta, 3)).to(audio.dtype)
+            kv = (vn * (1 + vm.row(tv, 2)) + vm.row(tv, 3)).to(audio.dtype)
+            out = self.video_to_audio_attn(q, kv, rope=audio.cross_rope, k_rope=video.cross_rope)
+            new_ax = ax + _keep(skips.video_to_audio, out * audio.cross_gate.row(ta[4:], 0))
+        return new_vx, new_ax
+
+    def _feed_forward(self, s: StreamState, x: torch.Tensor, ff: FeedForward, table: torch.Tensor) -> torch.Tensor:
+        m = s.modulation
+        h = _modulate(x, m.row(table, 3), m.row(table, 4), self.eps, s.dtype)
+        return x + ff(h, chunk_tokens=s.ffn_chunk_tokens) * m.row(table, 5)
