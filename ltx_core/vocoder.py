@@ -1,0 +1,349 @@
+"""Vocoders: stereo log-mel ``[B, 2, T, 64]`` (100 frames per second) -> waveform ``[B, 2, N]``.
+
+LTX-2 uses a HiFi-GAN generator (leaky-ReLU residual blocks, 24 kHz). LTX-2.3 uses a BigVGAN-v2 generator at
+16 kHz (residual blocks with snake-beta activations applied at twice the sample rate between Kaiser-sinc low-pass
+filters, to keep the periodic non-linearity from aliasing) followed by bandwidth extension to 48 kHz: a second
+BigVGAN predicts the high band from a causal log-mel of the 16 kHz signal and adds it to a sinc-upsampled copy.
+Which one is built, and every size, comes from :class:`VocoderConfig`; module paths follow the checkpoint keys.
+
+Vocoders always run in float32 (they are small and their output is sensitive to rounding).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .checkpoint import Checkpoint, build_component
+from .config import GeneratorConfig, VocoderConfig
+from .errors import ConfigError
+from .mel import LOG_FLOOR, resample
+
+LEAKY_SLOPE = 0.1
+# Both generators read a stereo pair of 64-bin mel spectrograms as 128 channels (the official layout fixes it).
+STEREO_MEL_CHANNELS = 2 * 64
+SNAKE_EPS = 1e-9
+# The anti-aliased activation resamples by 2 with 12-tap Kaiser-windowed sinc filters (stored in the checkpoint).
+AA_RATIO = 2
+AA_TAPS = 12
+# Samples per block when the anti-aliasing filters run as banded matrix products (see AntiAliasedSnake).
+AA_BLOCK = 64
+
+
+def kaiser_sinc_taps(cutoff: float, half_width: float, size: int) -> torch.Tensor:
+    """A Kaiser-windowed sinc low-pass of ``size`` taps (cutoff and transition half-width as fractions of the
+    sample rate), normalised to unit DC gain; the window's beta follows Kaiser's attenuation rule."""
+    attenuation = 2.285 * (size // 2 - 1) * math.pi * (4 * half_width) + 7.95
+    if attenuation > 50:
+        beta = 0.1102 * (attenuation - 8.7)
+    elif attenuation >= 21:
+        beta = 0.5842 * (attenuation - 21) ** 0.4 + 0.07886 * (attenuation - 21)
+    else:
+        beta = 0.0
+    centre = (size - 1) / 2  # taps sit at half-integer offsets for even sizes
+    offsets = torch.arange(size, dtype=torch.float64) - centre
+    taps = torch.kaiser_window(size, periodic=False, beta=beta, dtype=torch.float64) * torch.sinc(2 * cutoff * offsets)
+    return (taps / taps.sum()).float()
+
+
+class FilterTaps(nn.Module):
+    """Holds one FIR filter as the checkpoint stores it: buffer ``filter`` of shape ``[1, 1, taps]``."""
+
+    def __init__(self, size: int):
+        super().__init__()
+        self.register_buffer("filter", kaiser_sinc_taps(0.5 / AA_RATIO, 0.6 / AA_RATIO, size).view(1, 1, size))
+
+
+class LowPassDecimator(nn.Module):
+    """Key layout of the 2x downsampler: its low-pass filter lives at ``lowpass.filter``."""
+
+    def __init__(self, size: int):
+        super().__init__()
+        self.lowpass = FilterTaps(size)
+
+
+class SnakeBeta(nn.Module):
+    """``x + sin^2(a x) / b`` with per-channel ``a = exp(alpha)``, ``b = exp(beta)`` (parameters in log scale)."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.alpha = nn.Parameter(torch.zeros(channels))
+        self.beta = nn.Parameter(torch.zeros(channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + (1.0 / (self.beta.exp() + SNAKE_EPS))[:, None] * torch.sin(x * self.alpha.exp()[:, None]) ** 2
+
+
+@functools.lru_cache(maxsize=8)
+def _band_index(rows: int, cols: int, offset: int, row_step: int, col_step: int) -> torch.Tensor:
+    """``offset + row_step * i + col_step * j`` for a ``rows x cols`` grid (tap index of a banded FIR matrix)."""
+    return offset + row_step * torch.arange(rows)[:, None] + col_step * torch.arange(cols)[None, :]
+
+
+def _banded(taps: torch.Tensor, index: torch.Tensor, gain: float) -> torch.Tensor:
+    k = taps.numel()
+    index = index.to(taps.device)
+    return torch.where((index >= 0) & (index < k), gain * taps.view(-1)[index.clamp(0, k - 1)], 0.0)
+
+
+class AntiAliasedSnake(nn.Module):
+    """BigVGAN's anti-aliased activation ``down2(snake(up2(x)))`` on ``[B, C, T]``: 2x upsampling (zero
+    stuffing + low-pass, replicate-padded ends), snake-beta at the doubled rate, low-pass + 2x decimation.
+
+    Both FIR filters are per-sample linear maps with a short reach, so over blocks of ``AA_BLOCK`` samples each
+    is one dense matrix product on overlapping windows of the padded signal. That replaces two depthwise (and one
+    transposed) convolutions, which CPUs run far below their matrix-multiply speed, with two GEMMs; the snake
+    writes straight into the decimator's padded input.
+    """
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.act = SnakeBeta(channels)
+        self.upsample = FilterTaps(AA_TAPS)
+        self.downsample = LowPassDecimator(AA_TAPS)
+
+    def _upsampler(self, block: int) -> tuple[torch.Tensor, int, int]:
+        # Zero-stuffed x2 with the stored taps f (K of them): u[m] = 2 * sum_s x[s] f[m + c - 2s], c = (K-2)//2,
+        # for the stored layout of the official upsampler. A block of 2*block outputs starting at m = 2qP needs
+        # inputs s in [qP - left, qP + P - 1 + right].
+        taps = self.upsample.filter
+        k = taps.numel()
+        c = (k - 2) // 2
+        left, right = (k - 1 - c) // 2, (c + 1) // 2
+        index = _band_index(block + left + right, 2 * block, c + 2 * left, -2, 1)
+        return _banded(taps, index, float(AA_RATIO)), left, right
+
+    def _decimator(self, block: int) -> tuple[torch.Tensor, int]:
+        # z[n] = sum_k g[k] v[2n + k - pad], pad = K//2 - 1: a block of outputs from n = qP reads v from 2qP - pad.
+        taps = self.downsample.lowpass.filter
+        k = taps.numel()
+        index = _band_index(2 * block + k - 2, block, 0, 1, -2)
+        return _banded(taps, index, 1.0), k // 2 - 1
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, t = x.shape
+        block = min(AA_BLOCK, t)
+        blocks = -(-t // block)
+        up, left, right = self._upsampler(block)
+        down, pad = self._decimator(block)
+
+        padded = F.pad(x, (left, blocks * block - t + right), mode="replicate")
+        u = torch.matmul(padded.unfold(2, block + left + right, block), up)  # [B, C, blocks, 2 * block]
+        u = u.view(b, c, -1)[:, :, : 2 * t]
+
+        # snake at the doubled rate, written into the decimator's input with `pad` samples of margin on the left
+        v = x.new_empty(b, c, 2 * blocks * block + down.shape[0] - 2 * block)
+        inner = v[:, :, pad : pad + 2 * t]
+        torch.mul(u, self.act.alpha.exp()[:, None], out=inner)
+        inner.sin_()
+        inner.mul_(inner)
+        inner.mul_((1.0 / (self.act.beta.exp() + SNAKE_EPS))[:, None])
+        inner.add_(u)
+        del u
+        v[:, :, :pad] = inner[:, :, :1]  # replicate the ends
+        v[:, :, pad + 2 * t :] = inner[:, :, -1:]
+
+        z = torch.matmul(v.unfold(2, down.shape[0], 2 * block), down)  # [B, C, blocks, block]
+        return z.view(b, c, -1)[:, :, :t].contiguous()
+
+
+class LeakyResBlock(nn.Module):
+    """HiFi-GAN residual block ("resblock 1"): for each dilation d, ``x += conv2(lrelu(conv1_d(lrelu(x))))``."""
+
+    def __init__(self, channels: int, kernel_size: int, dilations: tuple[int, ...]):
+        super().__init__()
+        self.convs1 = nn.ModuleList(
+            nn.Conv1d(channels, channels, kernel_size, dilation=d, padding=d * (kernel_size - 1) // 2)
+            for d in dilations
+        )
+        self.convs2 = nn.ModuleList(
+            nn.Conv1d(channels, channels, kernel_size, padding=(kernel_size - 1) // 2) for _ in dilations
+        )
+
+    def forward(self, x: torch.Tensor, activated: torch.Tensor | None = None) -> torch.Tensor:
+        """``activated``: ``lrelu(x)`` if the caller already has it (the blocks of one stage share their input)."""
+        for i, (conv1, conv2) in enumerate(zip(self.convs1, self.convs2, strict=True)):
+            h = activated if i == 0 and activated is not None else F.leaky_relu(x, LEAKY_SLOPE)
+            h = F.leaky_relu(conv1(h), LEAKY_SLOPE, inplace=True)
+            x = conv2(h).add_(x)
+        return x
+
+
+class SnakeResBlock(nn.Module):
+    """BigVGAN-v2 "AMP" residual block: for each dilation d, ``x += conv2(act2(conv1_d(act1(x))))`` with
+    anti-aliased snake-beta activations."""
+
+    def __init__(self, channels: int, kernel_size: int, dilations: tuple[int, ...]):
+        super().__init__()
+        self.convs1 = nn.ModuleList(
+            nn.Conv1d(channels, channels, kernel_size, dilation=d, padding=d * (kernel_size - 1) // 2)
+            for d in dilations
+        )
+        self.convs2 = nn.ModuleList(
+            nn.Conv1d(channels, channels, kernel_size, padding=(kernel_size - 1) // 2) for _ in dilations
+        )
+        self.acts1 = nn.ModuleList(AntiAliasedSnake(channels) for _ in dilations)
+        self.acts2 = nn.ModuleList(AntiAliasedSnake(channels) for _ in dilations)
+
+    def forward(self, x: torch.Tensor, activated: torch.Tensor | None = None) -> torch.Tensor:
+        for conv1, conv2, act1, act2 in zip(self.convs1, self.convs2, self.acts1, self.acts2, strict=True):
+            x = conv2(act2(conv1(act1(x)))).add_(x)
+        return x
+
+
+class WaveGenerator(nn.Module):
+    """Mel ``[B, 2, T, bins]`` -> waveform ``[B, 2, T * hop]``: ``conv_pre``, then per stage a transposed-conv
+    upsampling (``ups``) and the mean of several residual blocks, then ``conv_post``.
+
+    ``final_activation``: squash the output (tanh, or a clamp to [-1, 1] when ``use_tanh_at_final`` is false);
+    the bandwidth-extension generator predicts a raw residual instead.
+    """
+
+    def __init__(self, config: GeneratorConfig, *, in_channels: int = STEREO_MEL_CHANNELS, final_activation: bool):
+        super().__init__()
+        self.config = config
+        self.snake = config.resblock == "AMP1"
+        self.final_activation = final_activation
+        width = config.upsample_initial_channel
+        self.conv_pre = nn.Conv1d(in_channels, width, 7, padding=3)
+        self.ups = nn.ModuleList()
+        self.resblocks = nn.ModuleList()
+        block = SnakeResBlock if self.snake else LeakyResBlock
+        for i, (rate, kernel) in enumerate(zip(config.upsample_rates, config.upsample_kernel_sizes, strict=True)):
+            if (kernel - rate) % 2:
+                raise ConfigError(
+                    f"vocoder upsample stage {i}: kernel {kernel} and rate {rate} must differ by an even number"
+                )
+            self.ups.append(
+                nn.ConvTranspose1d(width >> i, width >> (i + 1), kernel, rate, padding=(kernel - rate) // 2)
+            )
+            for size, dilations in zip(config.resblock_kernel_sizes, config.resblock_dilation_sizes, strict=True):
+                self.resblocks.append(block(width >> (i + 1), size, dilations))
+        final = width >> len(config.upsample_rates)
+        if self.snake:
+            self.act_post = AntiAliasedSnake(final)
+        self.conv_post = nn.Conv1d(final, 2, 7, padding=3, bias=config.use_bias_at_final)
+
+    @property
+    def hop_length(self) -> int:
+        """Output samples per input mel frame."""
+        return self.config.hop_length
+
+    @property
+    def sample_rate(self) -> int:
+        return self.config.output_sampling_rate
+
+    def forward(self, mel: torch.Tensor) -> torch.Tensor:
+        b, s, t, bins = mel.shape
+        x = self.conv_pre(mel.transpose(2, 3).reshape(b, s * bins, t))  # channel = stereo side * bins + bin
+        per_stage = len(self.config.resblock_kernel_sizes)
+        for i, up in enumerate(self.ups):
+            if not self.snake:
+                x = F.leaky_relu(x, LEAKY_SLOPE, inplace=True)
+            x = up(x)
+            blocks = self.resblocks[i * per_stage : (i + 1) * per_stage]
+            activated = None if self.snake else F.leaky_relu(x, LEAKY_SLOPE)
+            total = blocks[0](x, activated)
+            for blk in blocks[1:]:
+                total.add_(blk(x, activated))
+            x = total.div_(per_stage)
+        x = self.act_post(x) if self.snake else F.leaky_relu(x, 0.01, inplace=True)
+        x = self.conv_post(x)
+        if self.final_activation:
+            x = torch.tanh(x) if self.config.use_tanh_at_final else x.clamp_(-1.0, 1.0)
+        return x
+
+
+class STFTBases(nn.Module):
+    """The checkpoint's STFT bases (``forward_basis``: windowed DFT rows, real parts then imaginary; the inverse
+    basis is stored but unused here)."""
+
+    def __init__(self, n_fft: int):
+        super().__init__()
+        self.register_buffer("forward_basis", torch.zeros(2 * (n_fft // 2 + 1), 1, n_fft))
+        self.register_buffer("inverse_basis", torch.zeros(2 * (n_fft // 2 + 1), 1, n_fft))
+
+
+class CausalLogMel(nn.Module):
+    """Causal log-mel of the 16 kHz waveform for the bandwidth extension, from the stored bases:
+    ``[B, C, L]`` (L a multiple of the hop) -> ``[B, C, L / hop, n_mels]``. Each frame ends at its hop (left
+    padding only), so no frame looks ahead."""
+
+    def __init__(self, n_fft: int, hop_length: int, n_mels: int):
+        super().__init__()
+        self.n_fft, self.hop_length = n_fft, hop_length
+        self.stft_fn = STFTBases(n_fft)
+        self.register_buffer("mel_basis", torch.zeros(n_mels, n_fft // 2 + 1))
+
+    def forward(self, waveform: torch.Tensor) -> torch.Tensor:
+        b, c, n = waveform.shape
+        flat = F.pad(waveform.reshape(b * c, 1, n), (self.n_fft - self.hop_length, 0))
+        spectrum = F.conv1d(flat, self.stft_fn.forward_basis, stride=self.hop_length)
+        real, imag = spectrum.chunk(2, dim=1)
+        magnitude = torch.sqrt(real**2 + imag**2)
+        mel = torch.matmul(self.mel_basis, magnitude).clamp_(min=LOG_FLOOR).log_()  # [B*C, n_mels, frames]
+        return mel.view(b, c, *mel.shape[1:]).transpose(2, 3)
+
+
+class BandwidthExtendedVocoder(nn.Module):
+    """LTX-2.3's vocoder: ``vocoder`` (mel -> 16 kHz), then ``bwe_generator`` adds the band above 8 kHz to a
+    sinc-upsampled copy; output clamped to [-1, 1] at the higher rate."""
+
+    def __init__(self, config: VocoderConfig):
+        super().__init__()
+        if config.bwe is None or config.bwe_n_fft is None or config.bwe_hop_length is None or not config.bwe_num_mels:
+            raise ConfigError("vocoder: the bandwidth-extension section is incomplete")
+        self.config = config
+        low_rate, high_rate = config.generator.output_sampling_rate, config.bwe.output_sampling_rate
+        if high_rate % low_rate:
+            raise ConfigError(
+                f"vocoder.bwe: output_sampling_rate {high_rate} is not a whole multiple of input_sampling_rate "
+                f"{low_rate}"
+            )
+        if config.bwe.hop_length != config.bwe_hop_length * (high_rate // low_rate):
+            raise ConfigError(
+                f"vocoder.bwe: upsample_rates multiply to {config.bwe.hop_length}, but each mel frame of hop "
+                f"{config.bwe_hop_length} at {low_rate} Hz spans {config.bwe_hop_length * high_rate // low_rate} "
+                f"samples at {high_rate} Hz"
+            )
+        self.vocoder = WaveGenerator(config.generator, final_activation=True)
+        self.bwe_generator = WaveGenerator(config.bwe, in_channels=2 * config.bwe_num_mels, final_activation=False)
+        self.mel_stft = CausalLogMel(config.bwe_n_fft, config.bwe_hop_length, config.bwe_num_mels)
+
+    @property
+    def hop_length(self) -> int:
+        """Output samples per input mel frame."""
+        return self.vocoder.hop_length * self.sample_rate // self.vocoder.sample_rate
+
+    @property
+    def sample_rate(self) -> int:
+        return self.config.sample_rate
+
+    def forward(self, mel: torch.Tensor) -> torch.Tensor:
+        low = self.vocoder(mel)  # [B, 2, L] at the low rate
+        low_rate, high_rate = self.config.generator.output_sampling_rate, self.config.sample_rate
+        length = low.shape[-1] * high_rate // low_rate
+        low = F.pad(low, (0, -low.shape[-1] % self.mel_stft.hop_length))  # whole mel frames
+        residual = self.bwe_generator(self.mel_stft(low))
+        # The skip path is band-limited interpolation (Hann-windowed sinc), computed, not stored in the file.
+        skip = resample(low, low_rate, high_rate, edge="replicate")
+        return residual.add_(skip).clamp_(-1.0, 1.0)[..., :length]
+
+
+def build_vocoder(config: VocoderConfig) -> nn.Module:
+    """The vocoder a config describes: a :class:`WaveGenerator` (flat keys) or a
+    :class:`BandwidthExtendedVocoder`. Either maps mel ``[B, 2, T, 64]`` to ``[B, 2, T * hop_length]`` at
+    ``sample_rate`` Hz."""
+    if config.bwe is None:
+        return WaveGenerator(config.generator, final_activation=True)
+    return BandwidthExtendedVocoder(config)
+
+
+def load_vocoder(checkpoint: Checkpoint | str | os.PathLike, *, device: torch.device | str = "cpu") -> nn.Module:
+    """The vocoder of an official checkpoint, strictly loaded, float32, eval mode."""
+    return build_component(checkpoint, "vocoder", build_vocoder, dtype=torch.float32, device=device)
