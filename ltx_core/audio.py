@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -145,14 +146,25 @@ def check_audio_latent(samples: object, vae: AudioVAE, name: str = "samples") ->
     return samples
 
 
-def decode_audio(vae: AudioVAE, vocoder: nn.Module, latent: torch.Tensor) -> torch.Tensor:
+def decode_audio(
+    vae: AudioVAE,
+    vocoder: nn.Module,
+    latent: torch.Tensor,
+    progress: Callable[[int, int], None] | None = None,
+) -> torch.Tensor:
     """Normalised latent ``[B, 8, T, 16]`` -> float32 stereo waveform ``[B, 2, (4T - 3) * vocoder.hop_length]`` at
-    ``vocoder.sample_rate``, on the vocoder's device. The vocoder always runs in float32."""
+    ``vocoder.sample_rate``, on the vocoder's device. The vocoder always runs in float32. ``progress(done, 2)`` is
+    called after the VAE and after the vocoder."""
     latent = check_audio_latent(latent, vae)
     param = next(vae.parameters())
     mel = vae.decode(latent.to(device=param.device, dtype=param.dtype))
+    if progress is not None:
+        progress(1, 2)
     voc_device = next(vocoder.parameters()).device
-    return vocoder(mel.to(device=voc_device, dtype=torch.float32))
+    waveform = vocoder(mel.to(device=voc_device, dtype=torch.float32))
+    if progress is not None:
+        progress(2, 2)
+    return waveform
 
 
 def latent_frames_for_samples(samples: int, sample_rate: int, vae: AudioVAE) -> int:

@@ -1,3 +1,319 @@
-"""audio nodes."""
+"""Audio nodes: load the audio VAE + vocoder (``LTX_AUDIO_VAE``), decode audio latents to AUDIO, encode AUDIO.
 
-NODES: tuple[type, ...] = ()
+Audio LATENT: ``{"samples": [B, 8, T, 16] float32, "type": "audio"}`` plus optional extras this module writes and
+reads: ``"frame_rate"`` (fps of the video the audio belongs to) and ``"duration"`` (seconds of real audio the
+latent stands for). Decoding trims the waveform to ``"duration"`` when the latent still has the length that
+duration implies (within one latent frame); any other keys pass through core latent nodes untouched.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import contextmanager
+
+import torch
+
+from ..ltx_core.audio import check_audio_latent, decode_audio, decoded_seconds, encode_audio, trim_to_duration
+from ..ltx_core.audio_vae import AudioVAE, load_audio_vae
+from ..ltx_core.checkpoint import Checkpoint, open_checkpoint
+from ..ltx_core.errors import InputError
+from ..ltx_core.latents import audio_latent_length
+from ..ltx_core.vocoder import load_vocoder
+from . import host
+
+log = logging.getLogger("ltx_av.nodes.audio")
+
+DTYPES = ("auto", "fp32", "bf16", "fp16")
+_NAMED_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def _vae_dtype(choice: str, device: torch.device) -> torch.dtype:
+    if choice in _NAMED_DTYPES:
+        return _NAMED_DTYPES[choice]
+    if choice != "auto":
+        raise InputError(f"dtype is {choice!r}; expected one of {', '.join(DTYPES)}")
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.float32
+
+
+class LoadedAudioVAE:
+    """The ``LTX_AUDIO_VAE`` value: the audio VAE and the vocoder of one checkpoint.
+
+    Python API for other nodes and scripts (all tensors returned float32 on the host's intermediate device):
+
+    - ``encode_waveform(waveform [B, C, N], sample_rate, latent_frames=None) -> latent [B, 8, T, 16]``
+    - ``decode(latent [B, 8, T, 16]) -> (waveform [B, 2, N], sample_rate)``
+    - ``latent_length(frames, frame_rate) -> int``: audio latents spanning a video (``round(F / fps * 25)``)
+    - ``empty_latent(frames, frame_rate, batch_size=1) -> LATENT dict`` of zeros with ``frame_rate`` and
+      ``duration`` set
+    - attributes ``sample_rate`` (decoded audio, 24000 or 48000), ``latents_per_second`` (25.0),
+      ``latent_channels`` (8), ``latent_mel_bins`` (16), ``variant``, ``checkpoint``
+
+    Weights wait on the offload device and move to the compute device for each call. The vocoder is float32
+    whatever the VAE's dtype.
+    """
+
+    def __init__(
+        self,
+        vae: AudioVAE,
+        vocoder: torch.nn.Module,
+        *,
+        variant: str,
+        checkpoint: str,
+        device: torch.device,
+        offload_device: torch.device,
+    ):
+        self.vae = vae
+        self.vocoder = vocoder
+        self.variant = variant
+        self.checkpoint = checkpoint
+        self.device = device
+        self.offload_device = offload_device
+
+    @property
+    def sample_rate(self) -> int:
+        return self.vocoder.sample_rate
+
+    @property
+    def latents_per_second(self) -> float:
+        return self.vae.latents_per_second
+
+    @property
+    def latent_channels(self) -> int:
+        return self.vae.config.z_channels
+
+    @property
+    def latent_mel_bins(self) -> int:
+        return self.vae.latent_mel_bins
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.vae.parameters()).dtype
+
+    def latent_length(self, frames: int, frame_rate: float) -> int:
+        """Audio latent frames that span ``frames`` video frames at ``frame_rate`` fps."""
+        return audio_latent_length(frames, frame_rate, self.latents_per_second)
+
+    def empty_latent(self, frames: int, frame_rate: float, batch_size: int = 1) -> dict:
+        """A zero audio LATENT for a video of ``frames`` frames at ``frame_rate`` fps."""
+        length = self.latent_length(frames, frame_rate)
+        samples = torch.zeros(batch_size, self.latent_channels, length, self.latent_mel_bins)
+        return {"samples": samples, "type": "audio", "frame_rate": float(frame_rate), "duration": frames / frame_rate}
+
+    @contextmanager
+    def _in_use(self):
+        moved = self.device != self.offload_device
+        if moved:
+            self.vae.to(self.device)
+            self.vocoder.to(self.device)
+        try:
+            yield
+        finally:
+            if moved:
+                self.vae.to(self.offload_device)
+                self.vocoder.to(self.offload_device)
+                host.free_memory(self.device)
+
+    def encode_waveform(
+        self, waveform: torch.Tensor, sample_rate: int, latent_frames: int | None = None
+    ) -> torch.Tensor:
+        """Waveform ``[B, C, N]`` (any rate, any channel count; see ``ltx_core.audio``) -> latent ``[B, 8, T, 16]``
+        with ``T = N16k // 640 + 1``, or exactly ``latent_frames`` (cropped, or silence-padded audio)."""
+        with self._in_use(), torch.no_grad():
+            latent = encode_audio(self.vae, waveform, sample_rate, latent_frames=latent_frames)
+        return latent.to(device=host.intermediate_device(), dtype=torch.float32)
+
+    def decode(self, latent: torch.Tensor, progress: host.Progress | None = None) -> tuple[torch.Tensor, int]:
+        """Latent ``[B, 8, T, 16]`` -> (waveform ``[B, 2, (4T - 3) * hop]`` float32, sample rate)."""
+        with self._in_use(), torch.no_grad():
+            waveform = decode_audio(
+                self.vae, self.vocoder, latent, progress=progress.callback() if progress is not None else None
+            )
+        return waveform.to(host.intermediate_device()), self.sample_rate
+
+    def decoded_seconds(self, latent_frames: int) -> float:
+        """Length of the audio decoded from ``latent_frames`` latents: ``(4T - 3)`` mel frames of 10 ms."""
+        return decoded_seconds(latent_frames, self.vae)
+
+    def __repr__(self) -> str:
+        return (
+            f"LoadedAudioVAE({self.variant}, {self.checkpoint!r}, {self.sample_rate} Hz, VAE "
+            f"{str(self.dtype).removeprefix('torch.')}, vocoder float32, on {self.device})"
+        )
+
+
+def load_audio(
+    checkpoint: str | Checkpoint,
+    *,
+    dtype: str = "auto",
+    device: torch.device | None = None,
+    offload_device: torch.device | None = None,
+) -> LoadedAudioVAE:
+    """Audio VAE (encoder + decoder) and vocoder from an official checkpoint; keys are checked strictly."""
+    device = torch.device(device) if device is not None else host.compute_device()
+    offload_device = torch.device(offload_device) if offload_device is not None else host.offload_device()
+    ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else open_checkpoint(checkpoint)
+    vae = load_audio_vae(ckpt, dtype=_vae_dtype(dtype, device), device=offload_device)
+    vocoder = load_vocoder(ckpt, device=offload_device)
+    loaded = LoadedAudioVAE(
+        vae, vocoder, variant=ckpt.variant_name, checkpoint=ckpt.name, device=device, offload_device=offload_device
+    )
+    log.info("loaded %r", loaded)
+    return loaded
+
+
+def _audio_latent_tensor(latent: object, node: str) -> torch.Tensor:
+    if not isinstance(latent, dict) or "samples" not in latent:
+        raise InputError(f"{node}: samples must be a LATENT (a dict with 'samples'); got {type(latent).__name__}")
+    kind = latent.get("type")
+    samples = latent["samples"]
+    if getattr(samples, "is_nested", False):  # newer ComfyUI packs video + audio into one NestedTensor
+        samples = samples.unbind()[-1]
+    elif kind not in (None, "audio"):
+        raise InputError(f"{node}: samples is a '{kind}' latent; connect an audio latent ([B, 8, frames, 16])")
+    return samples
+
+
+class LTXAudioVAELoader:
+    DISPLAY_NAME = "LTX-AV Load Audio VAE"
+    CATEGORY = "LTX-AV/loaders"
+    DESCRIPTION = (
+        "Loads the audio VAE and the vocoder from an official LTX-2 / LTX-2.3 checkpoint: LTX-2 decodes to 24 kHz "
+        "(HiFi-GAN), LTX-2.3 to 48 kHz (BigVGAN + bandwidth extension). Every key is checked against the file's "
+        "config."
+    )
+    RETURN_TYPES = ("LTX_AUDIO_VAE",)
+    RETURN_NAMES = ("audio_vae",)
+    OUTPUT_TOOLTIPS = ("Audio VAE + vocoder for LTX-AV audio encode/decode.",)
+    FUNCTION = "load"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "ckpt_name": (
+                    host.list_models("checkpoints"),
+                    {"tooltip": "The LTX-2 / LTX-2.3 checkpoint (.safetensors) in models/checkpoints."},
+                ),
+                "dtype": (
+                    list(DTYPES),
+                    {
+                        "default": "auto",
+                        "tooltip": "Precision of the audio VAE. auto: bf16 on NVIDIA GPUs, fp32 on the CPU. The "
+                        "vocoder always runs in fp32.",
+                    },
+                ),
+            }
+        }
+
+    def load(self, ckpt_name: str, dtype: str = "auto"):
+        try:
+            path = host.model_path("checkpoints", ckpt_name)
+        except FileNotFoundError as e:
+            raise InputError(f"LTXAudioVAELoader: {e}") from e
+        return (load_audio(path, dtype=dtype),)
+
+
+class LTXAudioDecode:
+    DISPLAY_NAME = "LTX-AV Audio Decode"
+    CATEGORY = "LTX-AV/audio"
+    DESCRIPTION = (
+        "Decodes an LTX audio latent [B, 8, frames, 16] to stereo audio (24 kHz for LTX-2, 48 kHz for LTX-2.3). "
+        "T latent frames give (4T - 3) x 10 ms of sound; if the latent records its duration, the audio is trimmed "
+        "to it."
+    )
+    RETURN_TYPES = ("AUDIO",)
+    RETURN_NAMES = ("audio",)
+    OUTPUT_TOOLTIPS = ("Stereo waveform [B, 2, samples] with its sample rate.",)
+    FUNCTION = "decode"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "audio_vae": ("LTX_AUDIO_VAE", {"tooltip": "From LTX-AV Load Audio VAE (same checkpoint family)."}),
+                "samples": ("LATENT", {"tooltip": "Audio latent from the LTX-AV sampler or LTX-AV Audio Encode."}),
+            }
+        }
+
+    def decode(self, audio_vae: LoadedAudioVAE, samples: dict):
+        latent = _audio_latent_tensor(samples, "LTXAudioDecode")
+        latent = check_audio_latent(latent, audio_vae.vae, "LTXAudioDecode samples")
+        waveform, rate = audio_vae.decode(latent, progress=host.Progress(2))
+        duration = samples.get("duration")
+        if isinstance(duration, (int, float)) and duration > 0:
+            produced = audio_vae.decoded_seconds(latent.shape[2])
+            if 0 < produced - duration < 1 / audio_vae.latents_per_second:
+                waveform = trim_to_duration(waveform, rate, duration)
+            elif produced - duration >= 1 / audio_vae.latents_per_second:
+                log.info(
+                    "latent records %.3f s but decodes to %.3f s (it was lengthened); not trimming", duration, produced
+                )
+        return ({"waveform": waveform, "sample_rate": rate},)
+
+
+class LTXAudioEncode:
+    DISPLAY_NAME = "LTX-AV Audio Encode"
+    CATEGORY = "LTX-AV/audio"
+    DESCRIPTION = (
+        "Encodes audio (any sample rate; mono is duplicated to stereo; with more than 2 channels the first two "
+        "are used) to an LTX audio latent [B, 8, frames, 16] at 25 latent frames per second. Set video_frames to "
+        "get exactly the latent length of a video of that many frames at frame_rate (longer audio is cut, "
+        "shorter audio is padded with silence)."
+    )
+    RETURN_TYPES = ("LATENT",)
+    RETURN_NAMES = ("samples",)
+    OUTPUT_TOOLTIPS = ("Audio latent {'samples': [B, 8, frames, 16], 'type': 'audio'}.",)
+    FUNCTION = "encode"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "audio_vae": ("LTX_AUDIO_VAE", {"tooltip": "From LTX-AV Load Audio VAE."}),
+                "audio": ("AUDIO", {"tooltip": "Audio to encode, e.g. from Load Audio."}),
+            },
+            "optional": {
+                "video_frames": (
+                    "INT",
+                    {
+                        "default": 0,
+                        "min": 0,
+                        "max": 100000,
+                        "step": 1,
+                        "tooltip": "0: encode the whole clip. Otherwise the number of video frames the audio must "
+                        "span; the latent gets round(video_frames / frame_rate * 25) frames.",
+                    },
+                ),
+                "frame_rate": (
+                    "FLOAT",
+                    {
+                        "default": 24.0,
+                        "min": 1.0,
+                        "max": 240.0,
+                        "step": 0.001,
+                        "tooltip": "Frame rate of that video (fps); used only when video_frames > 0.",
+                    },
+                ),
+            },
+        }
+
+    def encode(self, audio_vae: LoadedAudioVAE, audio: dict, video_frames: int = 0, frame_rate: float = 24.0):
+        if not isinstance(audio, dict) or "waveform" not in audio or "sample_rate" not in audio:
+            raise InputError("LTXAudioEncode: audio must be an AUDIO dict with 'waveform' and 'sample_rate'")
+        waveform, rate = audio["waveform"], audio["sample_rate"]
+        if video_frames < 0:
+            raise InputError(f"LTXAudioEncode: video_frames must be >= 0; got {video_frames}")
+        out: dict = {"type": "audio"}
+        frames = None
+        if video_frames > 0:
+            frames = audio_vae.latent_length(video_frames, frame_rate)
+            out.update(frame_rate=float(frame_rate), duration=video_frames / frame_rate)
+        elif isinstance(waveform, torch.Tensor) and waveform.ndim == 3 and isinstance(rate, (int, float)) and rate > 0:
+            out["duration"] = waveform.shape[-1] / rate
+        out["samples"] = audio_vae.encode_waveform(waveform, rate, latent_frames=frames)
+        return (out,)
+
+
+NODES: tuple[type, ...] = (LTXAudioVAELoader, LTXAudioDecode, LTXAudioEncode)
