@@ -73,9 +73,17 @@ class Perturbations:
     def batch(self) -> int:
         return len(self.per_item)
 
-    def check_batch(self, batch: int) -> None:
+    def check(self, batch: int, num_blocks: int) -> None:
+        """Raise unless there is one entry per batch item and every block index exists."""
         if self.batch != batch:
             raise InputError(f"perturbations are given for {self.batch} batch items but the batch has {batch}")
+        for item in self.per_item:
+            for p in item:
+                if p.blocks is not None and any(not 0 <= b < num_blocks for b in p.blocks):
+                    raise InputError(
+                        f"perturbation {p.skip.value} names blocks {sorted(p.blocks)}; the model has blocks "
+                        f"0..{num_blocks - 1}"
+                    )
 
     def items(self, skip: Skip, block: int) -> list[bool]:
         """For each batch item: is ``skip`` switched off at ``block``?"""

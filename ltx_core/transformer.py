@@ -203,7 +203,7 @@ class AudioVideoTransformer(nn.Module):
             if stream is not None:
                 _check_stream(name, stream, specs[name], batch)
         if perturbations is not None:
-            perturbations.check_batch(batch)
+            perturbations.check(batch, len(self.transformer_blocks))
 
         live = {n: s for n, s in inputs.items() if s is not None and s.tokens > 0}
         states = {n: self._prepare(specs[n], s) for n, s in live.items()}
@@ -354,10 +354,8 @@ def _context_bias(mask: torch.Tensor | None, device: torch.device, dtype: torch.
     """``[B, L]`` keep-mask -> additive ``[B, 1, 1, L]`` (a huge negative number on padding)."""
     if mask is None:
         return None
-    keep = mask.to(device)
-    if keep.dtype == torch.bool:
-        keep = keep.to(dtype)
-    return ((keep.to(dtype) - 1) * torch.finfo(dtype).max).view(mask.shape[0], 1, 1, mask.shape[-1])
+    keep = mask.to(device=device, dtype=dtype)
+    return ((keep - 1) * torch.finfo(dtype).max).view(mask.shape[0], 1, 1, mask.shape[-1])
 
 
 def _self_attention_bias(mask: torch.Tensor | None, device: torch.device, dtype: torch.dtype) -> torch.Tensor | None:

@@ -247,4 +247,6 @@ def test_bad_inputs_name_the_field(models, field, change, message):
         ours(None, None)
     with pytest.raises(InputError, match="perturbations are given for 1"):
         ours(case.video, case.audio, Perturbations.same(1, stg([0])))
+    with pytest.raises(InputError, match=r"names blocks \[29\]; the model has blocks 0..1"):
+        ours(case.video, case.audio, Perturbations.same(2, stg([29])))
     assert Skip("audio_to_video") is Skip.AUDIO_TO_VIDEO
