@@ -1,0 +1,672 @@
+"""Gemma 3, the text encoder of LTX-2 and LTX-2.3, loaded through ``transformers`` from the layouts users have.
+
+Accepted sources:
+
+* a Hugging Face folder (``config.json``, tokenizer files, one or more ``.safetensors`` shards), the multimodal
+  ``Gemma3ForConditionalGeneration`` layout (e.g. ``google/gemma-3-12b-it-qat-q4_0-unquantized``) or a text-only
+  ``Gemma3ForCausalLM`` one;
+* a single ``.safetensors`` file (e.g. in ComfyUI's ``text_encoders`` folder) in any of the usual key layouts, with
+  float8 weights upcast (per-tensor scales folded); its ``config.json`` and tokenizer are looked up beside it or in
+  a folder the caller names. Without a ``config.json`` only Gemma 3 12B is recognised (the one LTX uses);
+* a GGUF file (dequantised by ``transformers``; needs the ``gguf`` package), tokenizer included.
+
+Only the language model is built: the vision tower and the LM head are never loaded. Encoding follows the LTX
+recipe: the prompt is stripped, starts with BOS, is cut to 1024 tokens (logged) and left-padded to 1024; every
+hidden state is returned (embedding output, then each layer, the last one after the final norm).
+
+Speed: the official pipeline runs Gemma over all 1024 positions although only the prompt's tokens are used
+downstream (padding is masked out of attention and replaced by registers in the text path). We run only the
+real tokens, keeping their absolute positions (position ids ``T - n .. T - 1``), which gives the same hidden
+states for them at a fraction of the cost. ``trim_padding=False`` runs the full padded sequence instead.
+
+``transformers`` is imported lazily: importing this module costs nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import struct
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from .checkpoint import FLOAT8_DTYPES, PICKLE_SUFFIXES, SafetensorsFile
+from .errors import CheckpointError
+from .text_encoder import GemmaHiddenStates
+
+log = logging.getLogger("ltx_av.gemma")
+
+MAX_TOKENS = 1024
+GEMMA3_MODEL_TYPES = ("gemma3", "gemma3_text")
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model")
+
+# Gemma 3 12B's text config (the text encoder of LTX-2 and LTX-2.3), used for a single-file Gemma that comes
+# without a config.json. Written in the config.json vocabulary so every transformers version reads it its own way.
+GEMMA3_12B_TEXT_CONFIG: dict[str, Any] = {
+    "model_type": "gemma3_text",
+    "hidden_size": 3840,
+    "num_hidden_layers": 48,
+    "num_attention_heads": 16,
+    "num_key_value_heads": 8,
+    "head_dim": 256,
+    "intermediate_size": 15360,
+    "vocab_size": 262208,
+    "hidden_activation": "gelu_pytorch_tanh",
+    "max_position_embeddings": 131072,
+    "query_pre_attn_scalar": 256,
+    "rms_norm_eps": 1e-6,
+    "rope_theta": 1000000.0,
+    "rope_local_base_freq": 10000.0,
+    "rope_scaling": {"rope_type": "linear", "factor": 8.0},
+    "sliding_window": 1024,
+    "sliding_window_pattern": 6,
+    "layer_types": ["full_attention" if (i + 1) % 6 == 0 else "sliding_attention" for i in range(48)],
+    "attention_bias": False,
+    "attention_dropout": 0.0,
+    "final_logit_softcapping": None,
+    "attn_logit_softcapping": None,
+    "pad_token_id": 0,
+    "bos_token_id": 2,
+    "eos_token_id": 1,
+}
+
+Progress = Callable[[int, int], None]
+
+
+def _need_gemma3(name: str, family: str) -> CheckpointError:
+    """The error for a model that is not Gemma 3; ``family`` is its model type (or a description of it)."""
+    if family.startswith("gemma3n"):
+        what = "Gemma 3n, a different architecture"
+    elif family.startswith("gemma4"):
+        what = "Gemma 4 (the text encoder of LTX-2.5, which LTX-AV does not run)"
+    elif family.startswith("gemma2") or family == "gemma":
+        what = f"an earlier Gemma ('{family}')"
+    else:
+        what = f"'{family}'"
+    return CheckpointError(
+        f"'{name}' is {what}, not Gemma 3. LTX-2 and LTX-2.3 need Gemma 3 as their text encoder "
+        "(12B: google/gemma-3-12b-it, or its qat-q4_0-unquantized release)."
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Finding what a source holds, without reading weights
+
+
+@dataclass
+class GemmaSource:
+    """A Gemma 3 source resolved on disk: layout, text config, weight files and tokenizer location."""
+
+    path: str
+    layout: str  # "folder", "safetensors" or "gguf"
+    text_config: dict[str, Any]
+    weight_files: tuple[str, ...] = ()
+    tokenizer_dir: str | None = None  # None: the tokenizer is inside the file (GGUF)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return os.path.basename(self.path.rstrip(os.sep))
+
+    @property
+    def hidden_size(self) -> int:
+        return int(self.text_config["hidden_size"])
+
+    @property
+    def num_hidden_states(self) -> int:
+        """Hidden states ``transformers`` returns: the embedding output plus one per layer."""
+        return int(self.text_config["num_hidden_layers"]) + 1
+
+
+def inspect_gemma(path: str | os.PathLike, tokenizer_dir: str | os.PathLike | None = None) -> GemmaSource:
+    """Resolve a Gemma 3 source (folder, ``.safetensors`` or ``.gguf``) and check it is Gemma 3; reads headers only.
+
+    ``tokenizer_dir`` overrides where the tokenizer comes from. Raises :class:`CheckpointError` for another model
+    family, a missing config or a missing tokenizer (listing where it looked).
+    """
+    path = os.fspath(path)
+    tokenizer_dir = os.fspath(tokenizer_dir) if tokenizer_dir else None
+    if tokenizer_dir is not None and not _has_tokenizer(tokenizer_dir):
+        raise CheckpointError(
+            f"tokenizer folder '{tokenizer_dir}' has none of {', '.join(TOKENIZER_FILES)}; name the folder that "
+            "holds the Gemma 3 tokenizer files"
+        )
+    if os.path.isdir(path):
+        source = _inspect_folder(path)
+    elif not os.path.isfile(path):
+        raise CheckpointError(f"Gemma source '{path}' does not exist")
+    elif path.lower().endswith(".gguf"):
+        source = _inspect_gguf(path)
+    elif path.lower().endswith(".safetensors"):
+        source = _inspect_safetensors(path, tokenizer_dir)
+    elif path.lower().endswith(PICKLE_SUFFIXES):
+        raise CheckpointError(
+            f"'{os.path.basename(path)}' is a pickle file; LTX-AV loads Gemma only from .safetensors or .gguf files "
+            "(unpickling can run arbitrary code)"
+        )
+    else:
+        raise CheckpointError(
+            f"'{os.path.basename(path)}' is not a Gemma source LTX-AV can read: expected a Hugging Face folder, a "
+            ".safetensors file or a .gguf file"
+        )
+    if tokenizer_dir is not None:
+        source.tokenizer_dir = tokenizer_dir
+    return source
+
+
+def _read_json(path: str) -> dict[str, Any]:
+    try:
+        with open(path, encoding="utf-8") as f:
+            value = json.load(f)
+    except (OSError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"cannot read '{path}': {e}") from e
+    if not isinstance(value, dict):
+        raise CheckpointError(f"'{path}' is not a JSON object")
+    return value
+
+
+def _text_config(config: dict[str, Any], name: str) -> dict[str, Any]:
+    """The language-model part of a config.json, after checking the family."""
+    family = str(config.get("model_type", ""))
+    if family not in GEMMA3_MODEL_TYPES:
+        raise _need_gemma3(name, family or "unknown (config.json has no model_type)")
+    text = config.get("text_config") if family == "gemma3" else config
+    if not isinstance(text, dict):
+        text = {}
+    text = {**text, "model_type": "gemma3_text"}
+    for key in ("hidden_size", "num_hidden_layers"):
+        if key not in text:
+            # Gemma3Config fills an absent text_config with the 4B defaults; spell out what we could not find.
+            raise CheckpointError(f"'{name}': config.json gives no text_config.{key}, so the Gemma size is unknown")
+    return text
+
+
+def _has_tokenizer(folder: str) -> bool:
+    return any(os.path.isfile(os.path.join(folder, f)) for f in TOKENIZER_FILES)
+
+
+def _find_tokenizer(candidates: Sequence[str], name: str) -> str:
+    seen = []
+    for folder in candidates:
+        if folder in seen:
+            continue
+        seen.append(folder)
+        if _has_tokenizer(folder):
+            return folder
+    raise CheckpointError(
+        f"no Gemma tokenizer found for '{name}': looked for {' / '.join(TOKENIZER_FILES)} in "
+        + ", ".join(f"'{f}'" for f in seen)
+        + ". Put the tokenizer files of google/gemma-3-12b-it beside the model, or name their folder as the "
+        "tokenizer folder."
+    )
+
+
+def _inspect_folder(folder: str) -> GemmaSource:
+    name = os.path.basename(folder.rstrip(os.sep))
+    config_path = os.path.join(folder, "config.json")
+    if not os.path.isfile(config_path):
+        raise CheckpointError(f"Gemma folder '{folder}' has no config.json (a Hugging Face model folder has one)")
+    text = _text_config(_read_json(config_path), name)
+    index = os.path.join(folder, "model.safetensors.index.json")
+    if os.path.isfile(index):
+        weight_map = _read_json(index).get("weight_map") or {}
+        files = sorted({os.path.join(folder, f) for f in weight_map.values()})
+    else:
+        files = sorted(os.path.join(folder, f) for f in os.listdir(folder) if f.endswith(".safetensors"))
+    if not files:
+        pickles = [f for f in os.listdir(folder) if f.endswith(PICKLE_SUFFIXES)]
+        hint = " (it has only pickle weights, which LTX-AV does not load)" if pickles else ""
+        raise CheckpointError(f"Gemma folder '{folder}' has no .safetensors weights{hint}")
+    missing = [f for f in files if not os.path.isfile(f)]
+    if missing:
+        raise CheckpointError(
+            f"Gemma folder '{folder}' is incomplete: missing {', '.join(map(os.path.basename, missing))}"
+        )
+    tokenizer = _find_tokenizer([folder, os.path.join(folder, "tokenizer")], name)
+    return GemmaSource(folder, "folder", text, tuple(files), tokenizer)
+
+
+def _inspect_safetensors(path: str, tokenizer_dir: str | None) -> GemmaSource:
+    name = os.path.basename(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    stem = os.path.splitext(name)[0]
+    header = SafetensorsFile(path)
+    _check_gemma3_keys(header, name)
+    candidates = [folder, os.path.join(folder, "tokenizer"), os.path.join(folder, stem)]
+    tokenizer = tokenizer_dir or _find_tokenizer(candidates, name)
+    notes = []
+    config_candidates = [os.path.join(folder, "config.json")]
+    if tokenizer_dir:
+        config_candidates.append(os.path.join(tokenizer_dir, "config.json"))
+    config_path = next((c for c in config_candidates if os.path.isfile(c)), None)
+    if config_path is not None:
+        text = _text_config(_read_json(config_path), name)
+        notes.append(f"config from {config_path}")
+    else:
+        width, layers = _lm_size(header)
+        if (width, layers) != (GEMMA3_12B_TEXT_CONFIG["hidden_size"], GEMMA3_12B_TEXT_CONFIG["num_hidden_layers"]):
+            raise CheckpointError(
+                f"'{name}' holds a Gemma 3 with hidden size {width} and {layers} layers but no config.json was found "
+                f"(looked in {', '.join(repr(c) for c in config_candidates)}); only Gemma 3 12B is recognised without "
+                "one. Put the model's config.json beside the file."
+            )
+        text = dict(GEMMA3_12B_TEXT_CONFIG)
+        notes.append("no config.json: using the Gemma 3 12B config")
+    return GemmaSource(path, "safetensors", text, (path,), tokenizer, notes)
+
+
+_LM_PREFIXES = ("language_model.model.", "model.language_model.", "model.", "language_model.", "")
+
+
+def _lm_prefix(keys: Sequence[str] | dict, name: str) -> str:
+    for prefix in _LM_PREFIXES:
+        if prefix + "embed_tokens.weight" in keys:
+            return prefix
+    raise CheckpointError(
+        f"'{name}' is not a Gemma language model: no 'embed_tokens.weight' under any of "
+        + ", ".join(repr(p or "(no prefix)") for p in _LM_PREFIXES)
+    )
+
+
+def _check_gemma3_keys(header: SafetensorsFile, name: str) -> None:
+    prefix = _lm_prefix(header.tensors, name)
+    # Gemma 3 normalises q and k per head and wraps the MLP in two extra norms; Gemma 1/2 and other LLMs do not.
+    layer = prefix + "layers.0."
+    markers = (layer + "self_attn.q_norm.weight", layer + "pre_feedforward_layernorm.weight")
+    if not all(m in header.tensors for m in markers):
+        raise _need_gemma3(name, "a language model without Gemma 3's q/k norms")
+
+
+def _lm_size(header: SafetensorsFile) -> tuple[int, int]:
+    prefix = _lm_prefix(header.tensors, header.name)
+    width = header.tensors[prefix + "embed_tokens.weight"].shape[1]
+    layers = {k[len(prefix) + 7 :].split(".", 1)[0] for k in header.tensors if k.startswith(prefix + "layers.")}
+    return width, len(layers)
+
+
+# -- GGUF header ---------------------------------------------------------------------------------------------------
+
+_GGUF_SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
+
+
+def read_gguf_metadata(path: str, wanted: Sequence[str]) -> dict[str, Any]:
+    """The values of the ``wanted`` keys of a GGUF file (arrays as lists, numeric arrays as numpy arrays), plus
+    ``"_keys"``: every key present. A small reader of our own: the ``gguf`` package parses every array first."""
+    import numpy as np
+
+    name = os.path.basename(path)
+    found: dict[str, Any] = {}
+    keys: list[str] = []
+    try:
+        with open(path, "rb") as f:
+            if f.read(4) != b"GGUF":
+                raise CheckpointError(f"'{name}' is not a GGUF file (bad magic bytes)")
+            (version,) = struct.unpack("<I", f.read(4))
+            if version < 2:
+                raise CheckpointError(f"'{name}' is GGUF version {version}; re-convert it with a current llama.cpp")
+            _, kv_count = struct.unpack("<QQ", f.read(16))
+
+            def string(keep: bool = True) -> str | None:
+                (n,) = struct.unpack("<Q", f.read(8))
+                if not keep:
+                    f.seek(n, 1)
+                    return None
+                return f.read(n).decode("utf-8", errors="replace")
+
+            def value(kind: int, keep: bool) -> Any:
+                if kind in _GGUF_SCALARS:
+                    fmt = _GGUF_SCALARS[kind]
+                    raw = f.read(struct.calcsize(fmt))
+                    return struct.unpack(fmt, raw)[0] if keep else None
+                if kind == 8:
+                    return string(keep)
+                if kind == 9:
+                    elem, count = struct.unpack("<IQ", f.read(12))
+                    if elem in _GGUF_SCALARS:
+                        size = count * struct.calcsize(_GGUF_SCALARS[elem])
+                        if not keep:
+                            f.seek(size, 1)
+                            return None
+                        return np.frombuffer(f.read(size), dtype=np.dtype(_GGUF_SCALARS[elem]))
+                    items = [value(elem, keep) for _ in range(count)]
+                    return items if keep else None
+                raise CheckpointError(f"'{name}' has a corrupt GGUF header (value type {kind})")
+
+            for _ in range(kv_count):
+                key = string()
+                (kind,) = struct.unpack("<I", f.read(4))
+                keys.append(key)
+                result = value(kind, key in wanted)
+                if key in wanted:
+                    found[key] = result
+    except (OSError, struct.error, UnicodeDecodeError) as e:
+        raise CheckpointError(f"cannot read the GGUF header of '{name}': {e}") from e
+    found["_keys"] = keys
+    return found
+
+
+# llama.cpp token types
+_NORMAL, _CONTROL, _USER_DEFINED = 1, 3, 4
+
+
+def gguf_tokenizer(path: str):
+    """The Gemma 3 tokenizer stored in a GGUF file, rebuilt as the SentencePiece-BPE tokenizer Gemma ships.
+
+    ``transformers`` (4.x and 5.x) turns a GGUF Gemma vocabulary into a Unigram model that splits common words
+    ("a cat" -> ``a``, ``▁c``, ``at``), which would silently change every prompt. Gemma 3's SentencePiece model is
+    BPE whose piece scores rank the merges, so the merges are recovered from the scores: a pair merges when the
+    joined piece is in the vocabulary, earlier for a higher score. Control tokens become special tokens,
+    user-defined ones (newline and space runs, ...) are matched before BPE, as SentencePiece does.
+    """
+    from tokenizers import AddedToken, Tokenizer, decoders, models, normalizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    name = os.path.basename(path)
+    keys = ("tokenizer.ggml.model", "tokenizer.ggml.tokens", "tokenizer.ggml.scores", "tokenizer.ggml.token_type")
+    meta = read_gguf_metadata(path, keys + ("tokenizer.ggml.bos_token_id", "tokenizer.ggml.add_space_prefix"))
+    if meta.get("tokenizer.ggml.model") != "llama" or any(k not in meta for k in keys[1:]):
+        raise CheckpointError(f"'{name}' does not carry a SentencePiece (Gemma) tokenizer; name a tokenizer folder")
+    tokens: list[str] = meta["tokenizer.ggml.tokens"]
+    scores = meta["tokenizer.ggml.scores"].tolist()
+    types = meta["tokenizer.ggml.token_type"].tolist()
+    vocab = {token: i for i, token in enumerate(tokens)}
+    merges = []
+    for i, piece in enumerate(tokens):
+        if types[i] != _NORMAL or len(piece) < 2:
+            continue
+        for cut in range(1, len(piece)):
+            left, right = piece[:cut], piece[cut:]
+            if left in vocab and right in vocab:
+                merges.append((-scores[i], vocab[left], vocab[right], left, right))
+    merges.sort()
+    bpe = models.BPE(
+        vocab=vocab,
+        merges=[(m[3], m[4]) for m in merges],
+        unk_token="<unk>",
+        byte_fallback=True,
+        fuse_unk=True,
+    )
+    tokenizer = Tokenizer(bpe)
+    tokenizer.normalizer = normalizers.Replace(" ", "\u2581")
+    tokenizer.decoder = decoders.Sequence([decoders.Replace("\u2581", " "), decoders.ByteFallback(), decoders.Fuse()])
+    tokenizer.add_special_tokens(
+        [AddedToken(t, special=True, normalized=False) for t, k in zip(tokens, types, strict=True) if k == _CONTROL]
+    )
+    tokenizer.add_tokens(
+        [
+            AddedToken(t, special=False, normalized=False)
+            for t, k in zip(tokens, types, strict=True)
+            if k == _USER_DEFINED
+        ]
+    )
+    bos = tokens[int(meta.get("tokenizer.ggml.bos_token_id", 2))]
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single=f"{bos} $A", pair=f"{bos} $A $B", special_tokens=[(bos, vocab[bos])]
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer, bos_token=bos, eos_token="<eos>", pad_token="<pad>", unk_token="<unk>"
+    )
+
+
+def _inspect_gguf(path: str) -> GemmaSource:
+    name = os.path.basename(path)
+    arch = read_gguf_metadata(path, ("general.architecture",)).get("general.architecture", "unknown")
+    if arch != "gemma3":
+        raise _need_gemma3(name, arch)
+    meta = read_gguf_metadata(path, ("gemma3.embedding_length", "gemma3.block_count"))
+    if "gemma3.embedding_length" not in meta or "gemma3.block_count" not in meta:
+        raise CheckpointError(f"'{name}': its GGUF header gives no gemma3.embedding_length / gemma3.block_count")
+    text = {
+        "model_type": "gemma3_text",
+        "hidden_size": int(meta["gemma3.embedding_length"]),
+        "num_hidden_layers": int(meta["gemma3.block_count"]),
+    }
+    source = GemmaSource(path, "gguf", text, (path,), None)
+    if "tokenizer.ggml.model" not in meta["_keys"]:
+        folder = os.path.dirname(os.path.abspath(path))
+        source.tokenizer_dir = _find_tokenizer([folder, os.path.join(folder, "tokenizer")], name)
+    return source
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Loading
+
+
+@dataclass
+class Tokens:
+    """``input_ids`` / ``attention_mask``: ``[B, T]`` int64, left padded (real tokens at the end)."""
+
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+
+
+class GemmaEncoder:
+    """A loaded Gemma 3 language model and its tokenizer, set up for LTX prompt encoding."""
+
+    def __init__(self, model: torch.nn.Module, tokenizer: Any, source: GemmaSource, max_length: int = MAX_TOKENS):
+        self.model = model.eval().requires_grad_(False)
+        self.tokenizer = tokenizer
+        self.source = source
+        self.max_length = max_length
+        self.bos_id = _token_id(tokenizer, "bos", "<bos>")
+        if self.bos_id is None:
+            raise CheckpointError(f"the tokenizer of '{source.name}' has no BOS token; it is not a Gemma tokenizer")
+        pad = _token_id(tokenizer, "pad", "<pad>")
+        self.pad_id = pad if pad is not None else _token_id(tokenizer, "eos", "<eos>")
+        vocab = model.config.vocab_size
+        if len(tokenizer) > vocab + 1024:
+            raise CheckpointError(
+                f"the tokenizer for '{source.name}' has {len(tokenizer)} tokens but the model embeds {vocab}: "
+                "tokenizer and model do not belong together"
+            )
+
+    @property
+    def hidden_size(self) -> int:
+        return int(self.model.config.hidden_size)
+
+    @property
+    def num_hidden_states(self) -> int:
+        return int(self.model.config.num_hidden_layers) + 1
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.model.parameters()).dtype
+
+    def to(self, device: torch.device | str) -> GemmaEncoder:
+        self.model.to(device)
+        return self
+
+    def token_ids(self, prompt: str) -> list[int]:
+        """The ids LTX feeds Gemma for one prompt (stripped, BOS first, at most ``max_length``), unpadded."""
+        ids = list(self.tokenizer(prompt.strip(), add_special_tokens=True)["input_ids"])
+        if not ids or ids[0] != self.bos_id:
+            ids.insert(0, self.bos_id)
+        if len(ids) > self.max_length:
+            kept = self.tokenizer.decode(ids[self.max_length - 8 : self.max_length], skip_special_tokens=True)
+            log.warning(
+                "prompt is %d tokens; LTX-2 reads at most %d, so it was truncated after '...%s' (%d tokens dropped)",
+                len(ids),
+                self.max_length,
+                kept,
+                len(ids) - self.max_length,
+            )
+            ids = ids[: self.max_length]
+        return ids
+
+    def tokenize(self, prompts: Sequence[str]) -> Tokens:
+        """``[B, max_length]`` ids and mask, left padded, as the reference tokenises each prompt."""
+        if isinstance(prompts, str):
+            prompts = [prompts]
+        rows = [self.token_ids(p) for p in prompts]
+        ids = torch.full((len(rows), self.max_length), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(rows), self.max_length), dtype=torch.long)
+        for i, row in enumerate(rows):
+            ids[i, self.max_length - len(row) :] = torch.tensor(row, dtype=torch.long)
+            mask[i, self.max_length - len(row) :] = 1
+        return Tokens(ids, mask)
+
+    @torch.no_grad()
+    def hidden_states(
+        self, tokens: Tokens, *, trim_padding: bool = True, progress: Progress | None = None
+    ) -> GemmaHiddenStates:
+        """All hidden states ``[B, S, D, L]`` of the tokens; ``S`` is the longest prompt (``trim_padding``) or the
+        full padded length. ``progress(done, total)`` is called after every layer (it may raise to interrupt)."""
+        ids, mask = tokens.input_ids, tokens.attention_mask
+        length = ids.shape[1]
+        positions = None
+        if trim_padding:
+            kept = int(mask.sum(dim=1).max())
+            ids, mask = ids[:, length - kept :], mask[:, length - kept :]
+            # Keep each token's absolute position in the padded sequence, as in the full run.
+            positions = torch.arange(length - kept, length, device=self.device).expand(ids.shape[0], -1)
+        hooks = []
+        if progress is not None:
+            layers = self.model.layers
+            for i, layer in enumerate(layers):
+                hooks.append(layer.register_forward_hook(_report(progress, i + 1, len(layers))))
+        try:
+            out = self.model(
+                input_ids=ids.to(self.device),
+                attention_mask=mask.to(self.device),
+                position_ids=positions,
+                output_hidden_states=True,
+                use_cache=False,
+            )
+        finally:
+            for hook in hooks:
+                hook.remove()
+        states = torch.stack(out.hidden_states, dim=-1)
+        return GemmaHiddenStates(states, mask.to(self.device).bool(), length)
+
+    def encode(
+        self, prompts: Sequence[str], *, trim_padding: bool = True, progress: Progress | None = None
+    ) -> GemmaHiddenStates:
+        """Prompts -> hidden states for the LTX text path."""
+        return self.hidden_states(self.tokenize(prompts), trim_padding=trim_padding, progress=progress)
+
+
+def _report(progress: Progress, done: int, total: int):
+    def hook(module, args, output):
+        progress(done, total)
+
+    return hook
+
+
+def _token_id(tokenizer: Any, role: str, fallback: str) -> int | None:
+    value = getattr(tokenizer, f"{role}_token_id", None)
+    if value is None:
+        vocab = tokenizer.get_vocab()
+        value = vocab.get(fallback)
+    return int(value) if value is not None else None
+
+
+def load_tokenizer(folder: str):
+    """A Gemma tokenizer from a folder with ``tokenizer.json`` or ``tokenizer.model``."""
+    from transformers import AutoTokenizer, PreTrainedTokenizerFast
+
+    try:
+        return AutoTokenizer.from_pretrained(folder, local_files_only=True)
+    except (OSError, ValueError, KeyError, ImportError) as e:
+        single = os.path.join(folder, "tokenizer.json")
+        if not os.path.isfile(single):
+            raise CheckpointError(f"cannot load the Gemma tokenizer in '{folder}': {e}") from e
+        # A bare tokenizer.json without tokenizer_config.json: name Gemma's special tokens ourselves.
+        return PreTrainedTokenizerFast(
+            tokenizer_file=single, bos_token="<bos>", eos_token="<eos>", pad_token="<pad>", unk_token="<unk>"
+        )
+
+
+def load_gemma(
+    path: str | os.PathLike | GemmaSource,
+    *,
+    tokenizer_dir: str | os.PathLike | None = None,
+    dtype: torch.dtype = torch.bfloat16,
+    device: torch.device | str = "cpu",
+    progress: Progress | None = None,
+) -> GemmaEncoder:
+    """Load Gemma 3's language model (no vision tower, no LM head) and tokenizer from any supported source.
+
+    ``dtype``: weights and compute (bfloat16 by default). ``device``: where the model runs; weights are read on
+    the CPU first. ``progress(done, total)`` is called per tensor read (safetensors sources).
+    """
+    source = path if isinstance(path, GemmaSource) else inspect_gemma(path, tokenizer_dir)
+    for note in source.notes:
+        log.info("%s: %s", source.name, note)
+    log.info(
+        "loading Gemma 3 (%d wide, %d layers) from %s", source.hidden_size, source.num_hidden_states - 1, source.path
+    )
+    if source.layout == "gguf":
+        model, tokenizer = _load_gguf(source, dtype)
+    else:
+        model = _load_safetensors(source, dtype, progress)
+        tokenizer = load_tokenizer(source.tokenizer_dir)
+    model = model.to(device)
+    return GemmaEncoder(model, tokenizer, source)
+
+
+def _load_safetensors(source: GemmaSource, dtype: torch.dtype, progress: Progress | None) -> torch.nn.Module:
+    from transformers import Gemma3TextConfig, Gemma3TextModel
+
+    config = Gemma3TextConfig.from_dict(source.text_config)
+    with torch.device("meta"):
+        expected = set(Gemma3TextModel(config).state_dict())
+    files = [SafetensorsFile(f) for f in source.weight_files]
+    located = {key: file for file in files for key in file.tensors}
+    prefix = _lm_prefix(located, source.name)
+    wanted = {k: prefix + k for k in expected}
+    missing = [k for k, file_key in wanted.items() if file_key not in located]
+    if missing:
+        raise CheckpointError(
+            f"'{source.name}' does not hold a complete Gemma 3 language model for its config "
+            f"({source.hidden_size} wide, {source.num_hidden_states - 1} layers): {len(missing)} tensors missing, "
+            f"e.g. {', '.join(prefix + k for k in sorted(missing)[:3])}"
+        )
+    state_dict = {}
+    for done, (key, file_key) in enumerate(sorted(wanted.items()), 1):
+        file = located[file_key]
+        state_dict[key] = _read_weight(file, file_key, located, dtype)
+        if progress is not None:
+            progress(done, len(wanted))
+    model = Gemma3TextModel.from_pretrained(None, config=config, state_dict=state_dict, dtype=dtype)
+    return model
+
+
+def _read_weight(file: SafetensorsFile, key: str, located: dict, dtype: torch.dtype) -> torch.Tensor:
+    tensor = file.tensor(key)
+    if tensor.dtype in FLOAT8_DTYPES:
+        tensor = tensor.float()
+        stem = key[: -len(".weight")] if key.endswith(".weight") else key
+        for scale_key in (stem + ".weight_scale", stem + ".scale_weight"):
+            if scale_key in located:
+                tensor = tensor * located[scale_key].tensor(scale_key).float()
+                break
+    elif not tensor.is_floating_point():
+        raise CheckpointError(
+            f"'{file.name}' stores '{key}' as {tensor.dtype}, a quantised layout LTX-AV cannot read; use a "
+            "bf16 / fp16 / fp8 .safetensors or a GGUF file of Gemma 3"
+        )
+    return tensor.to(dtype)
+
+
+def _load_gguf(source: GemmaSource, dtype: torch.dtype):
+    from transformers import AutoModelForCausalLM
+
+    folder, name = os.path.split(os.path.abspath(source.path))
+    try:
+        causal = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=dtype)
+    except ImportError as e:
+        raise CheckpointError(f"reading '{name}' needs the 'gguf' package (pip install gguf): {e}") from e
+    tokenizer = load_tokenizer(source.tokenizer_dir) if source.tokenizer_dir else gguf_tokenizer(source.path)
+    model = causal.model  # the LM head (tied to the embeddings) is not needed for hidden states
+    config = model.config
+    if (config.hidden_size, config.num_hidden_layers) != (source.hidden_size, source.num_hidden_states - 1):
+        raise CheckpointError(f"'{name}': transformers built a different model than its GGUF header describes")
+    return model, tokenizer
