@@ -106,6 +106,15 @@ class AntiAliasedSnake(nn.Module):
         self.act = SnakeBeta(channels)
         self.upsample = FilterTaps(AA_TAPS)
         self.downsample = LowPassDecimator(AA_TAPS)
+        self._matrices: tuple[tuple, tuple] | None = None  # (key, matrices) of the last block size used
+
+    def _filter_matrices(self, block: int) -> tuple[torch.Tensor, int, int, torch.Tensor, int]:
+        # Rebuilt whenever a filter buffer is replaced or modified (new storage or bumped version counter).
+        f, g = self.upsample.filter, self.downsample.lowpass.filter
+        key = (block, f.data_ptr(), f._version, g.data_ptr(), g._version, f.device, f.dtype)
+        if self._matrices is None or self._matrices[0] != key:
+            self._matrices = (key, (*self._upsampler(block), *self._decimator(block)))
+        return self._matrices[1]
 
     def _upsampler(self, block: int) -> tuple[torch.Tensor, int, int]:
         # Zero-stuffed x2 with the stored taps f (K of them): u[m] = 2 * sum_s x[s] f[m + c - 2s], c = (K-2)//2,
@@ -129,11 +138,11 @@ class AntiAliasedSnake(nn.Module):
         b, c, t = x.shape
         block = min(AA_BLOCK, t)
         blocks = -(-t // block)
-        up, left, right = self._upsampler(block)
-        down, pad = self._decimator(block)
+        up, left, right, down, pad = self._filter_matrices(block)
 
         padded = F.pad(x, (left, blocks * block - t + right), mode="replicate")
-        u = torch.matmul(padded.unfold(2, block + left + right, block), up)  # [B, C, blocks, 2 * block]
+        # one GEMM over every window: [B * C * blocks, window] @ [window, 2 * block]
+        u = torch.mm(padded.unfold(2, up.shape[0], block).reshape(-1, up.shape[0]), up)
         u = u.view(b, c, -1)[:, :, : 2 * t]
 
         # snake at the doubled rate, written into the decimator's input with `pad` samples of margin on the left
@@ -148,7 +157,7 @@ class AntiAliasedSnake(nn.Module):
         v[:, :, :pad] = inner[:, :, :1]  # replicate the ends
         v[:, :, pad + 2 * t :] = inner[:, :, -1:]
 
-        z = torch.matmul(v.unfold(2, down.shape[0], 2 * block), down)  # [B, C, blocks, block]
+        z = torch.mm(v.unfold(2, down.shape[0], 2 * block).reshape(-1, down.shape[0]), down)
         return z.view(b, c, -1)[:, :, :t].contiguous()
 
 
