@@ -29,9 +29,12 @@ class TimestepModulation:
         self.values = modulation.view(values.shape[0], adaln.coefficients, -1)  # [U, rows, D]
         self.embedded = embedded  # [U, D]
 
-    def row(self, table: torch.Tensor, i: int) -> torch.Tensor:
-        """``table[i] + modulation row i`` per token, float32: ``[B, T, D]`` (or ``[B, 1, D]`` when uniform)."""
-        return (table[i].float() + self.values[:, i].float())[self.index]
+    def row(self, table: torch.Tensor, i: int, plus: float = 0.0) -> torch.Tensor:
+        """``table[i] + modulation row i (+ plus)`` per token, float32: ``[B, T, D]`` (``[B, 1, D]`` when uniform).
+
+        ``plus=1`` gives a scale's ``1 + scale`` on the distinct values, before they are spread over the tokens."""
+        row = table[i].float() + self.values[:, i].float()
+        return (row + plus if plus else row)[self.index]
 
     def embedded_tokens(self) -> torch.Tensor:
         """The timestep embedding per token, ``[B, T or 1, D]`` (what the output head modulates with)."""

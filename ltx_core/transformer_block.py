@@ -67,8 +67,14 @@ class BlockSkips:
     video_to_audio: SkipSelection = None
 
 
-def _modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor, eps: float, dtype: torch.dtype):
-    return (rms_norm(x, eps) * (1 + scale) + shift).to(dtype)
+def _modulate(x: torch.Tensor, shift: torch.Tensor, scale_plus_one: torch.Tensor, eps: float, dtype: torch.dtype):
+    """``rms_norm(x) * (1 + scale) + shift`` in float32 (one fused pass), cast to the compute dtype."""
+    return torch.addcmul(shift, rms_norm(x, eps), scale_plus_one).to(dtype)
+
+
+def _residual(x: torch.Tensor, out: torch.Tensor, gate: torch.Tensor) -> torch.Tensor:
+    """``x + out * gate`` in float32 whatever ``out``'s dtype (one fused pass)."""
+    return torch.addcmul(x, out, gate)
 
 
 def _keep(skip: SkipSelection, out: torch.Tensor) -> torch.Tensor:
@@ -157,15 +163,15 @@ class AVTransformerBlock(nn.Module):
         skip: SkipSelection,
     ) -> torch.Tensor:
         m, dtype = s.modulation, s.dtype
-        h = _modulate(x, m.row(table, 0), m.row(table, 1), self.eps, dtype)
-        x = x + self_attn(h, mask=s.self_bias, rope=s.rope, passthrough=skip) * m.row(table, 2)
+        h = _modulate(x, m.row(table, 0), m.row(table, 1, plus=1), self.eps, dtype)
+        x = _residual(x, self_attn(h, mask=s.self_bias, rope=s.rope, passthrough=skip), m.row(table, 2))
         if prompt_table is None:
             return x + text_attn(rms_norm(x, self.eps).to(dtype), s.context, mask=s.context_bias)
         # Prompt AdaLN: the text keys/values are modulated by the sample's sigma, the query by its token's.
         kv_shift, kv_scale = (prompt_table.float() + s.prompt_modulation.float()).unbind(2)
-        context = (s.context * (1 + kv_scale) + kv_shift).to(dtype)
-        h = _modulate(x, m.row(table, 6), m.row(table, 7), self.eps, dtype)
-        return x + text_attn(h, context, mask=s.context_bias) * m.row(table, 8)
+        context = torch.addcmul(kv_shift, s.context, 1 + kv_scale).to(dtype)
+        h = _modulate(x, m.row(table, 6), m.row(table, 7, plus=1), self.eps, dtype)
+        return _residual(x, text_attn(h, context, mask=s.context_bias), m.row(table, 8))
 
     def _audio_video_attention(
         self,
@@ -182,18 +188,18 @@ class AVTransformerBlock(nn.Module):
         vm, am = video.cross_modulation, audio.cross_modulation
         new_vx, new_ax = vx, ax
         if run_video and skips.audio_to_video is not True:
-            q = (vn * (1 + vm.row(tv, 0)) + vm.row(tv, 1)).to(video.dtype)
-            kv = (an * (1 + am.row(ta, 0)) + am.row(ta, 1)).to(video.dtype)
+            q = torch.addcmul(vm.row(tv, 1), vn, vm.row(tv, 0, plus=1)).to(video.dtype)
+            kv = torch.addcmul(am.row(ta, 1), an, am.row(ta, 0, plus=1)).to(video.dtype)
             out = self.audio_to_video_attn(q, kv, rope=video.cross_rope, k_rope=audio.cross_rope)
-            new_vx = vx + _keep(skips.audio_to_video, out * video.cross_gate.row(tv[4:], 0))
+            new_vx = _residual(vx, _keep(skips.audio_to_video, out), video.cross_gate.row(tv[4:], 0))
         if run_audio and skips.video_to_audio is not True:
-            q = (an * (1 + am.row(ta, 2)) + am.row(ta, 3)).to(audio.dtype)
-            kv = (vn * (1 + vm.row(tv, 2)) + vm.row(tv, 3)).to(audio.dtype)
+            q = torch.addcmul(am.row(ta, 3), an, am.row(ta, 2, plus=1)).to(audio.dtype)
+            kv = torch.addcmul(vm.row(tv, 3), vn, vm.row(tv, 2, plus=1)).to(audio.dtype)
             out = self.video_to_audio_attn(q, kv, rope=audio.cross_rope, k_rope=video.cross_rope)
-            new_ax = ax + _keep(skips.video_to_audio, out * audio.cross_gate.row(ta[4:], 0))
+            new_ax = _residual(ax, _keep(skips.video_to_audio, out), audio.cross_gate.row(ta[4:], 0))
         return new_vx, new_ax
 
     def _feed_forward(self, s: StreamState, x: torch.Tensor, ff: FeedForward, table: torch.Tensor) -> torch.Tensor:
         m = s.modulation
-        h = _modulate(x, m.row(table, 3), m.row(table, 4), self.eps, s.dtype)
-        return x + ff(h, chunk_tokens=s.ffn_chunk_tokens) * m.row(table, 5)
+        h = _modulate(x, m.row(table, 3), m.row(table, 4, plus=1), self.eps, s.dtype)
+        return _residual(x, ff(h, chunk_tokens=s.ffn_chunk_tokens), m.row(table, 5))
