@@ -595,7 +595,7 @@ def load_gemma(
     """Load Gemma 3's language model (no vision tower, no LM head) and tokenizer from any supported source.
 
     ``dtype``: weights and compute (bfloat16 by default). ``device``: where the model runs; weights are read on
-    the CPU first. ``progress(done, total)`` is called per tensor read (safetensors sources).
+    the CPU first. ``progress(done, total)`` is called per tensor read.
     """
     source = path if isinstance(path, GemmaSource) else inspect_gemma(path, tokenizer_dir)
     for note in source.notes:
@@ -604,7 +604,7 @@ def load_gemma(
         "loading Gemma 3 (%d wide, %d layers) from %s", source.hidden_size, source.num_hidden_states - 1, source.path
     )
     if source.layout == "gguf":
-        model, tokenizer = _load_gguf(source, dtype)
+        model, tokenizer = _load_gguf(source, dtype, progress)
     else:
         model = _load_safetensors(source, dtype, progress)
         tokenizer = load_tokenizer(source.tokenizer_dir)
@@ -656,17 +656,39 @@ def _read_weight(file: SafetensorsFile, key: str, located: dict, dtype: torch.dt
     return tensor.to(dtype)
 
 
-def _load_gguf(source: GemmaSource, dtype: torch.dtype):
-    from transformers import AutoModelForCausalLM
+def _load_gguf(source: GemmaSource, dtype: torch.dtype, progress: Progress | None):
+    """Config through ``transformers``' GGUF support; tensors dequantised with the ``gguf`` package ourselves
+    (``transformers`` 5 insists on ``accelerate`` for GGUF models, and reads the file twice)."""
+    try:
+        import gguf
+    except ImportError as e:
+        raise CheckpointError(f"reading '{source.name}' needs the 'gguf' package (pip install gguf)") from e
+    from transformers import AutoConfig, Gemma3TextModel
 
     folder, name = os.path.split(os.path.abspath(source.path))
-    try:
-        causal = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=dtype)
-    except ImportError as e:
-        raise CheckpointError(f"reading '{name}' needs the 'gguf' package (pip install gguf): {e}") from e
-    tokenizer = load_tokenizer(source.tokenizer_dir) if source.tokenizer_dir else gguf_tokenizer(source.path)
-    model = causal.model  # the LM head (tied to the embeddings) is not needed for hidden states
-    config = model.config
+    config = AutoConfig.from_pretrained(folder, gguf_file=name)
+    if config.model_type != "gemma3_text":
+        raise _need_gemma3(name, config.model_type)
     if (config.hidden_size, config.num_hidden_layers) != (source.hidden_size, source.num_hidden_states - 1):
-        raise CheckpointError(f"'{name}': transformers built a different model than its GGUF header describes")
+        raise CheckpointError(f"'{name}': transformers read a different model size than its GGUF header states")
+    with torch.device("meta"):
+        expected = list(Gemma3TextModel(config).state_dict())
+    reader = gguf.GGUFReader(source.path)
+    stored = {t.name: t for t in reader.tensors}
+    names = gguf.get_tensor_name_map(gguf.MODEL_ARCH.GEMMA3, config.num_hidden_layers)
+    state_dict = {}
+    for done, key in enumerate(expected, 1):
+        stem, suffix = key.rsplit(".", 1)
+        gguf_name = names.get_name("model." + stem)
+        tensor = stored.get(f"{gguf_name}.{suffix}") if gguf_name else None
+        if tensor is None:
+            raise CheckpointError(f"'{name}' has no tensor for the Gemma 3 weight '{key}' (GGUF name {gguf_name!r})")
+        values = torch.from_numpy(gguf.dequantize(tensor.data, tensor.tensor_type).copy())
+        if key.endswith("norm.weight"):
+            values = values - 1  # llama.cpp stores Gemma's RMSNorm scales as 1 + weight
+        state_dict[key] = values.reshape(tuple(reversed([int(d) for d in tensor.shape]))).to(dtype)
+        if progress is not None:
+            progress(done, len(expected))
+    model = Gemma3TextModel.from_pretrained(None, config=config, state_dict=state_dict, dtype=dtype)
+    tokenizer = load_tokenizer(source.tokenizer_dir) if source.tokenizer_dir else gguf_tokenizer(source.path)
     return model, tokenizer

@@ -61,17 +61,15 @@ def converted_folder() -> str:
     return folder
 
 
-def text_path_config(hidden: int = HIDDEN_SIZE, states: int = NUM_HIDDEN_STATES):
-    """An LTX-2.3-style text path (V2 projections, gated 2-layer connectors) sized for this Gemma."""
-    from ltx_av.ltx_core.config import TextEncoderConfig
-
-    transformer = {
-        "num_attention_heads": 4,
-        "attention_head_dim": 16,
-        "audio_num_attention_heads": 4,
-        "audio_attention_head_dim": 8,
-        "cross_attention_dim": 64,
-        "audio_cross_attention_dim": 32,
+def text_path_transformer_config(hidden: int = HIDDEN_SIZE, width: tuple[int, int] = (4, 4), layers: int = 2) -> dict:
+    """The ``transformer`` config section of an LTX-2.3-style text path (V2 projections, gated connectors) for a
+    Gemma of width ``hidden``: ``width`` = attention heads of the video (x16) and audio (x8) streams."""
+    video_heads, audio_heads = width
+    return {
+        "num_attention_heads": video_heads,
+        "attention_head_dim": 16 if video_heads < 32 else 128,
+        "audio_num_attention_heads": audio_heads,
+        "audio_attention_head_dim": 8 if audio_heads < 32 else 64,
         "caption_channels": hidden,
         "rope_type": "split",
         "frequencies_precision": "float64",
@@ -81,21 +79,29 @@ def text_path_config(hidden: int = HIDDEN_SIZE, states: int = NUM_HIDDEN_STATES)
         "caption_projection_first_linear": False,
         "caption_proj_input_norm": False,
         "caption_projection_second_linear": False,
-        "connector_num_attention_heads": 4,
-        "connector_attention_head_dim": 16,
-        "audio_connector_num_attention_heads": 4,
-        "audio_connector_attention_head_dim": 8,
-        "connector_num_layers": 2,
-        "audio_connector_num_layers": 2,
+        "connector_num_attention_heads": video_heads,
+        "connector_attention_head_dim": 16 if video_heads < 32 else 128,
+        "audio_connector_num_attention_heads": audio_heads,
+        "audio_connector_attention_head_dim": 8 if audio_heads < 32 else 64,
+        "connector_num_layers": layers,
+        "audio_connector_num_layers": layers,
         "connector_apply_gated_attention": True,
         "connector_positional_embedding_max_pos": [4096],
     }
-    return TextEncoderConfig.from_dict(transformer, projection_shape=(64, hidden * states))
 
 
-def random_text_path(seed: int = 0, dtype: torch.dtype = torch.float32):
+def text_path_config(hidden: int = HIDDEN_SIZE, states: int = NUM_HIDDEN_STATES, **sizes):
+    """An LTX-2.3-style text path (V2 projections, gated 2-layer connectors) sized for this Gemma."""
+    from ltx_av.ltx_core.config import TextEncoderConfig
+
+    transformer = text_path_transformer_config(hidden, **sizes)
+    video_dim = transformer["num_attention_heads"] * transformer["attention_head_dim"]
+    return TextEncoderConfig.from_dict(transformer, projection_shape=(video_dim, hidden * states))
+
+
+def random_text_path(seed: int = 0, dtype: torch.dtype = torch.float32, **sizes):
     """That text path with seeded random weights."""
     from ltx_av.ltx_core.text_encoder import TextPath
 
     torch.manual_seed(seed)
-    return TextPath(text_path_config()).to(dtype).eval().requires_grad_(False)
+    return TextPath(text_path_config(**sizes)).to(dtype).eval().requires_grad_(False)
