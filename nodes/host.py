@@ -73,6 +73,26 @@ def free_memory(device: torch.device | None = None) -> None:
         torch.cuda.empty_cache()
 
 
+def available_memory(device: torch.device) -> int:
+    """Bytes a new allocation on ``device`` can use now: ComfyUI's free-memory figure, else what the device (or,
+    for the CPU, the system's MemAvailable) reports."""
+    device = torch.device(device)
+    mm = _comfy("comfy.model_management")
+    if mm is not None and hasattr(mm, "get_free_memory"):
+        return int(mm.get_free_memory(device))
+    if device.type == "cuda" and torch.cuda.is_available():
+        free, _ = torch.cuda.mem_get_info(device)
+        return int(free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device))
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 8 * 2**30
+
+
 def is_out_of_memory(error: BaseException) -> bool:
     mm = _comfy("comfy.model_management")
     oom_types: tuple[type, ...] = (torch.OutOfMemoryError,)
