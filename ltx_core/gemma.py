@@ -105,7 +105,7 @@ class GemmaSource:
     layout: str  # "folder", "safetensors" or "gguf"
     text_config: dict[str, Any]
     weight_files: tuple[str, ...] = ()
-    tokenizer_dir: str | None = None  # None: the tokenizer is inside the file (GGUF)
+    tokenizer_dir: str | None = None  # None: the tokenizer is inside the file (GGUF, ComfyUI's spiece_model)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -189,7 +189,7 @@ def _has_tokenizer(folder: str) -> bool:
     return any(os.path.isfile(os.path.join(folder, f)) for f in TOKENIZER_FILES)
 
 
-def _find_tokenizer(candidates: Sequence[str], name: str) -> str:
+def _find_tokenizer(candidates: Sequence[str], name: str, inside: str = "") -> str:
     seen = []
     for folder in candidates:
         if folder in seen:
@@ -200,6 +200,7 @@ def _find_tokenizer(candidates: Sequence[str], name: str) -> str:
     raise CheckpointError(
         f"no Gemma tokenizer found for '{name}': looked for {' / '.join(TOKENIZER_FILES)} in "
         + ", ".join(f"'{f}'" for f in seen)
+        + inside
         + ". Put the tokenizer files of google/gemma-3-12b-it beside the model, or name their folder as the "
         "tokenizer folder."
     )
@@ -237,7 +238,11 @@ def _inspect_safetensors(path: str, tokenizer_dir: str | None) -> GemmaSource:
     header = SafetensorsFile(path)
     _check_gemma3_keys(header, name)
     candidates = [folder, os.path.join(folder, "tokenizer"), os.path.join(folder, stem)]
-    tokenizer = tokenizer_dir or _find_tokenizer(candidates, name)
+    tokenizer = tokenizer_dir
+    if tokenizer is None and not any(_has_tokenizer(c) for c in candidates) and _embedded_tokenizer_key(header):
+        tokenizer = None  # ComfyUI's Gemma files carry their SentencePiece model
+    elif tokenizer is None:
+        tokenizer = _find_tokenizer(candidates, name, " and for a 'spiece_model' tensor inside the file")
     notes = []
     config_candidates = [os.path.join(folder, "config.json")]
     if tokenizer_dir:
@@ -354,25 +359,34 @@ _NORMAL, _CONTROL, _USER_DEFINED = 1, 3, 4
 
 
 def gguf_tokenizer(path: str):
-    """The Gemma 3 tokenizer stored in a GGUF file, rebuilt as the SentencePiece-BPE tokenizer Gemma ships.
+    """The Gemma 3 tokenizer stored in a GGUF file (see :func:`sentencepiece_bpe_tokenizer`).
 
     ``transformers`` (4.x and 5.x) turns a GGUF Gemma vocabulary into a Unigram model that splits common words
-    ("a cat" -> ``a``, ``▁c``, ``at``), which would silently change every prompt. Gemma 3's SentencePiece model is
-    BPE whose piece scores rank the merges, so the merges are recovered from the scores: a pair merges when the
-    joined piece is in the vocabulary, earlier for a higher score. Control tokens become special tokens,
-    user-defined ones (newline and space runs, ...) are matched before BPE, as SentencePiece does.
+    ("a cat" -> ``a``, ``▁c``, ``at``), which would silently change every prompt, so we build our own.
+    """
+    name = os.path.basename(path)
+    keys = ("tokenizer.ggml.model", "tokenizer.ggml.tokens", "tokenizer.ggml.scores", "tokenizer.ggml.token_type")
+    meta = read_gguf_metadata(path, keys + ("tokenizer.ggml.bos_token_id",))
+    if meta.get("tokenizer.ggml.model") != "llama" or any(k not in meta for k in keys[1:]):
+        raise CheckpointError(f"'{name}' does not carry a SentencePiece (Gemma) tokenizer; name a tokenizer folder")
+    tokens = meta["tokenizer.ggml.tokens"]
+    bos = tokens[int(meta.get("tokenizer.ggml.bos_token_id", 2))]
+    return sentencepiece_bpe_tokenizer(
+        tokens, meta["tokenizer.ggml.scores"].tolist(), meta["tokenizer.ggml.token_type"].tolist(), bos
+    )
+
+
+def sentencepiece_bpe_tokenizer(tokens: Sequence[str], scores: Sequence[float], types: Sequence[int], bos: str):
+    """A fast tokenizer equal to a SentencePiece BPE model (Gemma's) given its pieces, scores and piece types.
+
+    SentencePiece BPE merges, at each step, the adjacent pair whose joined piece has the highest score; so every
+    split of a normal piece into two known pieces is a merge, ranked by the joined piece's score. Control pieces
+    become special tokens; user-defined ones (newline and space runs, ...) are matched before BPE, as SentencePiece
+    does. Unknown characters fall back to byte pieces; spaces are the piece marker ``▁``.
     """
     from tokenizers import AddedToken, Tokenizer, decoders, models, normalizers, processors
     from transformers import PreTrainedTokenizerFast
 
-    name = os.path.basename(path)
-    keys = ("tokenizer.ggml.model", "tokenizer.ggml.tokens", "tokenizer.ggml.scores", "tokenizer.ggml.token_type")
-    meta = read_gguf_metadata(path, keys + ("tokenizer.ggml.bos_token_id", "tokenizer.ggml.add_space_prefix"))
-    if meta.get("tokenizer.ggml.model") != "llama" or any(k not in meta for k in keys[1:]):
-        raise CheckpointError(f"'{name}' does not carry a SentencePiece (Gemma) tokenizer; name a tokenizer folder")
-    tokens: list[str] = meta["tokenizer.ggml.tokens"]
-    scores = meta["tokenizer.ggml.scores"].tolist()
-    types = meta["tokenizer.ggml.token_type"].tolist()
     vocab = {token: i for i, token in enumerate(tokens)}
     merges = []
     for i, piece in enumerate(tokens):
@@ -384,32 +398,88 @@ def gguf_tokenizer(path: str):
                 merges.append((-scores[i], vocab[left], vocab[right], left, right))
     merges.sort()
     bpe = models.BPE(
-        vocab=vocab,
-        merges=[(m[3], m[4]) for m in merges],
-        unk_token="<unk>",
-        byte_fallback=True,
-        fuse_unk=True,
+        vocab=vocab, merges=[(m[3], m[4]) for m in merges], unk_token="<unk>", byte_fallback=True, fuse_unk=True
     )
     tokenizer = Tokenizer(bpe)
     tokenizer.normalizer = normalizers.Replace(" ", "\u2581")
     tokenizer.decoder = decoders.Sequence([decoders.Replace("\u2581", " "), decoders.ByteFallback(), decoders.Fuse()])
-    tokenizer.add_special_tokens(
-        [AddedToken(t, special=True, normalized=False) for t, k in zip(tokens, types, strict=True) if k == _CONTROL]
-    )
-    tokenizer.add_tokens(
-        [
-            AddedToken(t, special=False, normalized=False)
-            for t, k in zip(tokens, types, strict=True)
-            if k == _USER_DEFINED
-        ]
-    )
-    bos = tokens[int(meta.get("tokenizer.ggml.bos_token_id", 2))]
+    kinds = list(zip(tokens, types, strict=True))
+    tokenizer.add_special_tokens([AddedToken(t, special=True, normalized=False) for t, k in kinds if k == _CONTROL])
+    tokenizer.add_tokens([AddedToken(t, special=False, normalized=False) for t, k in kinds if k == _USER_DEFINED])
     tokenizer.post_processor = processors.TemplateProcessing(
         single=f"{bos} $A", pair=f"{bos} $A $B", special_tokens=[(bos, vocab[bos])]
     )
     return PreTrainedTokenizerFast(
         tokenizer_object=tokenizer, bos_token=bos, eos_token="<eos>", pad_token="<pad>", unk_token="<unk>"
     )
+
+
+def _varint(data: bytes, at: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        byte = data[at]
+        at += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if byte < 0x80:
+            return value, at
+
+
+def _protobuf_fields(data: bytes):
+    """(field number, wire type, value) of one protobuf message; length-delimited values as bytes."""
+    at = 0
+    while at < len(data):
+        key, at = _varint(data, at)
+        field, wire = key >> 3, key & 7
+        if wire == 0:
+            value, at = _varint(data, at)
+        elif wire == 1:
+            value, at = data[at : at + 8], at + 8
+        elif wire == 2:
+            size, at = _varint(data, at)
+            value, at = data[at : at + size], at + size
+        elif wire == 5:
+            value, at = data[at : at + 4], at + 4
+        else:
+            raise ValueError(f"unsupported protobuf wire type {wire}")
+        yield field, wire, value
+
+
+def sentencepiece_model_tokenizer(data: bytes, name: str):
+    """The tokenizer of a serialised SentencePiece ``ModelProto`` (e.g. the ``spiece_model`` tensor that ComfyUI
+    stores inside its Gemma files), read without the ``sentencepiece`` package. Only BPE models (Gemma) qualify."""
+    tokens, scores, types = [], [], []
+    model_type = None
+    try:
+        for field, _, value in _protobuf_fields(data):
+            if field == 1:  # pieces: {1: piece, 2: score, 3: type}
+                piece, score, kind = "", 0.0, _NORMAL
+                for f, _, v in _protobuf_fields(value):
+                    if f == 1:
+                        piece = v.decode("utf-8")
+                    elif f == 2:
+                        (score,) = struct.unpack("<f", v)
+                    elif f == 3:
+                        kind = v
+                # SentencePiece stores space runs as marker runs; they are matched in the raw text.
+                if kind == _USER_DEFINED and piece and set(piece) == {"\u2581"}:
+                    piece = " " * len(piece)
+                tokens.append(piece)
+                scores.append(score)
+                types.append(kind)
+            elif field == 2:  # trainer spec: {3: model_type}
+                model_type = next((v for f, _, v in _protobuf_fields(value) if f == 3), 1)
+    except (ValueError, IndexError, UnicodeDecodeError, struct.error) as e:
+        raise CheckpointError(f"the SentencePiece model in '{name}' is damaged ({e})") from e
+    if model_type != 2 or "<bos>" not in tokens:
+        raise CheckpointError(
+            f"the SentencePiece model in '{name}' is not Gemma's (BPE with <bos>); name a Gemma 3 tokenizer folder"
+        )
+    return sentencepiece_bpe_tokenizer(tokens, scores, types, "<bos>")
+
+
+def _embedded_tokenizer_key(header: SafetensorsFile) -> str | None:
+    return next((k for k in header.tensors if k.endswith("spiece_model")), None)
 
 
 def _inspect_gguf(path: str) -> GemmaSource:
@@ -607,7 +677,12 @@ def load_gemma(
         model, tokenizer = _load_gguf(source, dtype, progress)
     else:
         model = _load_safetensors(source, dtype, progress)
-        tokenizer = load_tokenizer(source.tokenizer_dir)
+        if source.tokenizer_dir is not None:
+            tokenizer = load_tokenizer(source.tokenizer_dir)
+        else:
+            header = SafetensorsFile(source.path)
+            data = header.tensor(_embedded_tokenizer_key(header)).numpy().tobytes()
+            tokenizer = sentencepiece_model_tokenizer(data, source.name)
     model = model.to(device)
     return GemmaEncoder(model, tokenizer, source)
 

@@ -27,6 +27,7 @@ from ltx_av.ltx_core.gemma import (
     inspect_gemma,
     load_gemma,
     read_gguf_metadata,
+    sentencepiece_model_tokenizer,
 )
 from ltx_av.ltx_core.text_encoder import encode_prompts, load_text_path
 
@@ -287,23 +288,60 @@ def _spm_bpe(text, vocab, scores):
         pieces[i : i + 2] = [joined]
 
 
-def test_gguf_tokenizer_is_sentencepiece_bpe(tmp_path):
+def _tiny_sentencepiece():
+    """(pieces, scores, types) of a small SentencePiece-BPE vocabulary in Gemma's conventions."""
     specials = ["<pad>", "<eos>", "<bos>", "<unk>"]
     normal = ["\u2581", "a", "b", "c", "t", "s", "at", "\u2581c", "ca", "\u2581cat", "ts", "\u2581cats", "\u2581a"]
     normal_scores = [-100.0, -200.0, -201.0, -202.0, -203.0, -204.0, -10.0, -20.0, -25.0, -30.0, -1.0, -40.0, -15.0]
-    tokens = specials + ["\n"] + normal
-    scores = [-1000.0] * 5 + normal_scores
-    types = [3] * 4 + [4] + [1] * len(normal)
+    tokens = specials + ["\n", "  "] + normal
+    scores = [-1000.0] * 6 + normal_scores
+    types = [3] * 4 + [4, 4] + [1] * len(normal)
+    return tokens, scores, types
+
+
+def test_gguf_tokenizer_is_sentencepiece_bpe(tmp_path):
+    tokens, scores, types = _tiny_sentencepiece()
     _write_gguf(tmp_path / "tok.gguf", "gemma3", tokenizer=(tokens, scores, types))
     source = inspect_gemma(str(tmp_path / "tok.gguf"))
     assert source.tokenizer_dir is None and source.hidden_size == 640 and source.num_hidden_states == 19
     tokenizer = gguf_tokenizer(str(tmp_path / "tok.gguf"))
     vocab = {t: i for i, t in enumerate(tokens)}
-    for text in ("a cat", "a cats", "cat", "tsa ca cats", "a  cat"):
+    for text in ("a cat", "a cats", "cat", "tsa ca cats", "a cat cats"):
         assert tokenizer(text)["input_ids"] == [2, *_spm_bpe(text, vocab, scores)], text
     assert tokenizer("a cat")["input_ids"] == [2, vocab["a"], vocab["\u2581cat"]]
     assert tokenizer("a\ncat")["input_ids"] == [2, vocab["a"], vocab["\n"], vocab["c"], vocab["at"]]
+    assert tokenizer("a  cat")["input_ids"] == [2, vocab["a"], vocab["  "], vocab["c"], vocab["at"]]
     assert tokenizer.decode(tokenizer("a cats")["input_ids"], skip_special_tokens=True) == "a cats"
+
+
+def test_embedded_sentencepiece_model_equals_the_gguf_tokenizer(tmp_path):
+    tokens, scores, types = _tiny_sentencepiece()
+    _write_gguf(tmp_path / "tok.gguf", "gemma3", tokenizer=(tokens, scores, types))
+    from_gguf = gguf_tokenizer(str(tmp_path / "tok.gguf"))
+    from_proto = sentencepiece_model_tokenizer(tiny_gemma.sentencepiece_proto(tokens, scores, types), "x")
+    for text in ("a cat", "a  cats\nts", "", "cab"):
+        assert from_proto(text)["input_ids"] == from_gguf(text)["input_ids"], text
+    with pytest.raises(CheckpointError, match="not Gemma's"):
+        sentencepiece_model_tokenizer(
+            tiny_gemma.sentencepiece_proto(tokens, scores, types, model_type=1), "unigram.model"
+        )
+
+
+def test_comfyui_single_file_uses_its_embedded_tokenizer(gemma, gemma_folder, tmp_path):
+    tensors = _language_model(gemma_folder, "model.")
+    tokens, scores, types = _tiny_sentencepiece()
+    proto = tiny_gemma.sentencepiece_proto(tokens, scores, types)
+    tensors["spiece_model"] = torch.frombuffer(bytearray(proto), dtype=torch.uint8)
+    save_file(tensors, str(tmp_path / "gemma_3_tiny.safetensors"))
+    shutil.copy(os.path.join(gemma_folder, "config.json"), tmp_path / "config.json")
+    loaded = load_gemma(str(tmp_path / "gemma_3_tiny.safetensors"), dtype=torch.float32)
+    assert loaded.source.tokenizer_dir is None
+    vocab = {t: i for i, t in enumerate(tokens)}
+    assert loaded.token_ids(" a cat ") == [2, vocab["a"], vocab["\u2581cat"]]
+    torch.testing.assert_close(
+        loaded.hidden_states(loaded.tokenize(["a cat"])).states,
+        gemma.hidden_states(loaded.tokenize(["a cat"])).states,
+    )
 
 
 def test_missing_sources_and_pickles_are_refused(tmp_path):

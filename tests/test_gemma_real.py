@@ -9,9 +9,17 @@ from __future__ import annotations
 
 import gemma_270m
 import pytest
+import tiny_gemma
 import torch
 
-from ltx_av.ltx_core.gemma import GemmaEncoder, gguf_tokenizer, inspect_gemma, load_gemma
+from ltx_av.ltx_core.gemma import (
+    GemmaEncoder,
+    gguf_tokenizer,
+    inspect_gemma,
+    load_gemma,
+    read_gguf_metadata,
+    sentencepiece_model_tokenizer,
+)
 from ltx_av.ltx_core.text_encoder import encode_prompts
 
 pytestmark = pytest.mark.skipif(not gemma_270m.available(), reason=f"{gemma_270m.PACKAGE} is not installed")
@@ -45,6 +53,16 @@ def test_tokenizer_from_the_gguf_gives_gemma3_ids(gemma):
     for text, ids in GEMMA3_IDS.items():
         assert tokenizer(text)["input_ids"] == ids, text
         assert gemma.tokenizer(text)["input_ids"] == ids, text  # the cached copy
+
+
+def test_embedded_sentencepiece_model_gives_gemma3_ids():
+    """ComfyUI's single-file Gemma carries the SentencePiece model as a tensor; rebuild one from the real vocab."""
+    keys = ("tokenizer.ggml.tokens", "tokenizer.ggml.scores", "tokenizer.ggml.token_type")
+    meta = read_gguf_metadata(gemma_270m.gguf_path(), keys)
+    proto = tiny_gemma.sentencepiece_proto(*(list(meta[k]) for k in keys))
+    tokenizer = sentencepiece_model_tokenizer(proto, "spiece_model")
+    for text, ids in GEMMA3_IDS.items():
+        assert tokenizer(text)["input_ids"] == ids, text
 
 
 def test_prompt_tokens_are_left_padded_with_bos_first(gemma):

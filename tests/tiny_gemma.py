@@ -9,6 +9,7 @@ with Gemma's special tokens (``<pad>`` 0, ``<eos>`` 1, ``<bos>`` 2) that puts BO
 from __future__ import annotations
 
 import os
+import struct
 
 import torch
 
@@ -95,3 +96,27 @@ def write_gemma_folder(folder: str, seed: int = 0, **sizes) -> str:
     build_model(seed, **sizes).save_pretrained(folder)
     save_tokenizer(folder)
     return folder
+
+
+def sentencepiece_proto(tokens, scores, types, model_type=2) -> bytes:
+    """A serialised SentencePiece ModelProto (pieces + trainer spec), as ComfyUI embeds it in Gemma files."""
+
+    def varint(n):
+        out = bytearray()
+        while True:
+            out.append((n & 0x7F) | (0x80 if n > 0x7F else 0))
+            n >>= 7
+            if not n:
+                return bytes(out)
+
+    def field(number, payload):
+        return varint(number << 3 | 2) + varint(len(payload)) + payload
+
+    parts = []
+    for token, score, kind in zip(tokens, scores, types, strict=True):
+        if kind == 4 and set(token) == {" "}:
+            token = "\u2581" * len(token)  # SentencePiece spells space runs with the marker
+        piece = field(1, token.encode()) + varint(2 << 3 | 5) + struct.pack("<f", score) + varint(3 << 3) + varint(kind)
+        parts.append(field(1, piece))
+    parts.append(field(2, varint(3 << 3) + varint(model_type)))
+    return b"".join(parts)
