@@ -133,6 +133,30 @@ class Upsample(nn.Module):
     def __init__(self, channels: int):
         super().__init__()
         self.conv = CausalConv2d(channels, channels, 3)
+        self._phases: tuple[tuple, tuple[torch.Tensor, torch.Tensor]] | None = None
+
+    def _apply(self, fn, recurse=True):
+        self._phases = None  # derived from the weights; never keep a copy on the device they are leaving
+        return super()._apply(fn, recurse)
+
+    def _phase_weights(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The four 2x2 phase kernels stacked on the output axis, and the bias repeated to match; rebuilt when
+        the conv's weight or bias is replaced or modified."""
+        w, bias = self.conv.conv.weight, self.conv.conv.bias
+        key = (w.data_ptr(), w._version, bias.data_ptr(), bias._version, w.device, w.dtype)
+        if self._phases is None or self._phases[0] != key:
+            w = w.detach()
+            rows = (
+                torch.stack((w[:, :, 0] + w[:, :, 1], w[:, :, 2]), 2),
+                torch.stack((w[:, :, 0], w[:, :, 1] + w[:, :, 2]), 2),
+            )
+            kernels = []
+            for wt in rows:  # [Co, Ci, 2 (time), 3 (freq)]
+                kernels.append(torch.stack((wt[..., 0], wt[..., 1] + wt[..., 2]), -1))
+                kernels.append(torch.stack((wt[..., 0] + wt[..., 1], wt[..., 2]), -1))
+            # phases (a, b) = (0,0), (0,1), (1,0), (1,1)
+            self._phases = (key, (torch.cat(kernels, 0), bias.detach().repeat(4)))
+        return self._phases[1]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # On the fine grid every output sees 3x3 fine cells that cover only 2x2 coarse cells, so each of the four
@@ -141,20 +165,11 @@ class Upsample(nn.Module):
         #   freq  b=0: cols (f-1, f) weigh (w0, w1+w2);   b=1: cols (f, f+1) weigh (w0+w1, w2)
         # All four phases read coarse columns inside (f-1 .. f+1), so one conv with padding 1 serves them: output
         # column c of a 2x2 kernel sees (c-1, c); phase b=0 takes c = f, phase b=1 takes c = f+1.
-        w, bias = self.conv.conv.weight, self.conv.conv.bias
-        rows = (
-            torch.stack((w[:, :, 0] + w[:, :, 1], w[:, :, 2]), 2),
-            torch.stack((w[:, :, 0], w[:, :, 1] + w[:, :, 2]), 2),
-        )
-        kernels = []
-        for wt in rows:  # [Co, Ci, 2 (time), 3 (freq)]
-            kernels.append(torch.stack((wt[..., 0], wt[..., 1] + wt[..., 2]), -1))
-            kernels.append(torch.stack((wt[..., 0] + wt[..., 1], wt[..., 2]), -1))
-        weight = torch.cat(kernels, 0)  # phases (a, b) = (0,0), (0,1), (1,0), (1,1)
+        weight, bias = self._phase_weights()
         b, c, t, f = x.shape
-        co = w.shape[0]
+        co = weight.shape[0] // 4
         # Time padding 1 on both sides: output row r sees coarse rows (r-1, r); the last row is surplus.
-        y = F.conv2d(x, weight, bias.repeat(4), padding=1)[:, :, :t]  # [B, 4Co, T, F+1]
+        y = F.conv2d(x, weight, bias, padding=1)[:, :, :t]  # [B, 4Co, T, F+1]
         out = x.new_empty(b, co, 2 * t - 1, 2 * f)
         for a in (0, 1):
             for p in (0, 1):

@@ -85,6 +85,15 @@ def _band_index(rows: int, cols: int, offset: int, row_step: int, col_step: int)
     return offset + row_step * torch.arange(rows)[:, None] + col_step * torch.arange(cols)[None, :]
 
 
+def _matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``a [M, K] @ b [K, N]`` as a 1x1 convolution over channels-last data: oneDNN runs these skinny products
+    2-3x faster than the BLAS ``mm`` on the CPUs we measured, and on GPUs it is an ordinary GEMM either way."""
+    m, k = a.shape
+    image = a.view(1, m, 1, k).permute(0, 3, 1, 2)  # [1, K, M, 1], channels innermost = a's rows
+    out = F.conv2d(image, b.t().contiguous().view(b.shape[1], k, 1, 1))  # channels-last [1, N, M, 1]
+    return out.permute(0, 2, 3, 1).reshape(m, b.shape[1])
+
+
 def _banded(taps: torch.Tensor, index: torch.Tensor, gain: float) -> torch.Tensor:
     k = taps.numel()
     index = index.to(taps.device)
@@ -108,12 +117,20 @@ class AntiAliasedSnake(nn.Module):
         self.downsample = LowPassDecimator(AA_TAPS)
         self._matrices: tuple[tuple, tuple] | None = None  # (key, matrices) of the last block size used
 
-    def _filter_matrices(self, block: int) -> tuple[torch.Tensor, int, int, torch.Tensor, int]:
-        # Rebuilt whenever a filter buffer is replaced or modified (new storage or bumped version counter).
-        f, g = self.upsample.filter, self.downsample.lowpass.filter
-        key = (block, f.data_ptr(), f._version, g.data_ptr(), g._version, f.device, f.dtype)
+    def _apply(self, fn, recurse=True):
+        self._matrices = None  # derived from the weights; never keep a copy on the device they are leaving
+        return super()._apply(fn, recurse)
+
+    def _constants(self, block: int) -> tuple:
+        """(upsampling matrix, left pad, right pad, decimation matrix, decimation pad, exp(alpha), sqrt(1 / b)),
+        rebuilt whenever a filter or snake parameter is replaced or modified (new storage or version counter)."""
+        tensors = (self.upsample.filter, self.downsample.lowpass.filter, self.act.alpha, self.act.beta)
+        key = (block, *((t.data_ptr(), t._version) for t in tensors), tensors[0].device, tensors[0].dtype)
         if self._matrices is None or self._matrices[0] != key:
-            self._matrices = (key, (*self._upsampler(block), *self._decimator(block)))
+            alpha = self.act.alpha.detach().exp()[:, None]
+            root_inv_beta = (1.0 / (self.act.beta.detach().exp() + SNAKE_EPS)).sqrt()[:, None]
+            values = (*self._upsampler(block), *self._decimator(block), alpha, root_inv_beta)
+            self._matrices = (key, values)
         return self._matrices[1]
 
     def _upsampler(self, block: int) -> tuple[torch.Tensor, int, int]:
@@ -138,27 +155,26 @@ class AntiAliasedSnake(nn.Module):
         b, c, t = x.shape
         block = min(AA_BLOCK, t)
         blocks = -(-t // block)
-        up, left, right, down, pad = self._filter_matrices(block)
+        up, left, right, down, pad, alpha, root_inv_beta = self._constants(block)
 
         padded = F.pad(x, (left, blocks * block - t + right), mode="replicate")
         # one GEMM over every window: [B * C * blocks, window] @ [window, 2 * block]
-        u = torch.mm(padded.unfold(2, up.shape[0], block).reshape(-1, up.shape[0]), up)
+        u = _matmul(padded.unfold(2, up.shape[0], block).reshape(-1, up.shape[0]), up)
         u = u.view(b, c, -1)[:, :, : 2 * t]
 
-        # snake at the doubled rate, written into the decimator's input with `pad` samples of margin on the left
+        # snake at the doubled rate, u + (sin(a u) / sqrt(b))^2, written into the decimator's input with `pad`
+        # samples of margin on the left
         v = x.new_empty(b, c, 2 * blocks * block + down.shape[0] - 2 * block)
         inner = v[:, :, pad : pad + 2 * t]
-        torch.mul(u, self.act.alpha.exp()[:, None], out=inner)
-        inner.sin_()
-        inner.mul_(inner)
-        inner.mul_((1.0 / (self.act.beta.exp() + SNAKE_EPS))[:, None])
-        inner.add_(u)
+        torch.mul(u, alpha, out=inner)
+        inner.sin_().mul_(root_inv_beta)
+        torch.addcmul(u, inner, inner, out=inner)
         del u
         v[:, :, :pad] = inner[:, :, :1]  # replicate the ends
         v[:, :, pad + 2 * t :] = inner[:, :, -1:]
 
-        z = torch.mm(v.unfold(2, down.shape[0], 2 * block).reshape(-1, down.shape[0]), down)
-        return z.view(b, c, -1)[:, :, :t].contiguous()
+        z = _matmul(v.unfold(2, down.shape[0], 2 * block).reshape(-1, down.shape[0]), down)
+        return z.view(b, c, -1)[:, :, :t]
 
 
 class LeakyResBlock(nn.Module):
