@@ -46,6 +46,12 @@ def _inverse_rms(x: torch.Tensor) -> torch.Tensor:
     return x.square().mean(dim=1, keepdim=True).add_(PIXEL_NORM_EPS).rsqrt_()
 
 
+def _weights_key(*tensors: torch.Tensor) -> tuple:
+    """Identifies the current values of some weights: storage, device, dtype and (outside inference mode, where
+    tensors have one) the in-place version counter."""
+    return tuple((t.data_ptr(), 0 if t.is_inference() else t._version, t.device, t.dtype) for t in tensors)
+
+
 def norm_silu_padded(x: torch.Tensor, top: int, left: int, right: int) -> torch.Tensor:
     """``silu(pixel_norm(x))`` written into a buffer with ``top`` zero rows (past time) and ``left``/``right``
     zero columns (frequency edges), ready for an unpadded convolution."""
@@ -143,7 +149,7 @@ class Upsample(nn.Module):
         """The four 2x2 phase kernels stacked on the output axis, and the bias repeated to match; rebuilt when
         the conv's weight or bias is replaced or modified."""
         w, bias = self.conv.conv.weight, self.conv.conv.bias
-        key = (w.data_ptr(), w._version, bias.data_ptr(), bias._version, w.device, w.dtype)
+        key = _weights_key(w, bias)
         if self._phases is None or self._phases[0] != key:
             w = w.detach()
             rows = (

@@ -79,6 +79,12 @@ class SnakeBeta(nn.Module):
         return x + (1.0 / (self.beta.exp() + SNAKE_EPS))[:, None] * torch.sin(x * self.alpha.exp()[:, None]) ** 2
 
 
+def _weights_key(*tensors: torch.Tensor) -> tuple:
+    """Identifies the current values of some weights: storage, device, dtype and (outside inference mode, where
+    tensors have one) the in-place version counter."""
+    return tuple((t.data_ptr(), 0 if t.is_inference() else t._version, t.device, t.dtype) for t in tensors)
+
+
 @functools.lru_cache(maxsize=8)
 def _band_index(rows: int, cols: int, offset: int, row_step: int, col_step: int) -> torch.Tensor:
     """``offset + row_step * i + col_step * j`` for a ``rows x cols`` grid (tap index of a banded FIR matrix)."""
@@ -125,7 +131,7 @@ class AntiAliasedSnake(nn.Module):
         """(upsampling matrix, left pad, right pad, decimation matrix, decimation pad, exp(alpha), sqrt(1 / b)),
         rebuilt whenever a filter or snake parameter is replaced or modified (new storage or version counter)."""
         tensors = (self.upsample.filter, self.downsample.lowpass.filter, self.act.alpha, self.act.beta)
-        key = (block, *((t.data_ptr(), t._version) for t in tensors), tensors[0].device, tensors[0].dtype)
+        key = (block, _weights_key(*tensors))
         if self._matrices is None or self._matrices[0] != key:
             alpha = self.act.alpha.detach().exp()[:, None]
             root_inv_beta = (1.0 / (self.act.beta.detach().exp() + SNAKE_EPS)).sqrt()[:, None]

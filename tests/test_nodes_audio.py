@@ -163,3 +163,15 @@ def test_encode_refuses_bad_audio_clearly(loaded, audio, message):
 def test_very_short_and_silent_audio_encode(loaded):
     (latent,) = LTXAudioEncode().encode(loaded["LTX-2"], {"waveform": torch.zeros(1, 1, 10), "sample_rate": 8000})
     assert latent["samples"].shape == (1, 8, 1, 16) and torch.isfinite(latent["samples"]).all()
+
+
+def test_nodes_run_under_inference_mode_like_comfyui(models_dir):
+    """ComfyUI loads and runs nodes inside torch.inference_mode: weights are inference tensors there."""
+    with torch.inference_mode():
+        (audio_vae,) = LTXAudioVAELoader().load("tiny-ltx-2.3.safetensors", "auto")
+        (latent,) = LTXAudioEncode().encode(audio_vae, sine_audio(0.1, 44100, channels=1))
+        (audio,) = LTXAudioDecode().decode(audio_vae, latent)
+    assert audio["sample_rate"] == 48000 and torch.isfinite(audio["waveform"]).all()
+    with torch.no_grad():  # and the same holder keeps working outside it
+        (again,) = LTXAudioDecode().decode(audio_vae, latent)
+    assert torch.equal(again["waveform"], audio["waveform"])
