@@ -301,7 +301,10 @@ def decode_with_plan(
 
 
 def estimate_decode_bytes(
-    config: VideoVAEConfig, latent_shape: tuple[int, ...] | torch.Size, dtype: torch.dtype = torch.float32
+    config: VideoVAEConfig,
+    latent_shape: tuple[int, ...] | torch.Size,
+    dtype: torch.dtype = torch.float32,
+    weights: bool = True,
 ) -> int:
     """Approximate peak working memory of decoding one tile of ``latent_shape`` (weights not included).
 
@@ -334,7 +337,7 @@ def estimate_decode_bytes(
     # The last feature map, its conv output and the frames in output order.
     pixels = b * f * h * w * size
     peak = max(peak, 2 * channels * pixels + 2 * config.out_channels * config.patch_size**2 * pixels)
-    return int(peak + weight_peak)
+    return int(peak + (weight_peak if weights else 0))
 
 
 def estimate_tiled_decode_bytes(
@@ -342,11 +345,12 @@ def estimate_tiled_decode_bytes(
     latent_shape: tuple[int, ...] | torch.Size,
     tiling: DecodeTiling | None,
     dtype: torch.dtype = torch.float32,
+    weights: bool = True,
 ) -> int:
     """Peak working memory of a tiled decode: the largest tile plus the float32 blend buffers of one chunk."""
     plan = plan_decode(latent_shape, tiling)
     f, h, w = plan.largest_tile
-    tile = estimate_decode_bytes(config, (latent_shape[0], latent_shape[1], f, h, w), dtype)
+    tile = estimate_decode_bytes(config, (latent_shape[0], latent_shape[1], f, h, w), dtype, weights)
     chunk_frames = max(s.stop - s.start for s in plan.time.output)
     blend = 2 * latent_shape[0] * config.out_channels * chunk_frames * plan.height * plan.width * 4
     return tile + blend
@@ -410,11 +414,11 @@ def smaller_tiling(
     tiling: DecodeTiling | None,
     dtype: torch.dtype = torch.float32,
 ) -> DecodeTiling | None:
-    """A tiling needing clearly less memory than ``tiling`` (at most 70% of its estimate, least work first), or
-    ``None`` when no candidate does."""
-    current = estimate_tiled_decode_bytes(config, latent_shape, tiling, dtype)
+    """A tiling whose tiles need clearly less memory than those of ``tiling`` (at most 70%, not counting the
+    convolution kernels, which do not shrink with tiles), least work first; ``None`` when no candidate does."""
+    current = estimate_tiled_decode_bytes(config, latent_shape, tiling, dtype, weights=False)
     scored = [
-        (estimate_tiled_decode_bytes(config, latent_shape, t, dtype), decode_work(latent_shape, t), i, t)
+        (estimate_tiled_decode_bytes(config, latent_shape, t, dtype, False), decode_work(latent_shape, t), i, t)
         for i, t in enumerate(tiling_candidates(latent_shape))
     ]
     smaller = [s for s in scored if s[0] <= 0.7 * current]
@@ -557,6 +561,125 @@ def encode(
     return vae.per_channel_statistics.normalize(out.to(vae.dtype))
 
 
+def estimate_encode_bytes(
+    config: VideoVAEConfig,
+    video_shape: tuple[int, ...] | torch.Size,
+    dtype: torch.dtype = torch.float32,
+    weights: bool = True,
+) -> int:
+    """Approximate peak working memory of encoding one piece of ``video_shape`` ``[B,3,F,H,W]`` at once (weights
+    not included): the pixels, their patchified copy and about three feature maps of the widest stage."""
+    b, c_in, f, h, w = video_shape
+    size = torch.empty((), dtype=dtype).element_size()
+    p = config.patch_size
+    h, w = h // p, w // p
+    channels = config.latent_channels
+    peak = b * (2 * c_in * p * p + 2 * channels) * f * h * w * size
+    weight_peak = 27 * c_in * p * p * channels * size
+    for name, params in config.encoder_blocks:
+        multiplier = params.get("multiplier") or 2
+        if name == "res_x":
+            peak = max(peak, 3 * b * channels * f * h * w * size)
+            weight_peak = max(weight_peak, 27 * channels * channels * size)
+            continue
+        out = channels * multiplier if name.endswith(("_res", "_x_y")) else channels
+        st, sh, sw = (
+            (1, 1, 1)
+            if name == "res_x_y"
+            else {"time": (2, 1, 1), "space": (1, 2, 2)}.get(name.split("_")[1], (2, 2, 2))
+        )
+        f2, h2, w2 = (f + st - 1) // st, h // sh, w // sw
+        # input (+ a copy when frame 0 is repeated), the conv output at full size and the result
+        before = b * channels * f * h * w * size * (2 if st == 2 else 1)
+        peak = max(peak, before + b * (out // (st * sh * sw)) * f * h * w * size + b * out * f2 * h2 * w2 * size)
+        weight_peak = max(weight_peak, 27 * channels * out * size)
+        channels, f, h, w = out, f2, h2, w2
+    return int(peak + (weight_peak if weights else 0))
+
+
+def estimate_tiled_encode_bytes(
+    config: VideoVAEConfig,
+    video_shape: tuple[int, ...] | torch.Size,
+    tiling: EncodeTiling | None,
+    dtype: torch.dtype = torch.float32,
+    weights: bool = True,
+) -> int:
+    """Peak working memory of :func:`encode` with ``tiling``: one piece plus the float32 latent accumulator."""
+    b, c, f, h, w = video_shape
+    if tiling is not None:
+        if tiling.temporal_chunk is not None:
+            f = min(f, tiling.temporal_chunk + 1)
+        if tiling.spatial_tile is not None:
+            h, w = min(h, tiling.spatial_tile), min(w, tiling.spatial_tile)
+    latent = (
+        b * config.latent_channels * (1 + (video_shape[2] - 1) // TIME_COMPRESSION) * video_shape[3] * video_shape[4]
+    )
+    return estimate_encode_bytes(config, (b, c, f, h, w), dtype, weights) + latent * 4 // SPACE_COMPRESSION**2
+
+
+def encode_tiling_candidates(video_shape: tuple[int, ...] | torch.Size) -> list[EncodeTiling | None]:
+    """Encode tilings worth considering: time chunks first (exact, no extra work), then spatial tiles."""
+    _, _, f, h, w = video_shape
+    long_side = max(h, w)
+    chunks: list[int | None] = [None] + [c for c in (64, 32, 16, 8) if c + 1 < f]
+    out: list[EncodeTiling | None] = [None]
+    out += [EncodeTiling(temporal_chunk=c) for c in chunks if c is not None]
+    for s in (768, 512, 384, 256, 128):
+        if s < long_side:
+            out += [EncodeTiling(spatial_tile=s, spatial_overlap=64, temporal_chunk=c) for c in chunks]
+    return out
+
+
+def _encode_work(video_shape: tuple[int, ...] | torch.Size, tiling: EncodeTiling | None) -> int:
+    _, _, _, h, w = video_shape
+    if tiling is None or tiling.spatial_tile is None:
+        return h * w
+    size, overlap = tiling.spatial_tile // SPACE_COMPRESSION, tiling.spatial_overlap // SPACE_COMPRESSION
+    rows = split_axis(h // SPACE_COMPRESSION, size, overlap)
+    cols = split_axis(w // SPACE_COMPRESSION, size, overlap)
+    return sum(b - a for a, b in zip(rows.starts, rows.ends, strict=True)) * sum(
+        b - a for a, b in zip(cols.starts, cols.ends, strict=True)
+    )
+
+
+def choose_encode_tiling(
+    config: VideoVAEConfig,
+    video_shape: tuple[int, ...] | torch.Size,
+    budget_bytes: int,
+    dtype: torch.dtype = torch.float32,
+) -> EncodeTiling | None:
+    """The encode tiling with the least work (then the fewest pieces) that fits ``budget_bytes``; if none fits,
+    the one needing the least memory."""
+    scored = [
+        (estimate_tiled_encode_bytes(config, video_shape, t, dtype), _encode_work(video_shape, t), i, t)
+        for i, t in enumerate(encode_tiling_candidates(video_shape))
+    ]
+    fitting = [s for s in scored if s[0] <= budget_bytes]
+    if fitting:
+        return min(fitting, key=lambda s: (s[1], s[2]))[3]
+    return min(scored, key=lambda s: (s[0], s[1], s[2]))[3]
+
+
+def smaller_encode_tiling(
+    config: VideoVAEConfig,
+    video_shape: tuple[int, ...] | torch.Size,
+    tiling: EncodeTiling | None,
+    dtype: torch.dtype = torch.float32,
+) -> EncodeTiling | None:
+    """An encode tiling whose pieces need at most 70% of the memory of those of ``tiling`` (kernels not counted),
+    least work first; ``None`` when there is none."""
+    current = estimate_tiled_encode_bytes(config, video_shape, tiling, dtype, weights=False)
+    scored = [
+        (estimate_tiled_encode_bytes(config, video_shape, t, dtype, False), _encode_work(video_shape, t), i, t)
+        for i, t in enumerate(encode_tiling_candidates(video_shape))
+    ]
+    smaller = [s for s in scored if s[0] <= 0.7 * current]
+    if not smaller:
+        return None
+    top = max(s[0] for s in smaller)
+    return min((s for s in smaller if s[0] >= 0.8 * top), key=lambda s: (s[1], s[2]))[3]
+
+
 def _latent_ramp(length: int, left: int, right: int) -> torch.Tensor:
     return blend_ramp(length, left, right)
 
@@ -575,15 +698,20 @@ __all__ = [
     "EncodeTiling",
     "blend_ramp",
     "choose_decode_tiling",
+    "choose_encode_tiling",
     "decode",
     "decode_work",
     "decode_with_plan",
     "encode",
+    "encode_tiling_candidates",
     "estimate_decode_bytes",
+    "estimate_encode_bytes",
     "estimate_tiled_decode_bytes",
+    "estimate_tiled_encode_bytes",
     "iter_decode",
     "iter_decode_plan",
     "plan_decode",
+    "smaller_encode_tiling",
     "smaller_tiling",
     "split_axis",
     "split_latent_time",

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -400,6 +401,94 @@ class VideoVAE(nn.Module):
         return self._require("decoder")(z, t)
 
 
+# -- fitting arbitrary videos to the VAE's grid -----------------------------------------------------------------
+
+FIT_MODES = ("pad", "crop", "error")
+
+
+@dataclass(frozen=True)
+class VideoFit:
+    """How a video was fitted to 8k+1 frames and sides that are multiples of 32, so the decode can undo it.
+
+    ``pad`` repeats the last frame and the edge pixels (half on each side, the odd pixel at the bottom/right);
+    ``crop`` drops trailing frames and trims the sides evenly (centred). ``top``/``left`` locate the original
+    frame inside the fitted one (pad) or the fitted frame inside the original (crop).
+    """
+
+    mode: str
+    frames: int
+    height: int
+    width: int
+    fitted_frames: int
+    fitted_height: int
+    fitted_width: int
+    top: int = 0
+    left: int = 0
+
+    @property
+    def changed(self) -> bool:
+        return (self.frames, self.height, self.width) != (self.fitted_frames, self.fitted_height, self.fitted_width)
+
+    def describe(self) -> str:
+        verb = "padded" if self.mode == "pad" else "cropped"
+        return (
+            f"{verb} {self.frames} frames of {self.width}x{self.height} to {self.fitted_frames} frames of "
+            f"{self.fitted_width}x{self.fitted_height} (the video VAE needs 8k+1 frames and sides that are "
+            "multiples of 32)"
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+    @classmethod
+    def from_dict(cls, values: Any) -> VideoFit | None:
+        try:
+            return cls(**values)
+        except TypeError:
+            return None
+
+    def restore(self, video: torch.Tensor) -> torch.Tensor | None:
+        """Undo a ``pad`` on decoded frames ``[..., F, H, W]`` (channel-first) when they still have the fitted
+        size; ``None`` when they do not (the latent was resized or cut since)."""
+        if self.mode != "pad" or tuple(video.shape[-3:]) != (self.fitted_frames, self.fitted_height, self.fitted_width):
+            return None
+        return video[..., : self.frames, self.top : self.top + self.height, self.left : self.left + self.width]
+
+
+def fit_video(video: torch.Tensor, mode: str = "pad", name: str = "video") -> tuple[torch.Tensor, VideoFit]:
+    """``[B,C,F,H,W]`` -> the same video with 8k+1 frames and sides that are multiples of 32, per ``mode``
+    (:class:`VideoFit` documents the rule; ``error`` raises :class:`InputError` naming the nearest valid sizes)."""
+    if mode not in FIT_MODES:
+        raise InputError(f"fit mode is {mode!r}; expected one of {', '.join(FIT_MODES)}")
+    if video.ndim != 5 or 0 in video.shape:
+        raise InputError(
+            f"{name} must be a non-empty [batch, channels, frames, height, width]; got {list(video.shape)}"
+        )
+    _, _, f, h, w = video.shape
+    lo_f, hi_f = nearest_frame_counts(f)
+    (lo_h, hi_h), (lo_w, hi_w) = nearest_sizes(h), nearest_sizes(w)
+    if mode == "error" and (lo_f != f or lo_h != h or lo_w != w or h < SPACE_COMPRESSION or w < SPACE_COMPRESSION):
+        raise InputError(
+            f"{name} is {f} frames of {w}x{h}; the video VAE needs 8k+1 frames and sides that are multiples of 32 "
+            f"(nearest valid: {lo_f} or {hi_f} frames, width {lo_w} or {hi_w}, height {lo_h} or {hi_h}); "
+            "choose fit=pad or fit=crop to adjust automatically"
+        )
+    if mode == "crop":
+        if h < SPACE_COMPRESSION or w < SPACE_COMPRESSION:
+            raise InputError(f"{name} is {w}x{h}: too small to crop to a multiple of 32; use fit=pad")
+        top, left = (h - lo_h) // 2, (w - lo_w) // 2
+        fit = VideoFit(mode, f, h, w, lo_f, lo_h, lo_w, top, left)
+        return video[:, :, :lo_f, top : top + lo_h, left : left + lo_w], fit
+    fh = max(SPACE_COMPRESSION, -(-h // SPACE_COMPRESSION) * SPACE_COMPRESSION)
+    fw = max(SPACE_COMPRESSION, -(-w // SPACE_COMPRESSION) * SPACE_COMPRESSION)
+    top, left = (fh - h) // 2, (fw - w) // 2
+    fit = VideoFit(mode, f, h, w, hi_f, fh, fw, top, left)
+    if not fit.changed:
+        return video, fit
+    pad = (left, fw - w - left, top, fh - h - top, 0, hi_f - f)
+    return torch.nn.functional.pad(video, pad, mode="replicate"), fit
+
+
 def load_video_vae(
     checkpoint: Checkpoint | str | os.PathLike,
     parts: tuple[str, ...] = PARTS,
@@ -424,11 +513,14 @@ def load_video_vae(
 __all__ = [
     "DECODE_NOISE_SCALE",
     "DECODE_TIMESTEP",
+    "FIT_MODES",
     "LatentStatistics",
     "PixelNorm",
     "VideoDecoder",
     "VideoEncoder",
+    "VideoFit",
     "VideoVAE",
+    "fit_video",
     "load_video_vae",
     "patchify_frames",
     "unpatchify_frames",

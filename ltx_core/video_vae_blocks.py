@@ -30,6 +30,10 @@ GROUP_NORM_GROUPS = 32
 # a convolution to a few frames whatever the video length.
 _CHUNK_BYTES = 48 * 2**20
 
+# Below this many output positions (frames x rows x columns) a convolution runs as one 3-D convolution: the
+# kernels are then large next to the feature map and re-reading them four times costs more than Winograd saves.
+_WINOGRAD_MIN_POSITIONS = 1536
+
 # Per-module causal history for chunked (streaming) encoding: the last frames each causal convolution saw.
 CausalCache = dict[int, Any]
 
@@ -164,14 +168,15 @@ class FramePaddedConv3d(nn.Module):
                 # The next chunk continues from the last two frames this one read; clone them so the cache does
                 # not keep the whole chunk alive.
                 cache[id(self)] = [frames.frame(i).clone() for i in (frames.length - 2, frames.length - 1)]
-        if self.stride != (1, 1, 1):
-            return self._strided(frames)
-        if x.shape[1] == 1 and history is None:
+        if x.shape[1] == 1 and history is None and self.stride == (1, 1, 1):
             return self._single_frame(x)
+        if self.stride != (1, 1, 1) or (frames.length - 2) * x.shape[3] * x.shape[4] < _WINOGRAD_MIN_POSITIONS:
+            return self._direct(frames)
         return self._winograd(frames)
 
-    def _strided(self, frames: _PaddedFrames) -> torch.Tensor:
-        # Strided convolutions exist only in encoder block kinds no released model uses; run them directly.
+    def _direct(self, frames: _PaddedFrames) -> torch.Tensor:
+        # One 3-D convolution over the padded frames: for strided convolutions, and for small feature maps, where
+        # reading the weights costs more than the arithmetic Winograd saves.
         video = frames.materialise().transpose(1, 2)  # [B, C, F+2, H, W]
         if self.spatial_padding_mode != "zeros":
             video = F.pad(video, (1, 1, 1, 1, 0, 0), mode=self.spatial_padding_mode)
@@ -197,9 +202,9 @@ class FramePaddedConv3d(nn.Module):
         # F(2,3): y0 = m0 + m1 + m2, y1 = m1 - m2 - m3 with m_k = u_k * k_k (2-D convolutions) and
         # u = (d0 - d2, d1 + d2, d2 - d1, d1 - d3) over four consecutive padded frames d0..d3.
         g0, g1, g2 = weight.unbind(2)
-        half_sum = (g0 + g2).mul_(0.5)
-        k1 = half_sum + 0.5 * g1
-        k2 = half_sum.sub_(0.5 * g1)
+        half_sum = torch.add(g0, g2).mul_(0.5)
+        k1 = torch.add(half_sum, g1, alpha=0.5)
+        k2 = half_sum.sub_(g1, alpha=0.5)
         n_pairs = (n_out + 1) // 2
         per_pair = (c + 2 * o) * h * w * x.element_size()
         chunk = max(1, min(n_pairs, _CHUNK_BYTES // per_pair))
