@@ -1,3 +1,949 @@
-"""sampling nodes."""
+"""Generation nodes: empty latents, image/keyframe conditioning, the sampler, time-window masks, latent files.
 
-NODES: tuple[type, ...] = ()
+LATENT keys this module adds (all plain dict entries, so core latent nodes pass them along):
+
+- video and audio: ``"frame_rate"`` (fps of the video); audio also ``"duration"`` (seconds it stands for).
+- video: ``"ltx_conditions"``: a list of ``{"kind": "replace" | "keyframe", "latent": [1, 128, f, h, w] float32,
+  "index": int, "strength": float}`` (``index``: first replaced latent frame, or the keyframe's pixel frame),
+  added by LTXImageCondition and applied by LTXSampler (which returns its latent without them).
+- ``"noise_mask"``: which tokens to regenerate (see ``ltx_core.conditioning.video_denoise_mask`` /
+  ``audio_denoise_mask`` for the accepted layouts); LTXTimeWindowMask writes one for a time window.
+- video ``"ltx_video_fit"`` (from the video module): LTXEmptyLatent records the padding it added so the decoder
+  crops it off.
+
+Core SaveLatent keeps only ``samples``; LTXSaveLatent / LTXLoadLatent keep the whole dicts (video + audio).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from ..ltx_core.conditioning import (
+    audio_denoise_mask,
+    condition_for_frame,
+    condition_from_dict,
+    condition_pixels,
+    condition_to_dict,
+    time_window_mask,
+    video_denoise_mask,
+)
+from ..ltx_core.errors import InputError
+from ..ltx_core.guidance import GuidanceParams, default_guidance, default_steps
+from ..ltx_core.latents import (
+    AUDIO_LATENT_CHANNELS,
+    AUDIO_LATENT_MEL_BINS,
+    VIDEO_LATENT_CHANNELS,
+    audio_latent_length,
+    nearest_frame_counts,
+    nearest_sizes,
+    video_frame_count,
+    video_latent_shape,
+)
+from ..ltx_core.media import DEFAULT_IMAGE_CRF
+from ..ltx_core.sampling import NO_GUIDANCE, Progress, check_guidance_blocks, preview_image, sample
+from ..ltx_core.schedules import DISTILLED_SIGMAS, STAGE2_SIGMAS, ltx2_sigmas, validate_sigmas
+from ..ltx_core.text_encoder import TextContexts
+from ..ltx_core.video_vae import FIT_MODES, VideoFit
+from . import host
+
+log = logging.getLogger("ltx_av.nodes.sampling")
+
+CONDITIONS_KEY = "ltx_conditions"
+FIT_KEY = "ltx_video_fit"
+DEFAULT_FRAME_RATE = 24.0
+SCHEDULES = ("ltx2", "distilled", "stage2")
+AUDIO_MODES = ("auto", "generate", "keep")
+LATENT_SUFFIX = ".ltx.safetensors"
+LATENT_FOLDER = "latents"
+
+
+# -- latent dict helpers -------------------------------------------------------------------------------------------
+
+
+def _latent_dict(value: object, node: str, name: str) -> dict:
+    if not isinstance(value, dict) or not isinstance(value.get("samples"), torch.Tensor):
+        raise InputError(
+            f"{node}: {name} must be a LATENT (a dict with a 'samples' tensor); got {type(value).__name__}"
+        )
+    return value
+
+
+def _video_samples(latent: dict, node: str, name: str) -> torch.Tensor:
+    samples = latent["samples"]
+    if getattr(samples, "is_nested", False):  # newer ComfyUI packs video + audio into one NestedTensor
+        samples = samples.unbind()[0]
+    elif latent.get("type") not in (None, "video"):
+        raise InputError(f"{node}: {name} is a '{latent.get('type')}' latent; connect a video latent")
+    if samples.ndim != 5 or samples.shape[1] != VIDEO_LATENT_CHANNELS or 0 in samples.shape:
+        raise InputError(
+            f"{node}: {name} has shape {list(samples.shape)}; an LTX video latent is [batch, 128, frames, H/32, W/32]"
+        )
+    return samples.float()
+
+
+def _audio_samples(latent: dict, node: str, name: str) -> torch.Tensor:
+    samples = latent["samples"]
+    if getattr(samples, "is_nested", False):
+        samples = samples.unbind()[-1]
+    elif latent.get("type") not in (None, "audio"):
+        raise InputError(f"{node}: {name} is a '{latent.get('type')}' latent; connect an audio latent")
+    if samples.ndim != 4 or samples.shape[1] != AUDIO_LATENT_CHANNELS or samples.shape[3] != AUDIO_LATENT_MEL_BINS:
+        raise InputError(
+            f"{node}: {name} has shape {list(samples.shape)}; an LTX audio latent is [batch, 8, frames, 16]"
+        )
+    return samples.float()
+
+
+def _fit(latent: dict) -> VideoFit | None:
+    fit = latent.get(FIT_KEY)
+    return VideoFit.from_dict(fit) if isinstance(fit, dict) else None
+
+
+def _real_frames(latent: dict, samples: torch.Tensor) -> int:
+    """Frames of the video the latent stands for (without padding an LTXEmptyLatent/Encode fit=pad added)."""
+    fit = _fit(latent)
+    frames = video_frame_count(samples.shape[2])
+    if fit is not None and fit.mode == "pad" and fit.fitted_frames == frames:
+        return fit.frames
+    return frames
+
+
+def _frame_rate(latent: dict, node: str, name: str) -> float | None:
+    rate = latent.get("frame_rate")
+    if rate is None:
+        return None
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not rate > 0:
+        raise InputError(f"{node}: {name} has frame_rate {rate!r}; expected a positive number")
+    return float(rate)
+
+
+# -- LTXEmptyLatent ------------------------------------------------------------------------------------------------
+
+
+class LTXEmptyLatent:
+    DISPLAY_NAME = "LTX-AV Empty Latent (video + audio)"
+    CATEGORY = "LTX-AV/latent"
+    DESCRIPTION = (
+        "Empty video and audio latents for text-to-video+audio: video [batch, 128, 1 + (frames-1)/8, H/32, W/32], "
+        "audio [batch, 8, round(frames / fps * 25), 16], both carrying the frame rate. The video VAE needs 8k+1 "
+        "frames and sides that are multiples of 32: fit=pad makes the latent the next valid size and LTX-AV "
+        "Video Decode crops the extra frames/pixels off again; fit=crop uses the valid size below; fit=error "
+        "refuses and names the nearest valid sizes. Any change is logged."
+    )
+    RETURN_TYPES = ("LATENT", "LATENT")
+    RETURN_NAMES = ("video_latent", "audio_latent")
+    OUTPUT_TOOLTIPS = ("Video latent (zeros) for LTX-AV Sampler.", "Audio latent (zeros) of the same duration.")
+    FUNCTION = "make"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "width": ("INT", {"default": 768, "min": 32, "max": 8192, "step": 32, "tooltip": "Width in pixels."}),
+                "height": (
+                    "INT",
+                    {"default": 512, "min": 32, "max": 8192, "step": 32, "tooltip": "Height in pixels."},
+                ),
+                "frames": (
+                    "INT",
+                    {"default": 121, "min": 1, "max": 10001, "step": 8, "tooltip": "Video frames (8k+1: 9, ... 121)."},
+                ),
+                "frame_rate": (
+                    "FLOAT",
+                    {"default": 24.0, "min": 1.0, "max": 240.0, "step": 0.001, "tooltip": "Frames per second."},
+                ),
+                "batch_size": ("INT", {"default": 1, "min": 1, "max": 64, "tooltip": "Videos generated at once."}),
+            },
+            "optional": {
+                "fit": (
+                    list(FIT_MODES),
+                    {"default": "pad", "tooltip": "What to do with sizes the VAE cannot take; see the description."},
+                ),
+            },
+        }
+
+    def make(self, width: int, height: int, frames: int, frame_rate: float, batch_size: int = 1, fit: str = "pad"):
+        return empty_latents(width, height, frames, frame_rate, batch_size, fit)
+
+
+def empty_latents(
+    width: int, height: int, frames: int, frame_rate: float, batch_size: int = 1, fit: str = "pad"
+) -> tuple[dict, dict]:
+    """(video LATENT, audio LATENT) of zeros; see :class:`LTXEmptyLatent`."""
+    if fit not in FIT_MODES:
+        raise InputError(f"LTXEmptyLatent: fit is {fit!r}; expected one of {', '.join(FIT_MODES)}")
+    if batch_size < 1:
+        raise InputError(f"LTXEmptyLatent: batch_size must be >= 1; got {batch_size}")
+    if not frame_rate > 0:
+        raise InputError(f"LTXEmptyLatent: frame_rate must be positive; got {frame_rate}")
+    if frames < 1 or width < 1 or height < 1:
+        raise InputError(f"LTXEmptyLatent: width, height and frames must be >= 1; got {width}x{height}, {frames}")
+    lo_f, hi_f = nearest_frame_counts(frames)
+    lo_h, lo_w = nearest_sizes(height)[0], nearest_sizes(width)[0]
+    record = None
+    if fit == "error":
+        video_latent_shape(frames, height, width)  # raises naming the nearest valid sizes
+        fitted = (frames, height, width)
+    elif fit == "crop":
+        if height < 32 or width < 32:
+            raise InputError(f"LTXEmptyLatent: {width}x{height} is too small to crop to a multiple of 32; use fit=pad")
+        fitted = (lo_f, lo_h, lo_w)
+    else:
+        fitted = (hi_f, max(32, -(-height // 32) * 32), max(32, -(-width // 32) * 32))
+    f, h, w = fitted
+    if fitted != (frames, height, width):
+        top, left = ((h - height) // 2, (w - width) // 2) if fit == "pad" else ((height - h) // 2, (width - w) // 2)
+        record = VideoFit(fit, frames, height, width, f, h, w, top, left)
+        log.info("LTXEmptyLatent: %s", record.describe())
+    shape = video_latent_shape(f, h, w)
+    video = {
+        "samples": torch.zeros(batch_size, VIDEO_LATENT_CHANNELS, *shape),
+        "type": "video",
+        "frame_rate": float(frame_rate),
+    }
+    real_frames = frames if fit == "pad" else f
+    if record is not None and fit == "pad":
+        video[FIT_KEY] = record.as_dict()
+    length = audio_latent_length(real_frames, frame_rate)
+    audio = {
+        "samples": torch.zeros(batch_size, AUDIO_LATENT_CHANNELS, length, AUDIO_LATENT_MEL_BINS),
+        "type": "audio",
+        "frame_rate": float(frame_rate),
+        "duration": real_frames / frame_rate,
+    }
+    return video, audio
+
+
+# -- LTXImageCondition ---------------------------------------------------------------------------------------------
+
+
+class LTXImageCondition:
+    DISPLAY_NAME = "LTX-AV Image Condition (first frame / keyframe)"
+    CATEGORY = "LTX-AV/conditioning"
+    DESCRIPTION = (
+        "Attaches an image (or a clip: an IMAGE batch of 8k+1 frames) to a video latent as a condition for LTX-AV "
+        "Sampler. frame_index 0 replaces the first latent frame(s); any other index adds the encoded frames as extra "
+        "tokens placed at that frame (keyframe), removed again from the sampler's output. Negative indices count "
+        "from the end: -1 puts the image (or the clip's last frame) on the last frame. Chain several for first/last "
+        "frame or multi-keyframe videos. The image is prepared like the official pipelines: H.264 re-compression "
+        "at crf (0: off), scaled to cover the video and centre-cropped."
+    )
+    RETURN_TYPES = ("LATENT",)
+    RETURN_NAMES = ("video_latent",)
+    OUTPUT_TOOLTIPS = ("The same video latent with the condition attached (under 'ltx_conditions').",)
+    FUNCTION = "condition"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "vae": ("LTX_VAE", {"tooltip": "From LTX-AV Load Video VAE (the model's checkpoint)."}),
+                "image": ("IMAGE", {"tooltip": "One image, or a batch of frames used as a clip."}),
+                "video_latent": ("LATENT", {"tooltip": "The video latent to generate (e.g. LTX-AV Empty Latent)."}),
+                "frame_index": (
+                    "INT",
+                    {
+                        "default": 0,
+                        "min": -100000,
+                        "max": 100000,
+                        "tooltip": "Video frame the image goes to: 0 = first, -1 = last, other values = keyframe.",
+                    },
+                ),
+                "strength": (
+                    "FLOAT",
+                    {
+                        "default": 1.0,
+                        "min": 0.0,
+                        "max": 1.0,
+                        "step": 0.01,
+                        "tooltip": "1: the frame is kept exactly; lower values let the sampler change it.",
+                    },
+                ),
+                "crf": (
+                    "INT",
+                    {
+                        "default": DEFAULT_IMAGE_CRF,
+                        "min": 0,
+                        "max": 51,
+                        "tooltip": "H.264 quality the image is re-compressed at first (the model was trained on "
+                        "compressed frames; 33 like the official pipelines). 0: no re-compression.",
+                    },
+                ),
+            }
+        }
+
+    def condition(self, vae, image, video_latent, frame_index: int, strength: float, crf: int = DEFAULT_IMAGE_CRF):
+        node = "LTXImageCondition"
+        latent = _latent_dict(video_latent, node, "video_latent")
+        samples = _video_samples(latent, node, "video_latent")
+        if not isinstance(image, torch.Tensor) or image.ndim != 4 or image.shape[-1] != 3 or 0 in image.shape:
+            shape = list(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
+            raise InputError(f"{node}: image must be an IMAGE [frames, height, width, 3] (RGB); got {shape}")
+        if not 0.0 <= strength <= 1.0:
+            raise InputError(f"{node}: strength must be in [0, 1]; got {strength}")
+        if not 0 <= crf <= 51:
+            raise InputError(f"{node}: crf must be in 0..51 (0: off); got {crf}")
+        _, _, _, h, w = samples.shape
+        height, width = 32 * h, 32 * w
+        fit = _fit(latent)
+        content = None
+        if fit is not None and fit.mode == "pad" and (fit.fitted_height, fit.fitted_width) == (height, width):
+            content = (fit.top, fit.left, fit.height, fit.width)
+        pixels = condition_pixels(image, height, width, crf, content)
+        frames = pixels.shape[2]
+        real = _real_frames(latent, samples)
+        index = frame_index if frame_index >= 0 else real + frame_index - (frames - 1)
+        if index < 0 or index + frames - 1 >= real:
+            raise InputError(
+                f"{node}: frame_index {frame_index} puts {frames} frame(s) at frames {index}..{index + frames - 1}, "
+                f"outside the video, which has frames 0..{real - 1} (-{real}..-1 counting from the end)"
+            )
+        encoded = vae.encode_pixels(pixels)
+        cond = condition_for_frame(encoded.cpu().float(), index, strength, video_frame_count(samples.shape[2]), node)
+        out = dict(latent)
+        out[CONDITIONS_KEY] = [*latent.get(CONDITIONS_KEY, []), condition_to_dict(cond)]
+        log.info("%s: %s frame(s) at frame %d, strength %g", node, frames, index, strength)
+        return (out,)
+
+
+# -- LTXSampler ----------------------------------------------------------------------------------------------------
+
+
+def _expected_context_widths(model) -> tuple[int, int]:
+    c = model.config
+    if c.text_path_version == 1:
+        return c.caption_channels, c.caption_channels
+    return c.cross_attention_dim, c.audio_cross_attention_dim
+
+
+def conditioning_contexts(conditioning: object, model, name: str, node: str = "LTXSampler") -> TextContexts:
+    """Video/audio text contexts of an LTX-AV CONDITIONING, checked against the model's text path."""
+    if not isinstance(conditioning, list) or not conditioning:
+        raise InputError(f"{node}: {name} must be a CONDITIONING from LTX-AV Text Encode; got {type(conditioning)}")
+    if len(conditioning) > 1:
+        raise InputError(
+            f"{node}: {name} holds {len(conditioning)} prompts (e.g. from Conditioning Combine); LTX-AV Sampler takes "
+            "one encoded prompt per input"
+        )
+    entry = conditioning[0]
+    if not isinstance(entry, (list, tuple)) or len(entry) < 2 or not isinstance(entry[1], dict):
+        raise InputError(f"{node}: {name} is not a CONDITIONING entry [tensor, dict]")
+    video, extras = entry[0], entry[1]
+    audio = extras.get("ltx_audio_context")
+    if not isinstance(video, torch.Tensor) or not isinstance(audio, torch.Tensor):
+        raise InputError(
+            f"{node}: {name} has no LTX audio context; it was not made by LTX-AV Text Encode (CLIP Text Encode and "
+            "other text encoders give conditioning the LTX-AV sampler cannot use)"
+        )
+    want_v, want_a = _expected_context_widths(model)
+    signature = extras.get("ltx_text_path")
+    if isinstance(signature, dict):
+        got = (signature.get("variant"), signature.get("video_dim"), signature.get("audio_dim"))
+        if got != (model.variant, want_v, want_a):
+            raise InputError(
+                f"{node}: {name} was encoded with the {got[0]} text path (contexts {got[1]} / {got[2]} wide, from "
+                f"'{signature.get('checkpoint')}') but the model is {model.variant} (expects {want_v} / {want_a}, "
+                f"'{model.checkpoint}'); load LTX-AV Text Encoder with the model's checkpoint"
+            )
+        if signature.get("checkpoint") != model.checkpoint:
+            log.info("%s was encoded with the text path of '%s'", name, signature.get("checkpoint"))
+    if video.ndim != 3 or audio.ndim != 3 or video.shape[-1] != want_v or audio.shape[-1] != want_a:
+        raise InputError(
+            f"{node}: {name} contexts are {list(video.shape)} (video) and {list(audio.shape)} (audio); the "
+            f"{model.variant} model expects [batch, tokens, {want_v}] and [batch, tokens, {want_a}]"
+        )
+    return TextContexts(video.float(), audio.float())
+
+
+def _parse_blocks(text: str, node: str) -> tuple[int, ...] | None:
+    """``""`` -> None (default); ``"none"`` -> (); ``"28, 29"`` -> (28, 29)."""
+    text = (text or "").strip().lower()
+    if not text:
+        return None
+    if text == "none":
+        return ()
+    try:
+        return tuple(int(part) for part in text.replace(";", ",").split(",") if part.strip())
+    except ValueError:
+        raise InputError(
+            f"{node}: stg_blocks is {text!r}; expected block numbers separated by commas (e.g. '28' or '28, 29'), "
+            "'none', or empty for the default"
+        ) from None
+
+
+def guidance_settings(
+    variant: str, guided: bool, values: dict[str, float], blocks: tuple[int, ...] | None
+) -> tuple[GuidanceParams, GuidanceParams]:
+    """(video, audio) guidance from widget values where -1 (any negative) means the default: the reference's
+    defaults for ``variant`` when ``guided``, else none (distilled schedules run one conditional pass)."""
+    dv, da = default_guidance(variant) if guided else (NO_GUIDANCE, NO_GUIDANCE)
+
+    def pick(key: str, default: float) -> float:
+        value = values.get(key, -1.0)
+        return default if value < 0 else float(value)
+
+    out = []
+    for suffix, d in (("video", dv), ("audio", da)):
+        out.append(
+            GuidanceParams(
+                cfg=pick(f"cfg_{suffix}", d.cfg),
+                stg=pick(f"stg_{suffix}", d.stg),
+                stg_blocks=d.stg_blocks if blocks is None else blocks,
+                modality=pick(f"modality_{suffix}", d.modality),
+                rescale=pick(f"rescale_{suffix}", d.rescale),
+            )
+        )
+    return out[0], out[1]
+
+
+def choose_sigmas(
+    schedule: str,
+    steps: int,
+    variant: str,
+    tokens: int | None,
+    sigmas: torch.Tensor | None = None,
+    max_shift: float = 2.05,
+    base_shift: float = 0.95,
+    stretch: bool = True,
+    terminal: float = 0.1,
+) -> tuple[torch.Tensor, bool]:
+    """(sigmas, guided by default?) for the sampler's schedule settings; a SIGMAS input wins."""
+    if sigmas is not None:
+        return validate_sigmas(sigmas, "sigmas input"), True
+    if schedule == "distilled":
+        return torch.tensor(DISTILLED_SIGMAS), False
+    if schedule == "stage2":
+        return torch.tensor(STAGE2_SIGMAS), False
+    if schedule != "ltx2":
+        raise InputError(f"LTXSampler: schedule is {schedule!r}; expected one of {', '.join(SCHEDULES)}")
+    steps = steps if steps > 0 else default_steps(variant)
+    return ltx2_sigmas(steps, tokens, max_shift, base_shift, stretch, terminal), True
+
+
+def audio_keep_mask(latent: dict, samples: torch.Tensor, mode: str, node: str = "LTXSampler") -> torch.Tensor | None:
+    """The audio denoise mask ``[B, T]`` by ``audio_mode`` (None: generate everything); see LTXSampler."""
+    if mode not in AUDIO_MODES:
+        raise InputError(f"{node}: audio_mode is {mode!r}; expected one of {', '.join(AUDIO_MODES)}")
+    if mode == "keep":
+        return torch.zeros(samples.shape[0], samples.shape[2])
+    if latent.get("noise_mask") is not None:
+        return audio_denoise_mask(latent["noise_mask"], tuple(samples.shape), f"{node}: audio_latent noise_mask")
+    if mode == "auto" and bool(samples.abs().amax() > 0):
+        log.info("%s: audio_latent holds audio and has no noise_mask: keeping it (audio-to-video)", node)
+        return torch.zeros(samples.shape[0], samples.shape[2])
+    return None
+
+
+def check_audio_length(video: dict, video_samples: torch.Tensor, audio: dict, audio_samples: torch.Tensor, fps: float):
+    frames = video_frame_count(video_samples.shape[2])
+    real = _real_frames(video, video_samples)
+    allowed = {audio_latent_length(frames, fps), audio_latent_length(real, fps)}
+    t = audio_samples.shape[2]
+    if t not in allowed:
+        need = audio_latent_length(real, fps)
+        raise InputError(
+            f"LTXSampler: audio_latent has {t} latent frames ({t / 25:.2f} s) but video_latent spans {real} frames at "
+            f"{fps:g} fps ({real / fps:.2f} s), which needs {need}; encode the audio with LTX-AV Audio Encode "
+            f"video_frames={real} and frame_rate={fps:g}, or make both latents with LTX-AV Empty Latent"
+        )
+
+
+def _float_widget(tip: str) -> tuple:
+    return ("FLOAT", {"default": -1.0, "min": -1.0, "max": 100.0, "step": 0.05, "tooltip": tip + " -1: default."})
+
+
+class LTXSampler:
+    DISPLAY_NAME = "LTX-AV Sampler (video + audio)"
+    CATEGORY = "LTX-AV/sampling"
+    DESCRIPTION = (
+        "Generates video and sound together with the LTX-2 / LTX-2.3 transformer: Euler steps on the model's clean "
+        "estimates with per-token timesteps (kept tokens sit at timestep 0), multimodal guidance per stream (CFG, "
+        "STG, modality isolation, rescale) with the official defaults for the checkpoint's version (-1 = "
+        "default), and the image/keyframe conditions attached to the video latent. Without an audio latent only "
+        "video is computed. A noise_mask on either latent regenerates only part of it (retake / inpaint); an audio "
+        "latent that holds real audio is kept as is (audio-to-video, see audio_mode). Noise comes from the seed on "
+        "the CPU, so results do not depend on the GPU. The preview shows the first frame's estimate as its three "
+        "main latent directions in false colour (layout and motion, not real colours)."
+    )
+    RETURN_TYPES = ("LATENT", "LATENT")
+    RETURN_NAMES = ("video_latent", "audio_latent")
+    OUTPUT_TOOLTIPS = (
+        "Denoised video latent (conditions removed, frame rate kept) for LTX-AV Video Decode.",
+        "Denoised audio latent for LTX-AV Audio Decode (None when no audio latent was given).",
+    )
+    FUNCTION = "run"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "model": ("LTX_MODEL", {"tooltip": "From LTX-AV Load Model."}),
+                "positive": ("CONDITIONING", {"tooltip": "The prompt, from LTX-AV Text Encode (same checkpoint)."}),
+                "video_latent": (
+                    "LATENT",
+                    {"tooltip": "Video to generate: LTX-AV Empty Latent, optionally with image conditions attached."},
+                ),
+                "seed": (
+                    "INT",
+                    {
+                        "default": 0,
+                        "min": 0,
+                        "max": 2**63 - 1,
+                        "control_after_generate": True,
+                        "tooltip": "Noise seed.",
+                    },
+                ),
+                "schedule": (
+                    list(SCHEDULES),
+                    {
+                        "default": "ltx2",
+                        "tooltip": "ltx2: the LTX-2 scheduler with `steps` (for dev checkpoints, guided). distilled: "
+                        "the 8 sigmas distilled checkpoints were trained for (unguided). stage2: the 3-step "
+                        "refinement of a two-stage run (unguided). A SIGMAS input overrides this.",
+                    },
+                ),
+                "steps": (
+                    "INT",
+                    {
+                        "default": 0,
+                        "min": 0,
+                        "max": 500,
+                        "tooltip": "ltx2 schedule steps; 0: the official default (40 for LTX-2, 30 for LTX-2.3).",
+                    },
+                ),
+                "cfg_video": _float_widget("Classifier-free guidance for video (1: off; default 3)."),
+                "cfg_audio": _float_widget("Classifier-free guidance for audio (1: off; default 7)."),
+                "stg_video": _float_widget("Spatio-temporal guidance for video (0: off; default 1)."),
+                "stg_audio": _float_widget("Spatio-temporal guidance for audio (0: off; default 1)."),
+                "stg_blocks": (
+                    "STRING",
+                    {
+                        "default": "",
+                        "tooltip": "Transformer blocks perturbed for STG, e.g. '29' or '28, 29'. Empty: the default "
+                        "(29 for LTX-2, 28 for LTX-2.3); 'none': no STG.",
+                    },
+                ),
+                "modality_video": _float_widget("Audio->video modality guidance (1: off; default 3)."),
+                "modality_audio": _float_widget("Video->audio modality guidance (1: off; default 3)."),
+                "rescale_video": _float_widget("Pulls guided video back toward the prompt's spread (0: off; 0.7)."),
+                "rescale_audio": _float_widget("Pulls guided audio back toward the prompt's spread (0: off; 0.7)."),
+            },
+            "optional": {
+                "negative": (
+                    "CONDITIONING",
+                    {"tooltip": "Negative prompt (LTX-AV Text Encode); needed whenever cfg is not 1."},
+                ),
+                "audio_latent": (
+                    "LATENT",
+                    {
+                        "tooltip": "Audio to generate alongside (LTX-AV Empty Latent) or to follow (LTX-AV Audio Encode). "
+                        "Not connected: video only (the audio stream is not computed)."
+                    },
+                ),
+                "audio_mode": (
+                    list(AUDIO_MODES),
+                    {
+                        "default": "auto",
+                        "tooltip": "auto: follow the audio latent's noise_mask if it has one, else generate an "
+                        "all-zero latent (Empty Latent) and keep one holding audio (Audio Encode: audio-to-video). "
+                        "generate: (re)generate it (e.g. a second stage). keep: never change it.",
+                    },
+                ),
+                "sigmas": ("SIGMAS", {"tooltip": "Custom noise levels from 1 down to 0; overrides schedule/steps."}),
+                "max_shift": (
+                    "FLOAT",
+                    {"default": 2.05, "min": 0.0, "max": 10.0, "step": 0.01, "tooltip": "ltx2 schedule shift."},
+                ),
+                "base_shift": (
+                    "FLOAT",
+                    {
+                        "default": 0.95,
+                        "min": 0.0,
+                        "max": 10.0,
+                        "step": 0.01,
+                        "tooltip": "ltx2 schedule shift at 1024 tokens (used only with shift_by_size).",
+                    },
+                ),
+                "shift_by_size": (
+                    "BOOLEAN",
+                    {
+                        "default": False,
+                        "tooltip": "Interpolate the shift by the latent's token count (official pipelines: off, "
+                        "i.e. always max_shift).",
+                    },
+                ),
+                "stretch": ("BOOLEAN", {"default": True, "tooltip": "Stretch the ltx2 schedule to end at terminal."}),
+                "terminal": (
+                    "FLOAT",
+                    {
+                        "default": 0.1,
+                        "min": 0.001,
+                        "max": 0.999,
+                        "step": 0.001,
+                        "tooltip": "Last non-zero sigma of a stretched ltx2 schedule.",
+                    },
+                ),
+            },
+        }
+
+    def run(
+        self,
+        model,
+        positive,
+        video_latent,
+        seed: int,
+        schedule: str = "ltx2",
+        steps: int = 0,
+        cfg_video: float = -1.0,
+        cfg_audio: float = -1.0,
+        stg_video: float = -1.0,
+        stg_audio: float = -1.0,
+        stg_blocks: str = "",
+        modality_video: float = -1.0,
+        modality_audio: float = -1.0,
+        rescale_video: float = -1.0,
+        rescale_audio: float = -1.0,
+        negative=None,
+        audio_latent=None,
+        audio_mode: str = "auto",
+        sigmas=None,
+        max_shift: float = 2.05,
+        base_shift: float = 0.95,
+        shift_by_size: bool = False,
+        stretch: bool = True,
+        terminal: float = 0.1,
+    ):
+        node = "LTXSampler"
+        video = _latent_dict(video_latent, node, "video_latent")
+        video_samples = _video_samples(video, node, "video_latent")
+        audio, audio_samples = None, None
+        if audio_latent is not None:
+            audio = _latent_dict(audio_latent, node, "audio_latent")
+            audio_samples = _audio_samples(audio, node, "audio_latent")
+        elif getattr(video["samples"], "is_nested", False):
+            audio, audio_samples = video, _audio_samples(video, node, "video_latent")
+
+        fps = _frame_rate(video, node, "video_latent")
+        if fps is None and audio is not None:
+            fps = _frame_rate(audio, node, "audio_latent")
+        if fps is None:
+            fps = DEFAULT_FRAME_RATE
+            log.info("%s: video_latent records no frame_rate; assuming %g fps", node, fps)
+        b = video_samples.shape[0]
+        if audio_samples is not None:
+            audio_fps = _frame_rate(audio, node, "audio_latent")
+            if audio_fps is not None and abs(audio_fps - fps) > 1e-6:
+                raise InputError(
+                    f"{node}: video_latent is at {fps:g} fps but audio_latent was made for {audio_fps:g} fps"
+                )
+            if audio_samples.shape[0] != b:
+                raise InputError(f"{node}: video_latent has batch {b} but audio_latent has {audio_samples.shape[0]}")
+            check_audio_length(video, video_samples, audio, audio_samples, fps)
+
+        pos = conditioning_contexts(positive, model, "positive", node)
+        neg = None if negative is None else conditioning_contexts(negative, model, "negative", node)
+        for name, c in (("positive", pos), ("negative", neg)):
+            if c is not None and c.video.shape[0] not in (1, b):
+                raise InputError(f"{node}: {name} has batch {c.video.shape[0]} but video_latent has batch {b}")
+
+        tokens = video_samples.shape[2] * video_samples.shape[3] * video_samples.shape[4] if shift_by_size else None
+        sigma_list, guided = choose_sigmas(
+            schedule, steps, model.variant, tokens, sigmas, max_shift, base_shift, stretch, terminal
+        )
+        values = dict(
+            cfg_video=cfg_video,
+            cfg_audio=cfg_audio,
+            stg_video=stg_video,
+            stg_audio=stg_audio,
+            modality_video=modality_video,
+            modality_audio=modality_audio,
+            rescale_video=rescale_video,
+            rescale_audio=rescale_audio,
+        )
+        video_guidance, audio_guidance = guidance_settings(
+            model.variant, guided, values, _parse_blocks(stg_blocks, node)
+        )
+        blocks = model.config.num_layers
+        check_guidance_blocks(video_guidance, blocks, f"{node}: video")
+        if audio_samples is not None:
+            check_guidance_blocks(audio_guidance, blocks, f"{node}: audio")
+
+        video_mask = None
+        if video.get("noise_mask") is not None:
+            video_mask = video_denoise_mask(video["noise_mask"], tuple(video_samples.shape), f"{node}: noise_mask")
+        audio_mask = None
+        if audio_samples is not None:
+            audio_mask = audio_keep_mask(audio, audio_samples, audio_mode, node)
+        conditions = [
+            condition_from_dict(c, f"{node}: video_latent condition {i + 1}")
+            for i, c in enumerate(video.get(CONDITIONS_KEY) or [])
+        ]
+        log.info(
+            "%s: %d steps %s, video %s, audio %s, guidance video %s audio %s, %d condition(s)",
+            node,
+            sigma_list.numel() - 1,
+            [round(s, 4) for s in sigma_list.tolist()],
+            list(video_samples.shape),
+            "none" if audio_samples is None else list(audio_samples.shape),
+            video_guidance,
+            audio_guidance,
+            len(conditions),
+        )
+
+        progress = host.Progress(sigma_list.numel() - 1)
+        grid = tuple(video_samples.shape[2:])
+
+        def report(p: Progress) -> None:
+            if p.video_x0 is None:
+                host.check_interrupt()
+                return
+            progress.update(1, preview=_pil(preview_image(p.video_x0, grid)))
+
+        with model.in_use():
+            v_out, a_out = sample(
+                model,
+                video_samples,
+                frame_rate=fps,
+                positive=pos,
+                negative=neg,
+                sigmas=sigma_list,
+                seed=seed,
+                video_guidance=video_guidance,
+                audio_guidance=audio_guidance,
+                audio_latent=audio_samples,
+                video_mask=video_mask,
+                audio_mask=audio_mask,
+                conditions=conditions,
+                device=model.device,
+                callback=report,
+            )
+        out_video = {k: v for k, v in video.items() if k != CONDITIONS_KEY}
+        out_video.update(samples=v_out.to(host.intermediate_device()), type="video", frame_rate=fps)
+        out_audio = None
+        if a_out is not None:
+            out_audio = {k: v for k, v in audio.items() if k != CONDITIONS_KEY}
+            out_audio.update(samples=a_out.to(host.intermediate_device()), type="audio", frame_rate=fps)
+            if audio is video:  # a nested AV latent came in; give back plain ones
+                out_audio.pop(FIT_KEY, None)
+                out_video.pop("noise_mask", None)
+        return (out_video, out_audio)
+
+
+def _pil(rgb: torch.Tensor):
+    from PIL import Image
+
+    return Image.fromarray(rgb.numpy())
+
+
+# -- LTXTimeWindowMask ---------------------------------------------------------------------------------------------
+
+
+class LTXTimeWindowMask:
+    DISPLAY_NAME = "LTX-AV Time Window Mask (retake)"
+    CATEGORY = "LTX-AV/latent"
+    DESCRIPTION = (
+        "Sets a video or audio latent's noise_mask so LTX-AV Sampler regenerates only the latent frames overlapping "
+        "[start, end) seconds (or only those outside it) and keeps the rest exactly: retake a moment of an encoded "
+        "video or its sound. Video latent frames cover 8 frames each (the first one frame); audio latent frames "
+        "40 ms."
+    )
+    RETURN_TYPES = ("LATENT",)
+    RETURN_NAMES = ("latent",)
+    OUTPUT_TOOLTIPS = ("The latent with a noise_mask.",)
+    FUNCTION = "mask"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "latent": ("LATENT", {"tooltip": "A video latent (with frame_rate) or an audio latent."}),
+                "start_seconds": (
+                    "FLOAT",
+                    {"default": 1.0, "min": 0.0, "max": 100000.0, "step": 0.01, "tooltip": "Window start (s)."},
+                ),
+                "end_seconds": (
+                    "FLOAT",
+                    {"default": 2.0, "min": 0.0, "max": 100000.0, "step": 0.01, "tooltip": "Window end (s)."},
+                ),
+                "regenerate": (
+                    ["inside", "outside"],
+                    {"default": "inside", "tooltip": "inside: redo the window, keep the rest; outside: the opposite."},
+                ),
+            },
+            "optional": {
+                "frame_rate": (
+                    "FLOAT",
+                    {
+                        "default": 0.0,
+                        "min": 0.0,
+                        "max": 240.0,
+                        "step": 0.001,
+                        "tooltip": "Video frame rate; 0: the latent's own (24 if it records none).",
+                    },
+                ),
+            },
+        }
+
+    def mask(self, latent, start_seconds: float, end_seconds: float, regenerate: str = "inside", frame_rate=0.0):
+        node = "LTXTimeWindowMask"
+        latent = _latent_dict(latent, node, "latent")
+        samples = latent["samples"]
+        fps = frame_rate or _frame_rate(latent, node, "latent") or DEFAULT_FRAME_RATE
+        if samples.ndim == 5:
+            samples = _video_samples(latent, node, "latent")
+        elif samples.ndim == 4:
+            samples = _audio_samples(latent, node, "latent")
+        else:
+            raise InputError(f"{node}: latent has shape {list(samples.shape)}; connect an LTX video or audio latent")
+        if regenerate not in ("inside", "outside"):
+            raise InputError(f"{node}: regenerate is {regenerate!r}; expected 'inside' or 'outside'")
+        mask = time_window_mask(tuple(samples.shape), start_seconds, end_seconds, fps, regenerate == "inside")
+        if not bool(mask.any()):
+            log.warning(
+                "%s: [%g, %g) s selects no latent frame; nothing will be regenerated", node, start_seconds, end_seconds
+            )
+        out = dict(latent)
+        out["noise_mask"] = mask
+        return (out,)
+
+
+# -- latent files --------------------------------------------------------------------------------------------------
+
+
+def _encode_value(value, path: str, tensors: dict[str, torch.Tensor]):
+    """A LATENT value -> JSON-able structure; tensors are stored under their key path."""
+    if isinstance(value, torch.Tensor):
+        if getattr(value, "is_nested", False):
+            return {"__nested__": [_encode_value(t, f"{path}/{i}", tensors) for i, t in enumerate(value.unbind())]}
+        tensors[path] = value.detach().cpu().contiguous()
+        return {"__tensor__": path}
+    if isinstance(value, dict):
+        if not all(isinstance(k, str) for k in value):
+            raise InputError(f"LTXSaveLatent: {path} has non-string keys; cannot be saved")
+        return {"__dict__": {k: _encode_value(v, f"{path}/{k}", tensors) for k, v in value.items()}}
+    if isinstance(value, (list, tuple)):
+        return {"__list__": [_encode_value(v, f"{path}/{i}", tensors) for i, v in enumerate(value)]}
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise InputError(f"LTXSaveLatent: {path} holds a {type(value).__name__}, which cannot be saved")
+
+
+def _decode_value(value, tensors: dict[str, torch.Tensor]):
+    if isinstance(value, dict):
+        if "__tensor__" in value:
+            return tensors[value["__tensor__"]]
+        if "__nested__" in value:
+            return torch.nested.nested_tensor([_decode_value(v, tensors) for v in value["__nested__"]])
+        if "__dict__" in value:
+            return {k: _decode_value(v, tensors) for k, v in value["__dict__"].items()}
+        if "__list__" in value:
+            return [_decode_value(v, tensors) for v in value["__list__"]]
+    return value
+
+
+def save_latents(path: str, video: dict, audio: dict | None = None) -> str:
+    """Write whole LATENT dicts (every key, conditions included) to one safetensors file."""
+    tensors: dict[str, torch.Tensor] = {}
+    layout = {"video": _encode_value(video, "video", tensors), "audio": _encode_value(audio, "audio", tensors)}
+    save_file(tensors, path, metadata={"ltx_av_latents": json.dumps(layout), "format": "ltx-av-latents-1"})
+    return path
+
+
+def load_latents(path: str) -> tuple[dict, dict | None]:
+    with safe_open(path, "pt") as f:
+        metadata = f.metadata() or {}
+        if "ltx_av_latents" not in metadata:
+            raise InputError(f"LTXLoadLatent: '{path}' was not written by LTX-AV Save Latent")
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    layout = json.loads(metadata["ltx_av_latents"])
+    return _decode_value(layout["video"], tensors), _decode_value(layout.get("audio"), tensors)
+
+
+def _latent_files() -> list[str]:
+    root = os.path.join(host.output_directory(), LATENT_FOLDER)
+    found = []
+    for folder, _, files in os.walk(root):
+        for name in files:
+            if name.endswith(LATENT_SUFFIX):
+                found.append(os.path.relpath(os.path.join(folder, name), root).replace(os.sep, "/"))
+    return sorted(found)
+
+
+class LTXSaveLatent:
+    DISPLAY_NAME = "LTX-AV Save Latent (video + audio)"
+    CATEGORY = "LTX-AV/latent"
+    DESCRIPTION = (
+        "Saves a video latent and optionally its audio latent to output/latents/<prefix>_NNNNN.ltx.safetensors with "
+        "every key they carry (frame rate, image conditions, noise masks, padding records), which core Save Latent "
+        "drops. Load them with LTX-AV Load Latent."
+    )
+    RETURN_TYPES = ()
+    OUTPUT_NODE = True
+    FUNCTION = "save"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "video_latent": ("LATENT", {"tooltip": "The video latent to save."}),
+                "filename_prefix": ("STRING", {"default": "ltx_av", "tooltip": "File name prefix (may hold folders)."}),
+            },
+            "optional": {"audio_latent": ("LATENT", {"tooltip": "Its audio latent, saved in the same file."})},
+        }
+
+    def save(self, video_latent, filename_prefix: str = "ltx_av", audio_latent=None):
+        node = "LTXSaveLatent"
+        video = _latent_dict(video_latent, node, "video_latent")
+        audio = None if audio_latent is None else _latent_dict(audio_latent, node, "audio_latent")
+        root = os.path.realpath(os.path.join(host.output_directory(), LATENT_FOLDER))
+        prefix = os.path.realpath(os.path.join(root, filename_prefix or "ltx_av"))
+        if os.path.commonpath([root, prefix]) != root:
+            raise InputError(f"{node}: filename_prefix {filename_prefix!r} points outside the output folder")
+        os.makedirs(os.path.dirname(prefix), exist_ok=True)
+        counter = 1
+        while os.path.exists(f"{prefix}_{counter:05d}{LATENT_SUFFIX}"):
+            counter += 1
+        path = save_latents(f"{prefix}_{counter:05d}{LATENT_SUFFIX}", video, audio)
+        log.info("%s: wrote %s", node, path)
+        return {"ui": {"text": [os.path.relpath(path, root)]}}
+
+
+class LTXLoadLatent:
+    DISPLAY_NAME = "LTX-AV Load Latent (video + audio)"
+    CATEGORY = "LTX-AV/latent"
+    DESCRIPTION = "Loads latents saved by LTX-AV Save Latent (output/latents), with every key they carried."
+    RETURN_TYPES = ("LATENT", "LATENT")
+    RETURN_NAMES = ("video_latent", "audio_latent")
+    OUTPUT_TOOLTIPS = ("The saved video latent.", "The saved audio latent (None if none was saved).")
+    FUNCTION = "load"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"file": (_latent_files(), {"tooltip": "A file from output/latents."})}}
+
+    @classmethod
+    def IS_CHANGED(cls, file):
+        path = os.path.join(host.output_directory(), LATENT_FOLDER, file)
+        return os.path.getmtime(path) if os.path.exists(path) else float("nan")
+
+    def load(self, file: str):
+        path = os.path.join(host.output_directory(), LATENT_FOLDER, file)
+        if not os.path.isfile(path):
+            raise InputError(f"LTXLoadLatent: file '{file}' was not found in {os.path.dirname(path)}")
+        return load_latents(path)
+
+
+NODES: tuple[type, ...] = (
+    LTXEmptyLatent,
+    LTXImageCondition,
+    LTXSampler,
+    LTXTimeWindowMask,
+    LTXSaveLatent,
+    LTXLoadLatent,
+)

@@ -1,0 +1,336 @@
+"""The denoising loop: noise from a seed, per-token timesteps, guided x0 predictions and Euler steps.
+
+Rectified flow: a token at noise level ``t`` is ``x = (1 - t) x0 + t n``. The model predicts a velocity; ``x0 = x -
+v t`` per token (:func:`.transformer.velocity_to_x0`), with ``t = mask * sigma`` so kept tokens (mask 0) sit at
+timestep 0. Per step, the guidance passes a stream needs run (:func:`plan_passes`), their x0 predictions are combined
+(:func:`.guidance.guided_x0`), kept tokens are put back (``x0 * mask + clean * (1 - mask)``) and Euler moves every
+token from ``sigma_i`` to ``sigma_{i+1}`` along ``(x - x0) / sigma_i``.
+
+The entry point for scripts and nodes is :func:`sample`; :func:`denoise` is the loop on prepared
+:class:`.conditioning.TokenState`s. Noise is drawn on the CPU from the seed (video tokens first, then audio, in
+the patchified layout including appended conditioning tokens, float32) so results do not depend on the device.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+
+import torch
+
+from .conditioning import Condition, TokenState, apply_conditions, audio_state, own_tokens, video_state
+from .errors import InputError
+from .guidance import GuidanceParams, guided_x0
+from .patchify import unpatchify_audio, unpatchify_video
+from .perturbations import Perturbation, Perturbations, isolate_modalities, stg
+from .schedules import validate_sigmas
+from .text_encoder import TextContexts
+from .transformer import StreamInput, velocity_to_x0
+
+log = logging.getLogger("ltx_av.sampling")
+
+# (video input, audio input, perturbations) -> (video velocity, audio velocity), e.g. an AudioVideoTransformer or
+# the node's LoadedTransformer.
+VelocityModel = Callable[
+    [StreamInput | None, StreamInput | None, Perturbations | None], tuple[torch.Tensor | None, torch.Tensor | None]
+]
+
+NO_GUIDANCE = GuidanceParams()
+
+
+# -- guidance passes -----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GuidancePass:
+    """One forward of the model per step: ``kind`` is cond, uncond, perturbed or isolated."""
+
+    kind: str
+    negative: bool = False
+    perturbations: tuple[Perturbation, ...] = ()
+
+
+def effective_guidance(
+    video: GuidanceParams, audio: GuidanceParams, video_frozen: bool, audio_present: bool, audio_frozen: bool
+) -> tuple[GuidanceParams, GuidanceParams]:
+    """The guidance each stream really gets: none for a stream with nothing to generate (its prediction is
+    discarded), and no modality guidance without an audio stream to isolate from."""
+    if video_frozen:
+        video = NO_GUIDANCE
+    if not audio_present or audio_frozen:
+        audio = NO_GUIDANCE
+    if not audio_present and video.needs_isolated:
+        log.info("video-only sampling: modality guidance has no audio stream to isolate from and is skipped")
+        video = replace(video, modality=1.0)
+    return video, audio
+
+
+def plan_passes(video: GuidanceParams, audio: GuidanceParams) -> tuple[GuidancePass, ...]:
+    """The forwards a step needs for these (effective) guidance settings; the conditional pass always runs."""
+    passes = [GuidancePass("cond")]
+    if video.needs_uncond or audio.needs_uncond:
+        passes.append(GuidancePass("uncond", negative=True))
+    if video.needs_perturbed or audio.needs_perturbed:
+        skips: list[Perturbation] = []
+        if video.needs_perturbed:
+            skips += stg(video.stg_blocks, video=True, audio=False)
+        if audio.needs_perturbed:
+            skips += stg(audio.stg_blocks, video=False, audio=True)
+        passes.append(GuidancePass("perturbed", perturbations=tuple(skips)))
+    if video.needs_isolated or audio.needs_isolated:
+        passes.append(GuidancePass("isolated", perturbations=isolate_modalities()))
+    return tuple(passes)
+
+
+def check_guidance_blocks(params: GuidanceParams, num_blocks: int, name: str) -> None:
+    bad = [b for b in params.stg_blocks if not 0 <= b < num_blocks]
+    if params.needs_perturbed and bad:
+        raise InputError(
+            f"{name} STG blocks {list(params.stg_blocks)} name blocks the model does not have (it has blocks 0.."
+            f"{num_blocks - 1})"
+        )
+
+
+# -- noise ---------------------------------------------------------------------------------------------------------
+
+
+def draw_noise(seed: int, video_shape: Sequence[int], audio_shape: Sequence[int] | None = None):
+    """Standard normal noise from ``seed`` on the CPU (float32): ``(video [B, N, 128], audio [B, T, 128] | None)``
+    in that order from one generator."""
+    generator = torch.Generator("cpu").manual_seed(int(seed))
+    video = torch.randn(*video_shape, generator=generator, dtype=torch.float32)
+    audio = None if audio_shape is None else torch.randn(*audio_shape, generator=generator, dtype=torch.float32)
+    return video, audio
+
+
+def add_noise(state: TokenState, noise: torch.Tensor, scale: float) -> TokenState:
+    """Move each token ``mask * scale`` of the way to ``noise`` (scale = the first sigma: a clean input becomes a
+    sample at that noise level, kept tokens stay as they are)."""
+    if tuple(noise.shape) != tuple(state.latent.shape):
+        raise InputError(f"noise has shape {list(noise.shape)}; the tokens have {list(state.latent.shape)}")
+    amount = (state.mask * scale).unsqueeze(-1)
+    noisy = noise.to(state.latent.device, torch.float32) * amount + state.latent * (1 - amount)
+    return replace(state, latent=noisy)
+
+
+# -- one step ------------------------------------------------------------------------------------------------------
+
+
+def euler_step(x: torch.Tensor, x0: torch.Tensor, sigma: torch.Tensor, sigma_next: torch.Tensor) -> torch.Tensor:
+    """``x + (x - x0) / sigma * (sigma_next - sigma)`` in float32 (sigmas are 0-d float32 tensors)."""
+    velocity = (x.float() - x0.float()) / sigma.item()
+    return x.float() + velocity * (sigma_next - sigma)
+
+
+def keep_clean(x0: torch.Tensor, state: TokenState) -> torch.Tensor:
+    """Blend the prediction with the kept values: ``x0 * mask + clean * (1 - mask)``."""
+    mask = state.mask.unsqueeze(-1)
+    return x0 * mask + state.clean.float() * (1 - mask)
+
+
+def _stream_input(state: TokenState, sigma: torch.Tensor, context: torch.Tensor) -> StreamInput:
+    batch = state.latent.shape[0]
+    return StreamInput(
+        latent=state.latent,
+        sigma=sigma.reshape(1).expand(batch),
+        timesteps=state.mask * sigma,
+        positions=state.positions,
+        context=context,
+        self_attention_mask=state.attention_mask,
+    )
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What the loop reports after every model forward (``step`` counts finished steps, from 0).
+
+    ``video_x0`` is the guided clean estimate of the video tokens (own tokens only, ``[B, N, 128]``) when a
+    step has just finished, else None.
+    """
+
+    step: int
+    steps: int
+    forwards: int
+    forwards_total: int
+    video_x0: torch.Tensor | None = None
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+def denoise(
+    model: VelocityModel,
+    video: TokenState,
+    audio: TokenState | None,
+    sigmas: torch.Tensor,
+    positive: TextContexts,
+    negative: TextContexts | None,
+    video_guidance: GuidanceParams,
+    audio_guidance: GuidanceParams,
+    callback: ProgressCallback | None = None,
+) -> tuple[TokenState, TokenState | None]:
+    """Run the Euler loop over ``sigmas`` on noised states; contexts must already have the states' batch and
+    device. ``audio=None`` leaves the audio stream out of every forward. Raises what ``callback`` raises (e.g. an
+    interrupt), between forwards."""
+    video_guidance, audio_guidance = effective_guidance(
+        video_guidance, audio_guidance, video.frozen, audio is not None, audio is not None and audio.frozen
+    )
+    passes = plan_passes(video_guidance, audio_guidance)
+    if any(p.negative for p in passes) and negative is None:
+        raise InputError("guidance with cfg != 1 needs a negative prompt; connect one or set cfg to 1")
+    # A stream without guidance (e.g. kept audio in audio-to-video) hears the positive prompt in every pass.
+    uncond_video = negative.video if video_guidance.needs_uncond else positive.video
+    uncond_audio = negative.audio if audio_guidance.needs_uncond else positive.audio
+    steps = sigmas.numel() - 1
+    total = steps * len(passes)
+    done = 0
+    for i in range(steps):
+        sigma, sigma_next = sigmas[i], sigmas[i + 1]
+        predictions: dict[str, tuple[torch.Tensor | None, torch.Tensor | None]] = {}
+        for p in passes:
+            v_ctx, a_ctx = (uncond_video, uncond_audio) if p.negative else (positive.video, positive.audio)
+            v_in = _stream_input(video, sigma, v_ctx)
+            a_in = None if audio is None else _stream_input(audio, sigma, a_ctx)
+            perturbations = Perturbations.same(video.latent.shape[0], p.perturbations) if p.perturbations else None
+            with torch.no_grad():
+                v_vel, a_vel = model(v_in, a_in, perturbations)
+            v_x0 = velocity_to_x0(video.latent, v_vel.to(video.latent.device), v_in.timesteps)
+            a_x0 = (
+                None if audio is None else velocity_to_x0(audio.latent, a_vel.to(audio.latent.device), a_in.timesteps)
+            )
+            predictions[p.kind] = (v_x0, a_x0)
+            done += 1
+            if callback is not None and done < (i + 1) * len(passes):
+                callback(Progress(i, steps, done, total))
+
+        v_x0 = keep_clean(_guided(predictions, 0, video_guidance), video)
+        video = replace(video, latent=euler_step(video.latent, v_x0, sigma, sigma_next))
+        if audio is not None:
+            a_x0 = keep_clean(_guided(predictions, 1, audio_guidance), audio)
+            audio = replace(audio, latent=euler_step(audio.latent, a_x0, sigma, sigma_next))
+        if callback is not None:
+            callback(Progress(i + 1, steps, done, total, v_x0[:, : video.own_tokens]))
+    return video, audio
+
+
+def _guided(predictions: dict, stream: int, params: GuidanceParams) -> torch.Tensor:
+    """Guided x0 of one stream (0 video, 1 audio) from the passes' predictions ``{kind: (video, audio)}``."""
+    parts = {kind: pred[stream] for kind, pred in predictions.items()}
+    return guided_x0(params, parts["cond"], parts.get("uncond"), parts.get("perturbed"), parts.get("isolated"))
+
+
+# -- the whole thing -----------------------------------------------------------------------------------------------
+
+
+def _batched(context: torch.Tensor, batch: int, device: torch.device, name: str) -> torch.Tensor:
+    if context.ndim != 3:
+        raise InputError(f"{name} must be [batch, tokens, width]; got shape {list(context.shape)}")
+    if context.shape[0] not in (1, batch):
+        raise InputError(f"{name} has batch {context.shape[0]} but the latent has batch {batch}")
+    return context.to(device, torch.float32).expand(batch, -1, -1)
+
+
+def sample(
+    model: VelocityModel,
+    video_latent: torch.Tensor,
+    *,
+    frame_rate: float,
+    positive: TextContexts,
+    negative: TextContexts | None,
+    sigmas: torch.Tensor | Sequence[float],
+    seed: int = 0,
+    video_guidance: GuidanceParams = NO_GUIDANCE,
+    audio_guidance: GuidanceParams = NO_GUIDANCE,
+    audio_latent: torch.Tensor | None = None,
+    video_mask: torch.Tensor | None = None,
+    audio_mask: torch.Tensor | None = None,
+    conditions: Sequence[Condition] = (),
+    noise: tuple[torch.Tensor, torch.Tensor | None] | None = None,
+    noise_scale: float | None = None,
+    device: torch.device | str | None = None,
+    callback: ProgressCallback | None = None,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Denoise a video latent ``[B, 128, F, H, W]`` (and an audio latent ``[B, 8, T, 16]``, or None for video
+    only) from ``sigmas[0]`` to ``sigmas[-1]``; returns the latents in the same shapes, float32 on the CPU.
+
+    The inputs are the starting point: tokens with denoise mask m (``video_mask`` ``[B, F*H*W]``, ``audio_mask``
+    ``[B, T]``, default 1; conditions set their own) are moved ``m * noise_scale`` (default ``sigmas[0]``) of the
+    way to noise; zeros become pure noise at sigma 1. ``noise``: ``(video [B, N, 128], audio [B, T, 128] | None)``
+    to use instead of drawing from ``seed`` (N includes appended keyframe tokens). ``device``: where the loop's
+    tensors live (default: the CPU).
+    """
+    sigmas = validate_sigmas(sigmas)
+    device = torch.device(device) if device is not None else torch.device("cpu")
+    if video_latent.ndim != 5:
+        raise InputError(f"video latent must be [B, 128, F, H, W]; got shape {list(video_latent.shape)}")
+    batch = video_latent.shape[0]
+    if audio_latent is not None and (audio_latent.ndim != 4 or audio_latent.shape[0] != batch):
+        raise InputError(
+            f"audio latent must be [B, 8, T, 16] with the video's batch {batch}; got {list(audio_latent.shape)}"
+        )
+    video = apply_conditions(video_state(video_latent.to(device), frame_rate, video_mask), list(conditions))
+    audio = None if audio_latent is None else audio_state(audio_latent.to(device), audio_mask)
+
+    if noise is None:
+        noise = draw_noise(seed, video.latent.shape, None if audio is None else audio.latent.shape)
+    scale = float(sigmas[0]) if noise_scale is None else float(noise_scale)
+    video = add_noise(video, noise[0], scale)
+    if audio is not None:
+        if noise[1] is None:
+            raise InputError("injected noise has no audio part but an audio latent is given")
+        audio = add_noise(audio, noise[1], scale)
+
+    def contexts(c: TextContexts | None, name: str) -> TextContexts | None:
+        if c is None:
+            return None
+        return TextContexts(
+            _batched(c.video, batch, device, f"{name} video context"),
+            _batched(c.audio, batch, device, f"{name} audio context"),
+        )
+
+    video, audio = denoise(
+        model,
+        video,
+        audio,
+        sigmas.to(device),
+        contexts(positive, "positive"),
+        contexts(negative, "negative"),
+        video_guidance,
+        audio_guidance,
+        callback,
+    )
+    f, h, w = video.grid
+    video_out = unpatchify_video(own_tokens(video).latent, f, h, w).cpu()
+    audio_out = None
+    if audio is not None:
+        audio_out = unpatchify_audio(audio.latent, audio_latent.shape[1], audio_latent.shape[3]).cpu()
+    return video_out, audio_out
+
+
+# -- preview -------------------------------------------------------------------------------------------------------
+
+
+def preview_image(video_x0: torch.Tensor, grid: tuple[int, int, int], size: int = 256) -> torch.Tensor:
+    """A cheap look at the first latent frame of item 0 of the current estimate: its three main directions
+    (PCA over the frame's tokens) as RGB, ``[h, w, 3]`` uint8 scaled to ``size`` pixels along the longer side.
+
+    It shows layout and motion, not true colours (that needs the VAE); signs are fixed per direction so colours
+    do not flip between steps.
+    """
+    _, h, w = grid
+    x = video_x0[0, : h * w].float().cpu()
+    x = x - x.mean(dim=0, keepdim=True)
+    if h * w >= 3:
+        _, _, v = torch.linalg.svd(x, full_matrices=False)
+        basis = v[:3].T  # [128, 3]
+        basis = basis * torch.sign(basis.sum(dim=0, keepdim=True) + 1e-12)
+        rgb = x @ basis
+    else:
+        rgb = x[:, :3]
+    lo, hi = rgb.amin(dim=0, keepdim=True), rgb.amax(dim=0, keepdim=True)
+    rgb = ((rgb - lo) / (hi - lo).clamp(min=1e-6)).reshape(h, w, 3)
+    scale = max(1, math.floor(size / max(h, w)))
+    rgb = rgb.repeat_interleave(scale, dim=0).repeat_interleave(scale, dim=1)
+    return (rgb * 255).round().to(torch.uint8)
