@@ -79,7 +79,7 @@ def test_hifigan_matches_reference(tiny_checkpoints):
 def test_bigvgan_bwe_matches_reference_float32(well_conditioned_bwe):
     ours, ref = load_vocoder(well_conditioned_bwe), tiny_models.load_reference(well_conditioned_bwe, "vocoder")
     assert ours.sample_rate == 48000 and ours.hop_length == 480
-    for mel in (tone_mel(1), tone_mel(9), torch.randn(2, 2, 3, 64) - 4):
+    for mel in (tone_mel(6), torch.randn(2, 2, 2, 64) - 4):
         with torch.no_grad():
             a, b = ours(mel), ref(mel)
         assert a.shape == b.shape == (mel.shape[0], 2, 480 * mel.shape[2])
@@ -90,7 +90,7 @@ def test_bigvgan_bwe_matches_reference_float32(well_conditioned_bwe):
 def test_bigvgan_bwe_matches_reference_on_the_shared_tiny_file(tiny_checkpoints):
     path = tiny_checkpoints["LTX-2.3"]
     ours, ref = load_vocoder(path), tiny_models.load_reference(path, "vocoder")
-    mel = tone_mel(9)
+    mel = tone_mel(4)
     with torch.no_grad():
         ours32, ref32 = ours(mel), ref(mel)
         exact = ref.double()(mel.double())
@@ -118,7 +118,7 @@ def test_anti_aliased_snake_matches_reference(length):
 def test_bwe_stages_match_reference(well_conditioned_bwe):
     """The causal log-mel from the stored bases and the computed 3x sinc skip path, on their own."""
     ours, ref = load_vocoder(well_conditioned_bwe), tiny_models.load_reference(well_conditioned_bwe, "vocoder")
-    x = 0.5 * torch.randn(2, 2, 80 * 13)
+    x = 0.5 * torch.randn(1, 2, 80 * 13)
     with torch.no_grad():
         assert (ours.mel_stft(x) - ref._compute_mel(x).transpose(2, 3)).abs().max() <= TOL
         assert (resample(x, 16000, 48000, edge="replicate") - ref.resampler(x)).abs().max() <= 1e-5
@@ -131,5 +131,5 @@ def test_vocoder_output_is_float32_and_bounded(tiny_checkpoint):
     vocoder = load_vocoder(tiny_checkpoint)
     assert all(p.dtype == torch.float32 for p in vocoder.parameters())
     with torch.no_grad():
-        out = vocoder(tone_mel(4))
+        out = vocoder(tone_mel(2))
     assert out.dtype == torch.float32 and out.shape[1] == 2 and out.abs().max() <= 1.0
