@@ -7,8 +7,12 @@ Accepted sources:
   ``Gemma3ForCausalLM`` one;
 * a single ``.safetensors`` file (e.g. in ComfyUI's ``text_encoders`` folder) in any of the usual key layouts, with
   float8 weights upcast (per-tensor scales folded); its ``config.json`` and tokenizer are looked up beside it or in
-  a folder the caller names. Without a ``config.json`` only Gemma 3 12B is recognised (the one LTX uses);
-* a GGUF file (dequantised by ``transformers``; needs the ``gguf`` package), tokenizer included.
+  a folder the caller names, else the SentencePiece model ComfyUI stores in its Gemma files (``spiece_model``) is
+  used. Without a ``config.json`` only Gemma 3 12B is recognised (the one LTX uses);
+* a GGUF file (config through ``transformers``, tensors dequantised with the ``gguf`` package), tokenizer included.
+
+Tokenizers stored as vocabularies (GGUF, ``spiece_model``) are rebuilt as the SentencePiece-BPE tokenizer Gemma
+ships; ``transformers``' own GGUF conversion yields a Unigram model that splits common words.
 
 Only the language model is built: the vision tower and the LM head are never loaded. Encoding follows the LTX
 recipe: the prompt is stripped, starts with BOS, is cut to 1024 tokens (logged) and left-padded to 1024; every
