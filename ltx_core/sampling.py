@@ -174,15 +174,18 @@ def denoise(
     """Run the Euler loop over ``sigmas`` on noised states; contexts must already have the states' batch and
     device. ``audio=None`` leaves the audio stream out of every forward. Raises what ``callback`` raises (e.g. an
     interrupt), between forwards."""
+    audio_frozen = audio is not None and audio.frozen
     video_guidance, audio_guidance = effective_guidance(
-        video_guidance, audio_guidance, video.frozen, audio is not None, audio is not None and audio.frozen
+        video_guidance, audio_guidance, video.frozen, audio is not None, audio_frozen
     )
     passes = plan_passes(video_guidance, audio_guidance)
     if any(p.negative for p in passes) and negative is None:
         raise InputError("guidance with cfg != 1 needs a negative prompt; connect one or set cfg to 1")
-    # A stream without guidance (e.g. kept audio in audio-to-video) hears the positive prompt in every pass.
-    uncond_video = negative.video if video_guidance.needs_uncond else positive.video
-    uncond_audio = negative.audio if audio_guidance.needs_uncond else positive.audio
+    if any(p.negative for p in passes):
+        # Like the reference pipelines: the unconditional pass gives both streams the negative prompt, except a
+        # stream with nothing to generate (kept audio in audio-to-video), which keeps hearing the positive one.
+        uncond_video = positive.video if video.frozen else negative.video
+        uncond_audio = positive.audio if audio_frozen else negative.audio
     steps = sigmas.numel() - 1
     total = steps * len(passes)
     done = 0
