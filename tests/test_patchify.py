@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import reference  # noqa: F401  (first: sets up the reference import safely, see tests/reference.py)
+
+# isort: split
+
 import pytest
 import torch
 from ltx_core.components.patchifiers import AudioPatchifier, VideoLatentPatchifier
@@ -11,8 +15,6 @@ from ltx_core.types import AudioLatentShape, VideoLatentShape
 
 from ltx_av.ltx_core import InputError
 from ltx_av.ltx_core import patchify as P
-
-from reference import ltx_core_ref  # noqa: F401  (imports the reference safely)
 
 
 def test_video_tokens_match_the_reference_order_and_round_trip():

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import reference  # noqa: F401  (first: sets up the reference import safely, see tests/reference.py)
+
+# isort: split
+
 from dataclasses import dataclass, replace
 
 import torch
@@ -17,8 +21,6 @@ from ltx_av.ltx_core import patchify
 from ltx_av.ltx_core.config import TransformerConfig
 from ltx_av.ltx_core.perturbations import Perturbation, Perturbations, Skip
 from ltx_av.ltx_core.transformer import StreamInput
-
-from reference import ltx_core_ref  # noqa: F401  (imports the reference safely)
 
 FPS = 24.0
 _REF_SKIPS = {
