@@ -43,7 +43,9 @@ def _check_supported(config: AudioVAEConfig) -> None:
 
 def _inverse_rms(x: torch.Tensor) -> torch.Tensor:
     """``1 / sqrt(mean over channels of x^2 + eps)``, shape ``[B, 1, T, F]``."""
-    return x.square().mean(dim=1, keepdim=True).add_(PIXEL_NORM_EPS).rsqrt_()
+    # a norm reduction instead of mean(x^2): no full-size temporary
+    norm = torch.linalg.vector_norm(x, dim=1, keepdim=True)
+    return norm.square_().div_(x.shape[1]).add_(PIXEL_NORM_EPS).rsqrt_()
 
 
 def _weights_key(*tensors: torch.Tensor) -> tuple:
@@ -174,17 +176,19 @@ class Upsample(nn.Module):
         weight, bias = self._phase_weights()
         b, c, t, f = x.shape
         co = weight.shape[0] // 4
-        # Time padding 1 on both sides: output row r sees coarse rows (r-1, r); the last row is surplus.
-        y = F.conv2d(x, weight, bias, padding=1)[:, :, :t]  # [B, 4Co, T, F+1]
         out = x.new_empty(b, co, 2 * t - 1, 2 * f)
-        for a in (0, 1):
+        for a in (0, 1):  # one conv per time phase bounds the temporary to half the output's size
+            # Time padding 1 on both sides: output row r sees coarse rows (r-1, r); the last row is surplus.
+            rows = slice(2 * a * co, (2 * a + 2) * co)
+            y = F.conv2d(x, weight[rows], bias[rows], padding=1)[:, :, :t]  # [B, 2Co, T, F+1]
             for p in (0, 1):
-                phase = y[:, (2 * a + p) * co : (2 * a + p + 1) * co, :, p : p + f]
+                phase = y[:, p * co : (p + 1) * co, :, p : p + f]
                 # fine row 2t + a - 1 (the first, t = 0 with a = 0, is the dropped frame)
                 if a == 0:
                     out[:, :, 1::2, p::2] = phase[:, :, 1:]
                 else:
                     out[:, :, 0::2, p::2] = phase
+            del y
         return out
 
 
