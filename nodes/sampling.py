@@ -692,7 +692,7 @@ class LTXSampler:
             list(video_samples.shape),
             "none" if audio_samples is None else list(audio_samples.shape),
             video_guidance,
-            audio_guidance,
+            "none (kept)" if audio_mask is not None and not bool(audio_mask.any()) else audio_guidance,
             len(conditions),
         )
 

@@ -214,3 +214,17 @@ def test_latents_survive_save_and_load_with_their_conditions(models, tmp_path, m
     assert LTXLoadLatent().load(files[1])[1] is None
     with pytest.raises(InputError, match="outside the output folder"):
         LTXSaveLatent().save(video, "../escape")
+
+
+def test_sampler_stops_between_forwards_when_interrupted(models):
+    model, _ = models["LTX-2"]
+    video, _ = LTXEmptyLatent().make(64, 64, 9, 24.0)
+    calls = []
+    hook = model.model.patchify_proj.register_forward_hook(lambda *_: calls.append(1))
+    host.request_interrupt()
+    try:
+        with pytest.raises(host.Interrupted):
+            LTXSampler().run(model, _conditioning(model), video, 0, negative=_conditioning(model), **FAST)
+    finally:
+        hook.remove()
+    assert calls == [1]  # the first forward ran, then the request was seen before the second

@@ -1,0 +1,286 @@
+"""End-to-end sampling: seconds per step, and the share of time spent outside model forwards, ours against
+ltx-pipelines 1.0.0 (``denoise_audio_video`` + ``euler_denoising_loop`` + ``MultiModalGuider`` on the reference
+transformer) with the same weights, inputs and guidance.
+
+Every case runs the LTX-2 scheduler with full multimodal guidance on both streams (CFG, STG at block 0, modality,
+rescale: 4 forwards per step) and the first latent frame replaced by a conditioning latent. Each side's model is
+wrapped in a clock (CUDA synchronised) so ``extra`` reports ``per_step_s``, ``forward_s`` (per step) and
+``outside_forward_share`` = (total - forwards) / total: the loop's own cost (noise, states, guidance, Euler).
+
+CPU cases (``--device cpu``): ``tiny`` is the tiny LTX-2.3 test monolith (video 4x16, audio 4x8, 2 layers) at
+96x64x17; ``mid`` is an LTX-2.3-layout transformer with video 8x128 / audio 8x64 widths and 2 layers at 768x512x9
+(768 video + 9 audio tokens, 128 text tokens). GPU cases (``--device cuda``): the full 48-layer LTX-2 transformer
+with random bfloat16 weights at 768x512x121 (6,144 video + 126 audio tokens, 1,024 text tokens), 2 steps.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+
+import torch
+
+from .runner import Case
+
+FPS = 24.0
+SIZES = {  # name: (frames, height, width, text tokens, steps)
+    "tiny": (17, 64, 96, 16, 4),
+    "mid": (9, 512, 768, 128, 3),
+    "cuda": (121, 512, 768, 1024, 2),
+    "cuda_quick": (25, 256, 384, 128, 2),
+}
+
+
+class _Clock:
+    """Accumulates the time spent inside the wrapped model's calls (CUDA synchronised)."""
+
+    def __init__(self, device: str):
+        self.cuda = device.startswith("cuda")
+        self.inside = 0.0
+        self.calls = 0
+        self.runs: list[tuple[float, float, int]] = []
+
+    def sync(self) -> None:
+        if self.cuda:
+            torch.cuda.synchronize()
+
+    def wrap(self, fn):
+        def timed(*args, **kwargs):
+            self.sync()
+            start = time.perf_counter()
+            out = fn(*args, **kwargs)
+            self.sync()
+            self.inside += time.perf_counter() - start
+            self.calls += 1
+            return out
+
+        return timed
+
+    def run(self, loop, steps: int):
+        def step():
+            self.inside, self.calls = 0.0, 0
+            self.sync()
+            start = time.perf_counter()
+            loop()
+            self.sync()
+            self.runs.append((time.perf_counter() - start, self.inside, self.calls))
+
+        def report() -> dict:
+            runs = self.runs[1:] or self.runs  # the first call is the runner's warm-up
+            total = statistics.median(r[0] for r in runs)
+            inside = statistics.median(r[1] for r in runs)
+            out = {
+                "steps": steps,
+                "forwards_per_step": runs[-1][2] / steps,
+                "per_step_s": round(total / steps, 4),
+                "forward_s_per_step": round(inside / steps, 4),
+                "outside_forward_share": round(statistics.median((r[0] - r[1]) / r[0] for r in runs), 4),
+            }
+            if self.cuda:
+                out["peak_allocated_mib"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+            return out
+
+        step.extra = report
+        return step
+
+
+def _inputs(size: str, widths: tuple[int, int]):
+    """Contexts (positive, negative), the conditioning latent of the first frame, and the latent sizes."""
+    frames, height, width, text, steps = SIZES[size]
+    g = torch.Generator().manual_seed(0)
+    contexts = [
+        (torch.randn(1, text, widths[0], generator=g), torch.randn(1, text, widths[1], generator=g)) for _ in "pn"
+    ]
+    latent_grid = (1 + (frames - 1) // 8, height // 32, width // 32)
+    first = torch.randn(1, 128, 1, *latent_grid[1:], generator=g)
+    audio_t = round(frames / FPS * 25)
+    return contexts, first, latent_grid, audio_t, steps
+
+
+def _widths(config) -> tuple[int, int]:
+    if config.text_path_version == 1:
+        return config.caption_channels, config.caption_channels
+    return config.cross_attention_dim, config.audio_cross_attention_dim
+
+
+def _ours(model, size: str, device: str):
+    from ltx_av.ltx_core.conditioning import FrameCondition
+    from ltx_av.ltx_core.guidance import GuidanceParams
+    from ltx_av.ltx_core.sampling import sample
+    from ltx_av.ltx_core.schedules import ltx2_sigmas
+    from ltx_av.ltx_core.text_encoder import TextContexts
+
+    (pos, neg), first, grid, audio_t, steps = _inputs(size, _widths(model.config))
+    clock = _Clock(device)
+    timed = clock.wrap(model)
+    video_guidance = GuidanceParams(3.0, 1.0, (0,), 3.0, 0.7)
+    audio_guidance = GuidanceParams(7.0, 1.0, (0,), 3.0, 0.7)
+
+    def loop():
+        with torch.inference_mode():
+            sample(
+                timed,
+                torch.zeros(1, 128, *grid),
+                frame_rate=FPS,
+                positive=TextContexts(*pos),
+                negative=TextContexts(*neg),
+                sigmas=ltx2_sigmas(steps),
+                seed=0,
+                video_guidance=video_guidance,
+                audio_guidance=audio_guidance,
+                audio_latent=torch.zeros(1, 8, audio_t, 16),
+                conditions=[FrameCondition(first)],
+                device=device,
+            )
+
+    return clock.run(loop, steps)
+
+
+def _ref(velocity_model, widths: tuple[int, int], size: str, device: str, dtype: torch.dtype):
+    from ltx_core.components.diffusion_steps import EulerDiffusionStep
+    from ltx_core.components.guiders import MultiModalGuider, MultiModalGuiderParams
+    from ltx_core.components.noisers import GaussianNoiser
+    from ltx_core.components.schedulers import LTX2Scheduler
+    from ltx_core.model.transformer import X0Model
+    from ltx_core.types import VideoPixelShape
+    from ltx_pipelines.utils.helpers import denoise_audio_video, multi_modal_guider_denoising_func
+    from ltx_pipelines.utils.samplers import euler_denoising_loop
+    from ltx_pipelines.utils.types import PipelineComponents
+
+    from ltx_core.conditioning import VideoConditionByLatentIndex
+
+    (pos, neg), first, grid, audio_t, steps = _inputs(size, widths)
+    frames, height, width = SIZES[size][:3]
+    clock = _Clock(device)
+
+    class Timed(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inner = velocity_model
+            self.call = clock.wrap(velocity_model)
+
+        def forward(self, video, audio, perturbations):
+            return self.call(video, audio, perturbations)
+
+    x0 = X0Model(Timed())
+    dev = torch.device(device)
+    pos = [c.to(dev, dtype) for c in pos]
+    neg = [c.to(dev, dtype) for c in neg]
+    video_params = MultiModalGuiderParams(3.0, 1.0, [0], 0.7, 3.0)
+    audio_params = MultiModalGuiderParams(7.0, 1.0, [0], 0.7, 3.0)
+    sigmas = LTX2Scheduler().execute(steps=steps).to(dev)
+
+    def stage(s, video, audio, stepper):
+        guiders = MultiModalGuider(video_params, neg[0]), MultiModalGuider(audio_params, neg[1])
+        return euler_denoising_loop(s, video, audio, stepper, multi_modal_guider_denoising_func(*guiders, *pos, x0))
+
+    def loop():
+        with torch.inference_mode():
+            denoise_audio_video(
+                VideoPixelShape(1, frames, height, width, FPS),
+                [VideoConditionByLatentIndex(first.to(dev, dtype), 1.0, 0)],
+                GaussianNoiser(torch.Generator(dev).manual_seed(0)),
+                sigmas,
+                EulerDiffusionStep(),
+                stage,
+                PipelineComponents(dtype, dev),
+                dtype,
+                dev,
+            )
+
+    return clock.run(loop, steps)
+
+
+# -- setup functions named by the cases --------------------------------------------------------------------------
+
+
+def ours_file(path: str, size: str, device: str = "cpu"):
+    from ltx_av.ltx_core.checkpoint import build_component
+    from ltx_av.ltx_core.transformer import AudioVideoTransformer
+
+    return _ours(build_component(path, "transformer", AudioVideoTransformer, device=device), size, device)
+
+
+def ref_file(path: str, size: str, device: str = "cpu"):
+    from ltx_av.ltx_core.checkpoint import open_checkpoint
+
+    from reference import SingleGPUModelBuilder, transformer_cfg
+
+    model = SingleGPUModelBuilder(
+        model_class_configurator=transformer_cfg.LTXModelConfigurator,
+        model_path=path,
+        model_sd_ops=transformer_cfg.LTXV_MODEL_COMFY_RENAMING_MAP,
+    ).build(device=torch.device(device), dtype=torch.float32)
+    config = open_checkpoint(path).component_config("transformer")
+    return _ref(model.eval(), _widths(config), size, device, torch.float32)
+
+
+def ours_random(layers: int, heads: int, size: str, device: str = "cuda"):
+    from ltx_av.ltx_core.config import TransformerConfig
+    from ltx_av.ltx_core.offload import place_weights
+    from ltx_av.ltx_core.transformer import AudioVideoTransformer
+
+    from .transformer import _random_fill, transformer_config
+
+    raw = transformer_config("LTX-2", layers, heads)
+    with torch.device("meta"):
+        model = AudioVideoTransformer(TransformerConfig.from_dict(raw))
+    _random_fill(model, device, device)
+    place_weights(model, device, torch.bfloat16)
+    return _ours(model, size, device)
+
+
+def ref_random(layers: int, heads: int, size: str, device: str = "cuda"):
+    from ltx_av.ltx_core.config import TransformerConfig
+
+    from .transformer import _random_fill, _reference_class, transformer_config
+
+    raw = transformer_config("LTX-2", layers, heads)
+    with torch.device("meta"):
+        model = _reference_class(raw)
+    _random_fill(model, device, device)
+    return _ref(model.eval(), _widths(TransformerConfig.from_dict(raw)), size, device, torch.bfloat16)
+
+
+def cases(quick: bool, device: str, workdir: str) -> list[Case]:
+    if device.startswith("cuda"):
+        layers, heads, size = (4, 8, "cuda_quick") if quick else (48, 32, "cuda")
+        frames, height, width, text, steps = SIZES[size]
+        return [
+            Case(
+                "sampler.cuda.ltx2_random",
+                f"LTX-2 {layers} layers, {width}x{height}x{frames}, {text} text tokens, {steps} steps x 4 forwards",
+                "bfloat16",
+                "bench.sampler:ours_random",
+                "bench.sampler:ref_random",
+                {"layers": layers, "heads": heads, "size": size, "device": device},
+                device=device,
+                timeout=3600,
+            )
+        ]
+    import tiny_models
+    from .transformer import transformer_config, write_checkpoint
+
+    tiny = os.path.join(workdir, "tiny-ltx-2.3.safetensors")
+    tiny_models.write_monolith(tiny, "LTX-2.3")
+    out = [("tiny", tiny, "tiny LTX-2.3 monolith (video 4x16, audio 4x8, 2 layers)")]
+    if not quick:
+        mid = os.path.join(workdir, "mid-ltx-2.3.safetensors")
+        write_checkpoint(mid, transformer_config("LTX-2.3", 2, 8))
+        out.append(("mid", mid, "LTX-2.3 layout, video 8x128 / audio 8x64, 2 layers"))
+    cases_ = []
+    for size, path, model in out:
+        frames, height, width, text, steps = SIZES[size]
+        cases_.append(
+            Case(
+                f"sampler.cpu.{size}",
+                f"{model}, {width}x{height}x{frames}, {text} text tokens, {steps} steps x 4 forwards",
+                "float32",
+                "bench.sampler:ours_file",
+                "bench.sampler:ref_file",
+                {"path": path, "size": size},
+                timeout=3600,
+            )
+        )
+    return cases_
