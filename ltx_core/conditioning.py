@@ -39,8 +39,8 @@ class TokenState:
 
     ``latent`` ``[B, N, C]`` current values; ``clean`` ``[B, N, C]`` values kept where ``mask`` < 1; ``mask``
     ``[B, N]`` float32 denoise mask in [0, 1]; ``positions`` ``[B, A, N, 2]`` RoPE bounds; ``grid`` the latent's
-    own size, ``(F, H, W)`` for video or ``(T,)`` for audio (its tokens come first); ``frame_rate`` (video);
-    ``attention_mask`` optional ``[B, N, N]`` self-attention strengths.
+    own size, ``(F, H, W)`` for video or ``(T,)`` for audio (its tokens come first); ``frame_rate`` (video).
+    Every token attends to every other (conditions add no attention mask, like the reference's plain items).
     """
 
     latent: torch.Tensor
@@ -49,7 +49,6 @@ class TokenState:
     positions: torch.Tensor
     grid: tuple[int, ...]
     frame_rate: float | None = None
-    attention_mask: torch.Tensor | None = None
 
     @property
     def own_tokens(self) -> int:
@@ -62,12 +61,6 @@ class TokenState:
     def frozen(self) -> bool:
         """Every token is kept as it is (nothing to generate)."""
         return not bool((self.mask > 0).any())
-
-    def to(self, device: torch.device | str) -> TokenState:
-        moved = {k: getattr(self, k).to(device) for k in ("latent", "clean", "mask", "positions")}
-        if self.attention_mask is not None:
-            moved["attention_mask"] = self.attention_mask.to(device)
-        return replace(self, **moved)
 
 
 def video_state(latent: torch.Tensor, frame_rate: float, denoise_mask: torch.Tensor | None = None) -> TokenState:
@@ -106,14 +99,12 @@ def audio_state(latent: torch.Tensor, denoise_mask: torch.Tensor | None = None) 
 def own_tokens(state: TokenState) -> TokenState:
     """The state without appended conditioning tokens."""
     n = state.own_tokens
-    attention = None if state.attention_mask is None else state.attention_mask[:, :n, :n]
     return replace(
         state,
         latent=state.latent[:, :n],
         clean=state.clean[:, :n],
         mask=state.mask[:, :n],
         positions=state.positions[:, :, :n],
-        attention_mask=attention,
     )
 
 
@@ -171,7 +162,7 @@ def apply_condition(state: TokenState, cond: Condition, name: str = "condition")
     keep = 1.0 - float(cond.strength)
     frames = cond.latent.shape[2]
     if isinstance(cond, FrameCondition):
-        if not 0 <= cond.latent_index or cond.latent_index + frames > f:
+        if cond.latent_index < 0 or cond.latent_index + frames > f:
             raise InputError(
                 f"{name}: {frames} latent frame(s) at latent frame {cond.latent_index} do not fit a video latent "
                 f"of {f} frames"
@@ -188,24 +179,12 @@ def apply_condition(state: TokenState, cond: Condition, name: str = "condition")
     positions = keyframe_positions(b, frames, h, w, cond.frame_index, state.frame_rate, device=state.latent.device).to(
         state.positions.dtype
     )
-    attention = state.attention_mask
-    if attention is not None:
-        # Appended tokens attend fully to the generated tokens and themselves, not to other condition groups.
-        n, m = attention.shape[1], tokens.shape[1]
-        grown = torch.zeros(b, n + m, n + m, dtype=attention.dtype, device=attention.device)
-        grown[:, :n, :n] = attention
-        grown[:, n:, n:] = 1.0
-        own = state.own_tokens
-        grown[:, :own, n:] = 1.0
-        grown[:, n:, :own] = 1.0
-        attention = grown
     return replace(
         state,
         latent=torch.cat([state.latent, tokens], dim=1),
         clean=torch.cat([state.clean, tokens], dim=1),
         mask=torch.cat([state.mask, torch.full(tokens.shape[:2], keep, device=state.mask.device)], dim=1),
         positions=torch.cat([state.positions, positions], dim=2),
-        attention_mask=attention,
     )
 
 
@@ -313,7 +292,8 @@ def _latent_frames_from_pixels(mask: torch.Tensor, frames: int) -> torch.Tensor:
 def video_denoise_mask(noise_mask: torch.Tensor, shape: tuple[int, ...], name: str = "noise_mask") -> torch.Tensor:
     """A video ``noise_mask`` -> ``[B, F*H*W]`` denoise mask for a latent of ``shape`` ``[B, 128, F, H, W]``.
 
-    Accepted: ``[b, 1, f, h, w]`` or ``[b, f, h, w]`` (b: 1 or B) and MASK-like ``[f, h, w]``; ``f`` is 1, the
+    Accepted: ``[b, 1, f, h, w]`` or ``[b, f, h, w]`` (b: 1 or B), MASK-like ``[f, h, w]`` and core
+    SetLatentNoiseMask's ``[f, 1, h, w]`` (a MASK batch is read as frames); ``f`` is 1, the
     latent frames F, or the pixel frames 8(F-1)+1; any ``h, w`` (in latent cells or pixels). A token takes the
     largest value over the pixels/frames it covers (so a region's border is regenerated, not blended).
     """
@@ -322,6 +302,8 @@ def video_denoise_mask(noise_mask: torch.Tensor, shape: tuple[int, ...], name: s
     pixel_frames = video_frame_count(f)
     if mask.ndim == 3:
         mask = mask.unsqueeze(0)
+    elif mask.ndim == 4 and mask.shape[1] == 1 and mask.shape[0] not in (1, b):
+        mask = mask[:, 0].unsqueeze(0)  # core SetLatentNoiseMask stores a MASK batch (frames) as [N, 1, h, w]
     if mask.ndim == 5:
         if mask.shape[1] != 1:
             raise InputError(f"{name} has shape {list(mask.shape)}; a 5-D video mask is [batch, 1, frames, h, w]")

@@ -138,7 +138,6 @@ def _stream_input(state: TokenState, sigma: torch.Tensor, context: torch.Tensor)
         timesteps=state.mask * sigma,
         positions=state.positions,
         context=context,
-        self_attention_mask=state.attention_mask,
     )
 
 
@@ -179,9 +178,10 @@ def denoise(
         video_guidance, audio_guidance, video.frozen, audio is not None, audio_frozen
     )
     passes = plan_passes(video_guidance, audio_guidance)
-    if any(p.negative for p in passes) and negative is None:
-        raise InputError("guidance with cfg != 1 needs a negative prompt; connect one or set cfg to 1")
+    uncond_video = uncond_audio = None
     if any(p.negative for p in passes):
+        if negative is None:
+            raise InputError("guidance with cfg != 1 needs a negative prompt; connect one or set cfg to 1")
         # Like the reference pipelines: the unconditional pass gives both streams the negative prompt, except a
         # stream with nothing to generate (kept audio in audio-to-video), which keeps hearing the positive one.
         uncond_video = positive.video if video.frozen else negative.video

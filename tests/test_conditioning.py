@@ -64,7 +64,7 @@ def test_video_state_with_replaced_frame_and_keyframes_equals_the_reference():
     assert torch.equal(ours.latent, ref.latent) and torch.equal(ours.clean, ref.clean_latent)
     torch.testing.assert_close(ours.mask, ref.denoise_mask[..., 0], atol=0, rtol=0)
     assert torch.equal(ours.positions, ref.positions)
-    assert ours.attention_mask is None and ref.attention_mask is None
+    assert ref.attention_mask is None  # plain conditioning items add no attention mask
     assert ours.own_tokens == 24 and ours.latent.shape[1] == 24 + 6 + 12
     trimmed = own_tokens(ours)
     assert trimmed.latent.shape[1] == 24 and trimmed.positions.shape[2] == 24
@@ -158,6 +158,7 @@ def test_video_noise_masks_in_every_accepted_layout():
     expected[2, 1, 0] = 1.0
     assert torch.equal(got, expected)
     assert torch.equal(video_denoise_mask(pixel.unsqueeze(1)[None, :, 0], shape).view(3, 2, 2), expected)
+    assert torch.equal(video_denoise_mask(pixel.unsqueeze(1), shape).view(3, 2, 2), expected)  # SetLatentNoiseMask
     latent_res = torch.rand(1, 1, 3, 2, 2)
     assert torch.equal(video_denoise_mask(latent_res, shape), latent_res.flatten(1))
     assert torch.equal(video_denoise_mask(torch.ones(1, 1, 1, 1, 1) * 0.5, shape), torch.full((1, 12), 0.5))
