@@ -11,6 +11,11 @@ LATENT keys this module adds (all plain dict entries, so core latent nodes pass 
 - video ``"ltx_video_fit"`` (from the video module): LTXEmptyLatent records the padding it added so the decoder
   crops it off.
 
+Audio rule of LTXSampler (``audio_mode`` "auto"): an audio latent's ``noise_mask`` decides when it has one;
+otherwise an all-zero latent (LTXEmptyLatent) is generated and one holding audio (LTXAudioEncode, which marks
+nothing) is kept exactly -- audio-to-video. "generate" re-noises it to the first sigma and refines it (second
+stages), "keep" never changes it.
+
 Core SaveLatent keeps only ``samples``; LTXSaveLatent / LTXLoadLatent keep the whole dicts (video + audio).
 """
 
