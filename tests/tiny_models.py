@@ -10,233 +10,23 @@ and theirs on the very same file.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable
 
 import torch
 from safetensors.torch import save_file
 
+# The configs are the pack's own tiny stand-ins (ltx_core/tiny.py), so what the reference builds here is exactly
+# what `python -m ltx_av make-tiny-models` writes with our modules.
+from ltx_av.ltx_core.tiny import (  # noqa: E402
+    GEMMA_HIDDEN,
+    GEMMA_STATES,
+    MODEL_VERSIONS,
+    VARIANTS,
+    fill_deterministically,
+    tiny_config,
+)
+
 from reference import SingleGPUModelBuilder, audio_cfg, connector_cfg, feature_ref, transformer_cfg, video_cfg
-
-VARIANTS = ("LTX-2", "LTX-2.3")
-MODEL_VERSIONS = {"LTX-2": "2.0.0", "LTX-2.3": "2.3.0"}
-
-# Gemma stand-in for the text path: hidden width and number of hidden states (layers + 1).
-GEMMA_HIDDEN = 32
-GEMMA_STATES = 5
-
-_TRANSFORMER_FIXED = {
-    "dropout": 0.0,
-    "attention_bias": True,
-    "activation_fn": "gelu-approximate",
-    "num_embeds_ada_norm": 1000,
-    "use_linear_projection": False,
-    "only_cross_attention": False,
-    "cross_attention_norm": True,
-    "double_self_attention": False,
-    "upcast_attention": False,
-    "standardization_norm": "rms_norm",
-    "norm_elementwise_affine": False,
-    "qk_norm": "rms_norm",
-    "positional_embedding_type": "rope",
-    "use_audio_video_cross_attention": True,
-    "share_ff": False,
-    "av_cross_ada_norm": True,
-    "use_middle_indices_grid": True,
-}
-
-
-def _res(n: int = 1) -> list:
-    return ["res_x", {"num_layers": n}]
-
-
-def tiny_config(variant: str) -> dict:
-    """The metadata config of a tiny checkpoint of ``variant``."""
-    if variant not in VARIANTS:
-        raise ValueError(variant)
-    v23 = variant == "LTX-2.3"
-    transformer = {
-        **_TRANSFORMER_FIXED,
-        "num_layers": 2,
-        "num_attention_heads": 4,
-        "attention_head_dim": 16,
-        "audio_num_attention_heads": 4,
-        "audio_attention_head_dim": 8,
-        "in_channels": 128,
-        "out_channels": 128,
-        "audio_in_channels": 128,
-        "audio_out_channels": 128,
-        "cross_attention_dim": 64,
-        "audio_cross_attention_dim": 32,
-        "caption_channels": GEMMA_HIDDEN,
-        "norm_eps": 1e-6,
-        "positional_embedding_theta": 10000.0,
-        "positional_embedding_max_pos": [20, 2048, 2048],
-        "audio_positional_embedding_max_pos": [20],
-        "timestep_scale_multiplier": 1000,
-        "av_ca_timestep_scale_multiplier": 1000,
-        "rope_type": "split",
-        "frequencies_precision": "float64",
-        "connector_positional_embedding_max_pos": [4096],
-        "connector_num_layers": 2,
-    }
-    if v23:
-        transformer.update(
-            apply_gated_attention=True,
-            cross_attention_adaln=True,
-            caption_proj_before_connector=True,
-            caption_projection_first_linear=False,
-            caption_proj_input_norm=False,
-            caption_projection_second_linear=False,
-            connector_num_attention_heads=4,
-            connector_attention_head_dim=16,
-            audio_connector_num_attention_heads=4,
-            audio_connector_attention_head_dim=8,
-            audio_connector_num_layers=2,
-            connector_apply_gated_attention=True,
-        )
-    else:
-        transformer.update(connector_num_attention_heads=2, connector_attention_head_dim=16)
-
-    if v23:
-        vae = {
-            "spatial_padding_mode": "zeros",
-            "timestep_conditioning": False,
-            "encoder_blocks": [
-                _res(),
-                ["compress_space_res", {"multiplier": 1}],
-                _res(),
-                ["compress_time_res", {"multiplier": 1}],
-                _res(),
-                ["compress_all_res", {"multiplier": 2}],
-                _res(),
-                ["compress_all_res", {"multiplier": 1}],
-                _res(),
-            ],
-            "decoder_blocks": [
-                _res(),
-                ["compress_space", {"multiplier": 2}],
-                _res(),
-                ["compress_time", {"multiplier": 2}],
-                _res(),
-                ["compress_all", {"multiplier": 1}],
-                _res(),
-                ["compress_all", {"multiplier": 2}],
-                _res(),
-            ],
-        }
-    else:
-        # No spatial_padding_mode: the encoder pads with zeros and the decoder reflects, as LTX-2 does.
-        vae = {
-            "timestep_conditioning": True,
-            "encoder_blocks": [
-                _res(),
-                ["compress_space_res", {"multiplier": 1}],
-                _res(),
-                ["compress_time_res", {"multiplier": 1}],
-                _res(),
-                ["compress_all_res", {"multiplier": 1}],
-                _res(),
-                ["compress_all_res", {"multiplier": 2}],
-                _res(),
-            ],
-            "decoder_blocks": [
-                _res(),
-                ["compress_all", {"residual": True, "multiplier": 2}],
-                _res(),
-                ["compress_all", {"residual": True, "multiplier": 2}],
-                _res(),
-                ["compress_all", {"residual": True, "multiplier": 2}],
-                _res(),
-            ],
-        }
-    vae.update(
-        {
-            "_class_name": "CausalVideoAutoencoder",
-            "dims": 3,
-            "in_channels": 3,
-            "out_channels": 3,
-            "latent_channels": 128,
-            "patch_size": 4,
-            "norm_layer": "pixel_norm",
-            "latent_log_var": "uniform",
-            "causal_decoder": False,
-            "decoder_base_channels": 16,
-        }
-    )
-
-    audio_vae = {
-        "model": {
-            "params": {
-                "ddconfig": {
-                    "ch": 128,
-                    "ch_mult": [1, 1, 2],
-                    "num_res_blocks": 1,
-                    "in_channels": 2,
-                    "out_ch": 2,
-                    "z_channels": 8,
-                    "double_z": True,
-                    "resolution": 256,
-                    "attn_resolutions": [],
-                    "mid_block_add_attention": False,
-                    "norm_type": "pixel",
-                    "causality_axis": "height",
-                    "mel_bins": 64,
-                    "dropout": 0.0,
-                },
-                "sampling_rate": 16000,
-            }
-        },
-        "preprocessing": {
-            "stft": {"hop_length": 160, "filter_length": 1024, "causal": True},
-            "mel": {"n_mel_channels": 64},
-        },
-    }
-
-    generator = {
-        "resblock_kernel_sizes": [3, 7, 11],
-        "resblock_dilation_sizes": [[1, 3, 5], [1, 3, 5], [1, 3, 5]],
-        "stereo": True,
-    }
-    if v23:
-        vocoder = {
-            "vocoder": {
-                **generator,
-                "upsample_rates": [5, 2, 2, 2, 2, 2],
-                "upsample_kernel_sizes": [11, 4, 4, 4, 4, 4],
-                "upsample_initial_channel": 128,
-                "resblock": "AMP1",
-                "activation": "snakebeta",
-                "use_tanh_at_final": False,
-                "use_bias_at_final": False,
-            },
-            "bwe": {
-                **generator,
-                "upsample_rates": [6, 5, 2, 2, 2],
-                "upsample_kernel_sizes": [12, 11, 4, 4, 4],
-                "upsample_initial_channel": 64,
-                "resblock": "AMP1",
-                "activation": "snakebeta",
-                "use_tanh_at_final": False,
-                "use_bias_at_final": False,
-                "input_sampling_rate": 16000,
-                "output_sampling_rate": 48000,
-                "n_fft": 512,
-                "hop_length": 80,
-                "num_mels": 64,
-            },
-        }
-    else:
-        vocoder = {
-            **generator,
-            "upsample_rates": [6, 5, 2, 2, 2],
-            "upsample_kernel_sizes": [16, 15, 8, 4, 4],
-            "upsample_initial_channel": 64,
-            "resblock": "1",
-            "output_sampling_rate": 24000,
-        }
-    return {"transformer": transformer, "vae": vae, "audio_vae": audio_vae, "vocoder": vocoder}
-
 
 # -- the reference modules and where their keys live in the file ---------------------------------------------------
 
@@ -292,35 +82,6 @@ _REFERENCE_SD_OPS = {
     "vocoder": audio_cfg.VOCODER_COMFY_KEYS_FILTER,
 }
 
-# Buffers the reference computes at construction; a checkpoint stores the same values.
-_COMPUTED_SUFFIXES = (".filter", "mel_basis", "forward_basis", "inverse_basis")
-
-
-def _fill_deterministically(module: torch.nn.Module, seed: int) -> None:
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, t in module.state_dict(keep_vars=True).items():
-            if not t.is_floating_point():
-                continue
-            if name.endswith(_COMPUTED_SUFFIXES):
-                if not torch.isfinite(t).all():
-                    raise RuntimeError(f"computed buffer {name} is not finite")
-                continue
-            if name.endswith("std-of-means"):
-                value = 0.5 + torch.rand(t.shape, generator=g)
-            elif name.endswith("mean-of-means"):
-                value = 0.1 * torch.randn(t.shape, generator=g)
-            elif name.endswith("timestep_scale_multiplier"):
-                value = torch.full(t.shape, 1000.0)
-            elif t.ndim >= 2 and "scale_shift_table" not in name:
-                fan_in = t[0].numel()
-                value = torch.randn(t.shape, generator=g) / math.sqrt(fan_in)
-            elif t.ndim >= 1 and name.endswith("weight"):  # norm weights
-                value = 1.0 + 0.1 * torch.randn(t.shape, generator=g)
-            else:  # biases, modulation tables, snake parameters, scalars
-                value = 0.1 * torch.randn(t.shape, generator=g)
-            t.copy_(value.to(t.dtype))
-
 
 def build_reference_parts(variant: str) -> dict[str, torch.nn.Module]:
     """Every reference module of a tiny checkpoint, filled deterministically (float32, CPU)."""
@@ -331,7 +92,9 @@ def build_reference_parts(variant: str) -> dict[str, torch.nn.Module]:
         if any(t.is_meta for t in module.state_dict().values()):
             module = module.to_empty(device="cpu")  # V1 caption projections are created on meta
         module = module.float()
-        _fill_deterministically(module, seed=1000 * (VARIANTS.index(variant) + 1) + i)
+        fill_deterministically(module, seed=1000 * (VARIANTS.index(variant) + 1) + i)
+        if not all(torch.isfinite(t).all() for t in module.state_dict().values() if t.is_floating_point()):
+            raise RuntimeError(f"{name}: a buffer the reference computes is not finite")
         parts[name] = module
     # One statistics copy per VAE lives in the file: encoder and decoder must agree.
     for enc, dec in (("video_encoder", "video_decoder"), ("audio_encoder", "audio_decoder")):

@@ -1,0 +1,366 @@
+"""Tiny stand-in models: every structural feature of LTX-2 / LTX-2.3 at a width a CPU runs in seconds.
+
+They serve ``python -m ltx_av generate`` when no checkpoint is given, ``python -m ltx_av make-tiny-models`` (files
+for the shipped workflows) and the tests. The weights are random from a fixed seed, so the output is structured
+noise rather than a meaningful video: what a tiny model proves is that the whole path runs, file formats included.
+
+The configs keep each release's structure (block kinds, text-path version, gated attention, prompt AdaLN, vocoder
+type, padding modes) with small widths: transformer video 4x16 and audio 4x8 wide with 2 layers, 128 latent
+channels (the real latent layout), a video VAE with 16-channel pixel-side blocks, and a Gemma 3 of width 32 with 4
+layers whose tokenizer reads bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+
+import torch
+
+from .checkpoint import COMPONENTS
+from .config import AudioVAEConfig, TextEncoderConfig, TransformerConfig, VideoVAEConfig, VocoderConfig
+
+VARIANTS = ("LTX-2", "LTX-2.3")
+MODEL_VERSIONS = {"LTX-2": "2.0.0", "LTX-2.3": "2.3.0"}
+
+# The stand-in Gemma: hidden width and number of hidden states (layers + 1) the tiny text projection expects.
+GEMMA_HIDDEN = 32
+GEMMA_STATES = 5
+GEMMA_VOCAB = 300
+
+_TRANSFORMER_FIXED = {
+    "dropout": 0.0,
+    "attention_bias": True,
+    "activation_fn": "gelu-approximate",
+    "num_embeds_ada_norm": 1000,
+    "use_linear_projection": False,
+    "only_cross_attention": False,
+    "cross_attention_norm": True,
+    "double_self_attention": False,
+    "upcast_attention": False,
+    "standardization_norm": "rms_norm",
+    "norm_elementwise_affine": False,
+    "qk_norm": "rms_norm",
+    "positional_embedding_type": "rope",
+    "use_audio_video_cross_attention": True,
+    "share_ff": False,
+    "av_cross_ada_norm": True,
+    "use_middle_indices_grid": True,
+}
+
+
+def _res(layers: int = 1) -> list:
+    return ["res_x", {"num_layers": layers}]
+
+
+def tiny_config(variant: str) -> dict:
+    """The metadata config (``metadata["config"]``) of a tiny checkpoint of ``variant``."""
+    if variant not in VARIANTS:
+        raise ValueError(f"variant must be one of {VARIANTS}; got {variant!r}")
+    v23 = variant == "LTX-2.3"
+    transformer = {
+        **_TRANSFORMER_FIXED,
+        "num_layers": 2,
+        "num_attention_heads": 4,
+        "attention_head_dim": 16,
+        "audio_num_attention_heads": 4,
+        "audio_attention_head_dim": 8,
+        "in_channels": 128,
+        "out_channels": 128,
+        "audio_in_channels": 128,
+        "audio_out_channels": 128,
+        "cross_attention_dim": 64,
+        "audio_cross_attention_dim": 32,
+        "caption_channels": GEMMA_HIDDEN,
+        "norm_eps": 1e-6,
+        "positional_embedding_theta": 10000.0,
+        "positional_embedding_max_pos": [20, 2048, 2048],
+        "audio_positional_embedding_max_pos": [20],
+        "timestep_scale_multiplier": 1000,
+        "av_ca_timestep_scale_multiplier": 1000,
+        "rope_type": "split",
+        "frequencies_precision": "float64",
+        "connector_positional_embedding_max_pos": [4096],
+        "connector_num_layers": 2,
+    }
+    if v23:
+        transformer.update(
+            apply_gated_attention=True,
+            cross_attention_adaln=True,
+            caption_proj_before_connector=True,
+            caption_projection_first_linear=False,
+            caption_proj_input_norm=False,
+            caption_projection_second_linear=False,
+            connector_num_attention_heads=4,
+            connector_attention_head_dim=16,
+            audio_connector_num_attention_heads=4,
+            audio_connector_attention_head_dim=8,
+            audio_connector_num_layers=2,
+            connector_apply_gated_attention=True,
+        )
+    else:
+        transformer.update(connector_num_attention_heads=2, connector_attention_head_dim=16)
+
+    if v23:
+        vae = {
+            "spatial_padding_mode": "zeros",
+            "timestep_conditioning": False,
+            "encoder_blocks": [
+                _res(), ["compress_space_res", {"multiplier": 1}], _res(), ["compress_time_res", {"multiplier": 1}],
+                _res(), ["compress_all_res", {"multiplier": 2}], _res(), ["compress_all_res", {"multiplier": 1}], _res(),
+            ],
+            "decoder_blocks": [
+                _res(), ["compress_space", {"multiplier": 2}], _res(), ["compress_time", {"multiplier": 2}],
+                _res(), ["compress_all", {"multiplier": 1}], _res(), ["compress_all", {"multiplier": 2}], _res(),
+            ],
+        }  # fmt: skip
+    else:
+        # No spatial_padding_mode: the encoder pads with zeros and the decoder reflects, as LTX-2 does.
+        vae = {
+            "timestep_conditioning": True,
+            "encoder_blocks": [
+                _res(), ["compress_space_res", {"multiplier": 1}], _res(), ["compress_time_res", {"multiplier": 1}],
+                _res(), ["compress_all_res", {"multiplier": 1}], _res(), ["compress_all_res", {"multiplier": 2}], _res(),
+            ],
+            "decoder_blocks": [
+                _res(), ["compress_all", {"residual": True, "multiplier": 2}],
+                _res(), ["compress_all", {"residual": True, "multiplier": 2}],
+                _res(), ["compress_all", {"residual": True, "multiplier": 2}], _res(),
+            ],
+        }  # fmt: skip
+    vae.update(
+        {
+            "_class_name": "CausalVideoAutoencoder",
+            "dims": 3,
+            "in_channels": 3,
+            "out_channels": 3,
+            "latent_channels": 128,
+            "patch_size": 4,
+            "norm_layer": "pixel_norm",
+            "latent_log_var": "uniform",
+            "causal_decoder": False,
+            "decoder_base_channels": 16,
+        }
+    )
+
+    audio_vae = {
+        "model": {
+            "params": {
+                "ddconfig": {
+                    "ch": 128,
+                    "ch_mult": [1, 1, 2],
+                    "num_res_blocks": 1,
+                    "in_channels": 2,
+                    "out_ch": 2,
+                    "z_channels": 8,
+                    "double_z": True,
+                    "resolution": 256,
+                    "attn_resolutions": [],
+                    "mid_block_add_attention": False,
+                    "norm_type": "pixel",
+                    "causality_axis": "height",
+                    "mel_bins": 64,
+                    "dropout": 0.0,
+                },
+                "sampling_rate": 16000,
+            }
+        },
+        "preprocessing": {
+            "stft": {"hop_length": 160, "filter_length": 1024, "causal": True},
+            "mel": {"n_mel_channels": 64},
+        },
+    }
+
+    generator = {
+        "resblock_kernel_sizes": [3, 7, 11],
+        "resblock_dilation_sizes": [[1, 3, 5], [1, 3, 5], [1, 3, 5]],
+        "stereo": True,
+    }
+    if v23:
+        vocoder = {
+            "vocoder": {
+                **generator,
+                "upsample_rates": [5, 2, 2, 2, 2, 2],
+                "upsample_kernel_sizes": [11, 4, 4, 4, 4, 4],
+                "upsample_initial_channel": 128,
+                "resblock": "AMP1",
+                "activation": "snakebeta",
+                "use_tanh_at_final": False,
+                "use_bias_at_final": False,
+            },
+            "bwe": {
+                **generator,
+                "upsample_rates": [6, 5, 2, 2, 2],
+                "upsample_kernel_sizes": [12, 11, 4, 4, 4],
+                "upsample_initial_channel": 64,
+                "resblock": "AMP1",
+                "activation": "snakebeta",
+                "use_tanh_at_final": False,
+                "use_bias_at_final": False,
+                "input_sampling_rate": 16000,
+                "output_sampling_rate": 48000,
+                "n_fft": 512,
+                "hop_length": 80,
+                "num_mels": 64,
+            },
+        }
+    else:
+        vocoder = {
+            **generator,
+            "upsample_rates": [6, 5, 2, 2, 2],
+            "upsample_kernel_sizes": [16, 15, 8, 4, 4],
+            "upsample_initial_channel": 64,
+            "resblock": "1",
+            "output_sampling_rate": 24000,
+        }
+    return {"transformer": transformer, "vae": vae, "audio_vae": audio_vae, "vocoder": vocoder}
+
+
+# -- weights ---------------------------------------------------------------------------------------------------------
+
+# Buffers a checkpoint stores but that are fixed functions of the config (filters, transforms), not learned.
+_FIXED_SUFFIXES = (".filter", "mel_basis", "forward_basis", "inverse_basis")
+
+
+def fill_deterministically(module: torch.nn.Module, seed: int) -> None:
+    """Give every learned tensor of ``module`` a seeded random value of a sensible scale: weights ~ 1/sqrt(fan-in),
+    norm weights near 1, latent statistics with positive spread; fixed buffers (filters, transforms) are kept."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, t in module.state_dict(keep_vars=True).items():
+            if not t.is_floating_point() or name.endswith(_FIXED_SUFFIXES):
+                continue
+            if name.endswith("std-of-means"):
+                value = 0.5 + torch.rand(t.shape, generator=g)
+            elif name.endswith("mean-of-means"):
+                value = 0.1 * torch.randn(t.shape, generator=g)
+            elif name.endswith("timestep_scale_multiplier"):
+                value = torch.full(t.shape, 1000.0)
+            elif t.ndim >= 2 and "scale_shift_table" not in name:
+                value = torch.randn(t.shape, generator=g) / math.sqrt(t[0].numel())
+            elif t.ndim >= 1 and name.endswith("weight"):
+                value = 1.0 + 0.1 * torch.randn(t.shape, generator=g)
+            else:
+                value = 0.1 * torch.randn(t.shape, generator=g)
+            t.copy_(value.to(t.dtype))
+
+
+def _stft_bases(n_fft: int) -> torch.Tensor:
+    """Hann-windowed DFT rows, real parts then imaginary parts: ``[2 * (n_fft // 2 + 1), 1, n_fft]``."""
+    n = torch.arange(n_fft, dtype=torch.float64)
+    k = torch.arange(n_fft // 2 + 1, dtype=torch.float64)[:, None]
+    window = torch.hann_window(n_fft, periodic=True, dtype=torch.float64)
+    angle = 2 * math.pi * k * n / n_fft
+    return torch.cat([torch.cos(angle) * window, -torch.sin(angle) * window]).unsqueeze(1).float()
+
+
+def tiny_modules(variant: str, seed: int = 0) -> dict[str, torch.nn.Module]:
+    """Our modules of every component of a tiny ``variant`` checkpoint, filled from ``seed`` (float32, CPU)."""
+    from .audio_vae import AudioVAE
+    from .mel import mel_filterbank
+    from .text_encoder import TextPath
+    from .transformer import AudioVideoTransformer
+    from .video_vae import VideoVAE
+    from .vocoder import build_vocoder
+
+    config = tiny_config(variant)
+    transformer_cfg = TransformerConfig.from_dict(config["transformer"])
+    text_out = GEMMA_HIDDEN if transformer_cfg.text_path_version == 1 else transformer_cfg.video_dim
+    modules = {
+        "transformer": AudioVideoTransformer(transformer_cfg),
+        "text_encoder": TextPath(
+            TextEncoderConfig.from_dict(config["transformer"], (text_out, GEMMA_HIDDEN * GEMMA_STATES))
+        ),
+        "video_vae": VideoVAE(VideoVAEConfig.from_dict(config["vae"])),
+        "audio_vae": AudioVAE(AudioVAEConfig.from_dict(config["audio_vae"])),
+        "vocoder": build_vocoder(VocoderConfig.from_dict(config["vocoder"])),
+    }
+    for i, module in enumerate(modules.values()):
+        fill_deterministically(module.float(), seed * 100 + i)
+    mel_stft = getattr(modules["vocoder"], "mel_stft", None)
+    if mel_stft is not None:  # the bandwidth extension's transforms are stored in real files: give them real values
+        bwe = modules["vocoder"].config
+        rate = bwe.generator.output_sampling_rate
+        with torch.no_grad():
+            mel_stft.stft_fn.forward_basis.copy_(_stft_bases(bwe.bwe_n_fft))
+            mel_stft.stft_fn.inverse_basis.copy_(_stft_bases(bwe.bwe_n_fft))
+            mel_stft.mel_basis.copy_(mel_filterbank(rate, bwe.bwe_n_fft, bwe.bwe_num_mels).float())
+    return modules
+
+
+def to_file_key(component: str, module_key: str) -> str:
+    """Where a monolith stores ``module_key`` of ``component`` (the inverse of the checkpoint split)."""
+    for file_prefix, module_prefix in sorted(COMPONENTS[component], key=lambda pair: -len(pair[1])):
+        if module_key.startswith(module_prefix):
+            return file_prefix + module_key[len(module_prefix) :]
+    raise KeyError(module_key)
+
+
+def write_tiny_checkpoint(path: str, variant: str, seed: int = 0, dtype: torch.dtype = torch.float32) -> str:
+    """Write a tiny ``variant`` monolith in the official single-file layout (config in the metadata)."""
+    from safetensors.torch import save_file
+
+    tensors = {}
+    for component, module in tiny_modules(variant, seed).items():
+        for key, value in module.state_dict().items():
+            value = value.detach().to(dtype) if value.is_floating_point() else value.detach()
+            tensors[to_file_key(component, key)] = value.contiguous().clone()
+    metadata = {"config": json.dumps(tiny_config(variant)), "model_version": MODEL_VERSIONS[variant]}
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    save_file(tensors, path, metadata=metadata)
+    return path
+
+
+# -- a stand-in Gemma 3 --------------------------------------------------------------------------------------------
+
+_SPECIALS = ("<pad>", "<eos>", "<bos>", "<unk>")
+
+
+def _byte_tokenizer():
+    """A byte-level tokenizer with Gemma's special-token ids (pad 0, eos 1, bos 2) that puts BOS first."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
+
+    byte_chars = pre_tokenizers.ByteLevel.alphabet()
+    vocab = {t: i for i, t in enumerate(_SPECIALS)}
+    for ch in sorted(byte_chars):
+        vocab[ch] = len(vocab)
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.post_processor = processors.TemplateProcessing(single="<bos> $A", special_tokens=[("<bos>", 2)])
+    return tok
+
+
+def write_tiny_gemma(folder: str, seed: int = 0) -> str:
+    """Save a random text-only Gemma 3 (width :data:`GEMMA_HIDDEN`, ``GEMMA_STATES - 1`` layers) with its
+    tokenizer as a Hugging Face folder, the layout of ``google/gemma-3-12b-it``."""
+    from transformers import Gemma3ForCausalLM, Gemma3TextConfig, PreTrainedTokenizerFast
+
+    layers = GEMMA_STATES - 1
+    config = Gemma3TextConfig(
+        hidden_size=GEMMA_HIDDEN,
+        num_hidden_layers=layers,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        head_dim=16,
+        intermediate_size=2 * GEMMA_HIDDEN,
+        vocab_size=GEMMA_VOCAB,
+        sliding_window=8,
+        layer_types=["full_attention" if i % 2 else "sliding_attention" for i in range(layers)],
+        max_position_embeddings=2048,
+        query_pre_attn_scalar=16,
+        pad_token_id=0,
+        eos_token_id=1,
+        bos_token_id=2,
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = Gemma3ForCausalLM(config).float().eval()
+    os.makedirs(folder, exist_ok=True)
+    model.save_pretrained(folder, safe_serialization=True)
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=_byte_tokenizer(), bos_token="<bos>", eos_token="<eos>", pad_token="<pad>", unk_token="<unk>"
+    )
+    tokenizer.save_pretrained(folder)
+    return folder
