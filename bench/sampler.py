@@ -142,13 +142,12 @@ def _ref(velocity_model, widths: tuple[int, int], size: str, device: str, dtype:
     from ltx_core.components.guiders import MultiModalGuider, MultiModalGuiderParams
     from ltx_core.components.noisers import GaussianNoiser
     from ltx_core.components.schedulers import LTX2Scheduler
+    from ltx_core.conditioning import VideoConditionByLatentIndex
     from ltx_core.model.transformer import X0Model
     from ltx_core.types import VideoPixelShape
     from ltx_pipelines.utils.helpers import denoise_audio_video, multi_modal_guider_denoising_func
     from ltx_pipelines.utils.samplers import euler_denoising_loop
     from ltx_pipelines.utils.types import PipelineComponents
-
-    from ltx_core.conditioning import VideoConditionByLatentIndex
 
     (pos, neg), first, grid, audio_t, steps = _inputs(size, widths)
     frames, height, width = SIZES[size][:3]

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 from ltx_core.components.patchifiers import AudioPatchifier, VideoLatentPatchifier
+from ltx_core.conditioning import VideoConditionByKeyframeIndex, VideoConditionByLatentIndex
 from ltx_core.tools import AudioLatentTools, VideoLatentTools
 from ltx_core.types import AudioLatentShape, VideoLatentShape
 from ltx_pipelines.retake import TemporalRegionMask
@@ -28,7 +29,6 @@ from ltx_av.ltx_core.conditioning import (
     video_state,
 )
 from ltx_av.ltx_core.errors import InputError
-from ltx_core.conditioning import VideoConditionByKeyframeIndex, VideoConditionByLatentIndex
 
 from reference import ltx_core_ref  # noqa: F401
 

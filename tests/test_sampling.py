@@ -8,6 +8,7 @@ from ltx_core.components.diffusion_steps import EulerDiffusionStep
 from ltx_core.components.guiders import MultiModalGuider, MultiModalGuiderParams
 from ltx_core.components.noisers import GaussianNoiser
 from ltx_core.components.schedulers import LTX2Scheduler
+from ltx_core.conditioning import VideoConditionByKeyframeIndex, VideoConditionByLatentIndex
 from ltx_core.model.transformer import X0Model
 from ltx_core.types import VideoPixelShape
 from ltx_pipelines.utils.helpers import (
@@ -26,7 +27,6 @@ from ltx_av.ltx_core.perturbations import Skip
 from ltx_av.ltx_core.sampling import draw_noise, preview_image, sample
 from ltx_av.ltx_core.text_encoder import TextContexts
 from ltx_av.ltx_core.transformer import AudioVideoTransformer
-from ltx_core.conditioning import VideoConditionByKeyframeIndex, VideoConditionByLatentIndex
 
 import tiny_models
 
