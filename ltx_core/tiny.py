@@ -54,14 +54,19 @@ def _res(layers: int = 1) -> list:
     return ["res_x", {"num_layers": layers}]
 
 
-def tiny_config(variant: str) -> dict:
+# Layers of the tiny transformers the example workflows and the CLI use: enough for the official default STG
+# block (29 for LTX-2, 28 for LTX-2.3) to exist. Tests use 2.
+DEEP_LAYERS = 30
+
+
+def tiny_config(variant: str, num_layers: int = 2) -> dict:
     """The metadata config (``metadata["config"]``) of a tiny checkpoint of ``variant``."""
     if variant not in VARIANTS:
         raise ValueError(f"variant must be one of {VARIANTS}; got {variant!r}")
     v23 = variant == "LTX-2.3"
     transformer = {
         **_TRANSFORMER_FIXED,
-        "num_layers": 2,
+        "num_layers": num_layers,
         "num_attention_heads": 4,
         "attention_head_dim": 16,
         "audio_num_attention_heads": 4,
@@ -255,7 +260,7 @@ def _stft_bases(n_fft: int) -> torch.Tensor:
     return torch.cat([torch.cos(angle) * window, -torch.sin(angle) * window]).unsqueeze(1).float()
 
 
-def tiny_modules(variant: str, seed: int = 0) -> dict[str, torch.nn.Module]:
+def tiny_modules(variant: str, seed: int = 0, num_layers: int = 2) -> dict[str, torch.nn.Module]:
     """Our modules of every component of a tiny ``variant`` checkpoint, filled from ``seed`` (float32, CPU)."""
     from .audio_vae import AudioVAE
     from .mel import mel_filterbank
@@ -264,7 +269,7 @@ def tiny_modules(variant: str, seed: int = 0) -> dict[str, torch.nn.Module]:
     from .video_vae import VideoVAE
     from .vocoder import build_vocoder
 
-    config = tiny_config(variant)
+    config = tiny_config(variant, num_layers)
     transformer_cfg = TransformerConfig.from_dict(config["transformer"])
     text_out = GEMMA_HIDDEN if transformer_cfg.text_path_version == 1 else transformer_cfg.video_dim
     modules = {
@@ -297,16 +302,18 @@ def to_file_key(component: str, module_key: str) -> str:
     raise KeyError(module_key)
 
 
-def write_tiny_checkpoint(path: str, variant: str, seed: int = 0, dtype: torch.dtype = torch.float32) -> str:
+def write_tiny_checkpoint(
+    path: str, variant: str, seed: int = 0, dtype: torch.dtype = torch.float32, num_layers: int = 2
+) -> str:
     """Write a tiny ``variant`` monolith in the official single-file layout (config in the metadata)."""
     from safetensors.torch import save_file
 
     tensors = {}
-    for component, module in tiny_modules(variant, seed).items():
+    for component, module in tiny_modules(variant, seed, num_layers).items():
         for key, value in module.state_dict().items():
             value = value.detach().to(dtype) if value.is_floating_point() else value.detach()
             tensors[to_file_key(component, key)] = value.contiguous().clone()
-    metadata = {"config": json.dumps(tiny_config(variant)), "model_version": MODEL_VERSIONS[variant]}
+    metadata = {"config": json.dumps(tiny_config(variant, num_layers)), "model_version": MODEL_VERSIONS[variant]}
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     save_file(tensors, path, metadata=metadata)
     return path
@@ -364,3 +371,28 @@ def write_tiny_gemma(folder: str, seed: int = 0) -> str:
     )
     tokenizer.save_pretrained(folder)
     return folder
+
+
+# -- stand-ins under the file names the example workflows use ------------------------------------------------------
+
+# relative path in a ComfyUI models folder -> tiny variant (None: the stand-in Gemma 3 folder)
+TINY_MODEL_FILES: dict[str, str | None] = {
+    "checkpoints/ltx-2.3-22b-dev.safetensors": "LTX-2.3",
+    "checkpoints/ltx-2.3-22b-distilled.safetensors": "LTX-2.3",
+    "checkpoints/ltx-2-19b-dev.safetensors": "LTX-2",
+    "text_encoders/gemma-3-12b-it-qat-q4_0-unquantized": None,
+}
+
+
+def write_tiny_models(models_dir: str, seed: int = 0) -> list[str]:
+    """Write tiny stand-ins under :data:`TINY_MODEL_FILES` in ``models_dir`` (laid out like ``ComfyUI/models``), so
+    every example workflow runs on a CPU in seconds. Existing files are replaced; returns the paths written."""
+    written = []
+    for relative, variant in TINY_MODEL_FILES.items():
+        path = os.path.join(models_dir, *relative.split("/"))
+        if variant is None:
+            write_tiny_gemma(path, seed)
+        else:
+            write_tiny_checkpoint(path, variant, seed, num_layers=DEEP_LAYERS)
+        written.append(path)
+    return written
