@@ -376,8 +376,9 @@ class VideoVAE(nn.Module):
                         f"noise must have the latent's shape {list(latent.shape)}; got {list(noise.shape)}"
                     )
                 n = noise.to(device=z.device, dtype=z.dtype)
-            else:
-                n = torch.randn(z.shape, generator=noise, dtype=z.dtype, device=z.device)
+            else:  # drawn where the generator lives (a CPU generator gives the same noise on any device)
+                where = noise.device if noise is not None else z.device
+                n = torch.randn(z.shape, generator=noise, dtype=z.dtype, device=where).to(z.device)
             z = n * scale + (1.0 - scale) * z
         b = z.shape[0]
         if timestep is None:

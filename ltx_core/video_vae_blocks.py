@@ -34,6 +34,9 @@ _CHUNK_BYTES = 48 * 2**20
 # kernels are then large next to the feature map and re-reading them four times costs more than Winograd saves.
 _WINOGRAD_MIN_POSITIONS = 1536
 
+# Largest kernel slice one convolution call gets (bytes); wider layers run in output-channel groups.
+_KERNEL_BYTES = 64 * 2**20
+
 # Per-module causal history for chunked (streaming) encoding: the last frames each causal convolution saw.
 CausalCache = dict[int, Any]
 
@@ -174,6 +177,16 @@ class FramePaddedConv3d(nn.Module):
             return self._direct(frames)
         return self._winograd(frames)
 
+    def _out_groups(self) -> list[slice]:
+        """Output-channel groups whose kernels stay under ``_KERNEL_BYTES``: the convolution library copies each
+        kernel into its own layout per call, and for the widest layers that copy would otherwise be the largest
+        allocation of the whole decode."""
+        weight = self.conv.weight
+        o = weight.shape[0]
+        groups = max(1, math.ceil(weight.numel() * weight.element_size() / _KERNEL_BYTES))
+        size = min(o, math.ceil(o / groups / 16) * 16)
+        return [slice(start, min(o, start + size)) for start in range(0, o, size)]
+
     def _direct(self, frames: _PaddedFrames) -> torch.Tensor:
         # One 3-D convolution over the padded frames: for strided convolutions, and for small feature maps, where
         # reading the weights costs more than the arithmetic Winograd saves.
@@ -183,8 +196,16 @@ class FramePaddedConv3d(nn.Module):
             padding: int | tuple[int, int, int] = 0
         else:
             padding = (0, 1, 1)
-        out = F.conv3d(video, self.conv.weight, self.conv.bias, stride=self.stride, padding=padding)
-        return out.transpose(1, 2).contiguous()
+        video = video.contiguous()
+        weight, bias = self.conv.weight, self.conv.bias
+        out = None
+        for group in self._out_groups():
+            y = F.conv3d(video, weight[group], bias[group], stride=self.stride, padding=padding)
+            if out is None:
+                b, _, f, h, w = y.shape
+                out = y.new_empty((b, f, weight.shape[0], h, w))
+            out[:, :, group] = y.transpose(1, 2)
+        return out
 
     def _single_frame(self, x: torch.Tensor) -> torch.Tensor:
         # A lone frame padded with copies of itself meets all three taps: one convolution with the taps summed.
@@ -196,34 +217,36 @@ class FramePaddedConv3d(nn.Module):
         x = frames.x
         b, _, c, h, w = x.shape
         n_out = frames.length - 2
-        weight, bias = self.conv.weight, self.conv.bias
-        o = weight.shape[0]
+        o = self.conv.weight.shape[0]
         out = torch.empty((b, n_out, o, h, w), dtype=x.dtype, device=x.device)
-        # F(2,3): y0 = m0 + m1 + m2, y1 = m1 - m2 - m3 with m_k = u_k * k_k (2-D convolutions) and
-        # u = (d0 - d2, d1 + d2, d2 - d1, d1 - d3) over four consecutive padded frames d0..d3.
-        g0, g1, g2 = weight.unbind(2)
-        half_sum = torch.add(g0, g2).mul_(0.5)
-        k1 = torch.add(half_sum, g1, alpha=0.5)
-        k2 = half_sum.sub_(g1, alpha=0.5)
         n_pairs = (n_out + 1) // 2
-        per_pair = (c + 2 * o) * h * w * x.element_size()
-        chunk = max(1, min(n_pairs, _CHUNK_BYTES // per_pair))
-        chunk = math.ceil(n_pairs / math.ceil(n_pairs / chunk))  # even chunks: fewer distinct kernel shapes
-        for j0 in range(0, n_pairs, chunk):
-            k = min(chunk, n_pairs - j0)
-            p = 2 * j0  # first padded frame this chunk reads
-            even = out[:, p : 2 * (j0 + k) : 2]
-            odd = out[:, p + 1 : 2 * (j0 + k) : 2]
-            m1 = self._conv2d(self._transform(frames, p + 1, p + 2, k, 1), k1, bias)
-            m2 = self._conv2d(self._transform(frames, p + 2, p + 1, k, -1), k2)
-            torch.add(m1, m2, out=even)
-            m1.sub_(m2)
-            del m2
-            even.add_(self._conv2d(self._transform(frames, p, p + 2, k, -1), g0))
-            if odd.shape[1]:
-                m1.sub_(self._conv2d(self._transform(frames, p + 1, p + 3, k, -1), g2))
-                odd.copy_(m1[:, : odd.shape[1]])
-            del m1
+        for group in self._out_groups():
+            weight, bias = self.conv.weight[group], self.conv.bias[group]
+            # F(2,3): y0 = m0 + m1 + m2, y1 = m1 - m2 - m3 with m_k = u_k * k_k (2-D convolutions) and
+            # u = (d0 - d2, d1 + d2, d2 - d1, d1 - d3) over four consecutive padded frames d0..d3.
+            g0, g1, g2 = weight.unbind(2)
+            half_sum = torch.add(g0, g2).mul_(0.5)
+            k1 = torch.add(half_sum, g1, alpha=0.5)
+            k2 = half_sum.sub_(g1, alpha=0.5)
+            og = weight.shape[0]
+            per_pair = (c + 2 * og) * h * w * x.element_size()
+            chunk = max(1, min(n_pairs, _CHUNK_BYTES // per_pair))
+            chunk = math.ceil(n_pairs / math.ceil(n_pairs / chunk))  # even chunks: fewer distinct kernel shapes
+            for j0 in range(0, n_pairs, chunk):
+                k = min(chunk, n_pairs - j0)
+                p = 2 * j0  # first padded frame this chunk reads
+                even = out[:, p : 2 * (j0 + k) : 2, group]
+                odd = out[:, p + 1 : 2 * (j0 + k) : 2, group]
+                m1 = self._conv2d(self._transform(frames, p + 1, p + 2, k, 1), k1, bias)
+                m2 = self._conv2d(self._transform(frames, p + 2, p + 1, k, -1), k2)
+                torch.add(m1, m2, out=even)
+                m1.sub_(m2)
+                del m2
+                even.add_(self._conv2d(self._transform(frames, p, p + 2, k, -1), g0))
+                if odd.shape[1]:
+                    m1.sub_(self._conv2d(self._transform(frames, p + 1, p + 3, k, -1), g2))
+                    odd.copy_(m1[:, : odd.shape[1]])
+                del m1
         return out
 
     def _transform(self, frames: _PaddedFrames, a: int, b: int, count: int, alpha: int) -> torch.Tensor:

@@ -77,7 +77,7 @@ def test_attention_configs_match_reference(tmp_path):
     dd.update(mid_block_add_attention=True, attn_resolutions=[128])
     parts = {name: tiny_models.REFERENCE_PARTS[name][0](config).float() for name in ("audio_encoder", "audio_decoder")}
     for i, module in enumerate(parts.values()):
-        tiny_models._fill_deterministically(module, seed=7 + i)
+        tiny_models.fill_deterministically(module, seed=7 + i)
     parts["audio_decoder"].per_channel_statistics.load_state_dict(
         parts["audio_encoder"].per_channel_statistics.state_dict()
     )

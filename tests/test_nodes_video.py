@@ -86,46 +86,46 @@ def test_loader_lists_both_folders_and_loads_the_decoder_first(models_dir):
 
 
 def test_encode_decode_round_trip_pads_and_crops_back(vae23, caplog, progress_log):
-    images = _images(10, 70, 100)
+    images = _images(10, 40, 70)
     with caplog.at_level(logging.INFO, logger="ltx_av"):
         latent = LTXVAEEncode().encode(vae23, images, fit="pad", frame_rate=25.0)[0]
-    assert latent["samples"].shape == (1, 128, 3, 3, 4)  # 10 -> 17 frames, 70 x 100 -> 96 x 128
+    assert latent["samples"].shape == (1, 128, 3, 2, 3)  # 10 -> 17 frames, 40 x 70 -> 64 x 96
     assert latent["type"] == "video" and latent["frame_rate"] == 25.0
     assert latent["samples"].dtype == torch.float32 and latent["samples"].device.type == "cpu"
-    assert "padded 10 frames of 100x70 to 17 frames of 128x96" in caplog.text
+    assert "padded 10 frames of 70x40 to 17 frames of 96x64" in caplog.text
     assert vae23.vae.parts == ("encoder", "decoder")  # the encoder loaded on first use
     decoded = LTXVAEDecode().decode(vae23, latent, tiling="off")[0]
-    assert decoded.shape == (10, 70, 100, 3)
+    assert decoded.shape == (10, 40, 70, 3)
     assert 0.0 <= decoded.min() and decoded.max() <= 1.0
     assert progress_log and progress_log[-1][0] == progress_log[-1][1]
 
 
 def test_encode_node_runs_the_plain_encoder(vae23):
-    images = _images(9, 64, 96)
+    images = _images(9, 32, 64)
     latent = LTXVAEEncode().encode(vae23, images, fit="error", tiling="off")[0]["samples"]
     pixels = images.permute(3, 0, 1, 2).unsqueeze(0) * 2 - 1
     with torch.inference_mode():
         assert (latent - vae23.vae.encode(pixels)).abs().max() <= 1e-6
     # the API the image-conditioning node calls: one frame in [-1, 1]
-    assert vae23.encode_pixels(pixels[:, :, :1]).shape == (1, 128, 1, 2, 3)
+    assert vae23.encode_pixels(pixels[:, :, :1]).shape == (1, 128, 1, 1, 2)
 
 
 def test_crop_and_error_fit_modes(vae23):
-    images = _images(12, 70, 100)
+    images = _images(12, 40, 70)
     latent = LTXVAEEncode().encode(vae23, images, fit="crop")[0]
-    assert latent["samples"].shape == (1, 128, 2, 2, 3)  # 9 frames of 96 x 64, centred
+    assert latent["samples"].shape == (1, 128, 2, 1, 2)  # 9 frames of 64 x 32, centred
     assert "ltx_video_fit" not in latent
-    assert LTXVAEDecode().decode(vae23, latent)[0].shape == (9, 64, 96, 3)
-    with pytest.raises(InputError, match="12 frames of 100x70.*9 or 17 frames, width 96 or 128, height 64 or 96"):
+    assert LTXVAEDecode().decode(vae23, latent)[0].shape == (9, 32, 64, 3)
+    with pytest.raises(InputError, match="12 frames of 70x40.*9 or 17 frames, width 64 or 96, height 32 or 64"):
         LTXVAEEncode().encode(vae23, images, fit="error")
 
 
 def test_manual_tiling_matches_ltx_core_and_reports_each_tile(vae23, progress_log):
-    latent = {"samples": torch.randn(1, 128, 5, 2, 4, generator=torch.Generator().manual_seed(1)), "type": "video"}
+    latent = {"samples": torch.randn(1, 128, 3, 2, 4, generator=torch.Generator().manual_seed(1)), "type": "video"}
     node = LTXVAEDecode().decode(
-        vae23, latent, tiling="manual", spatial_tile=96, spatial_overlap=32, temporal_tile=24, temporal_overlap=8
+        vae23, latent, tiling="manual", spatial_tile=96, spatial_overlap=32, temporal_tile=16, temporal_overlap=8
     )[0]
-    setting = tiling.DecodeTiling(96, 32, 24, 8)
+    setting = tiling.DecodeTiling(96, 32, 16, 8)
     with torch.inference_mode():
         direct = tiling.decode(vae23.vae, latent["samples"], setting).clamp(-1, 1)
     expected = ((direct + 1) / 2)[0].permute(1, 2, 3, 0)
@@ -134,7 +134,7 @@ def test_manual_tiling_matches_ltx_core_and_reports_each_tile(vae23, progress_lo
 
 
 def test_auto_tiling_follows_free_memory(vae23, monkeypatch, progress_log):
-    latent = {"samples": torch.randn(1, 128, 5, 2, 4), "type": "video"}
+    latent = {"samples": torch.randn(1, 128, 5, 2, 2), "type": "video"}
     monkeypatch.setattr(host, "available_memory", lambda device: 10 * 2**30)
     LTXVAEDecode().decode(vae23, latent)
     assert progress_log[-1][1] == 1  # plenty of memory: one piece
@@ -187,7 +187,7 @@ def test_decode_refuses_bad_latents(vae23, samples, message):
 
 
 def test_failed_or_interrupted_decode_leaves_the_latent_untouched(vae23, monkeypatch):
-    samples = {"samples": torch.randn(1, 128, 5, 2, 2), "type": "video", "frame_rate": 24.0}
+    samples = {"samples": torch.randn(1, 128, 3, 2, 2), "type": "video", "frame_rate": 24.0}
     before = samples["samples"].clone()
 
     def stop_at_first_tile(value, total, preview):
@@ -212,13 +212,13 @@ def test_failed_or_interrupted_decode_leaves_the_latent_untouched(vae23, monkeyp
 
 def test_core_latent_nodes_in_between(vae23, caplog):
     """What LatentBatch / LatentUpscaleBy do to the dict: concatenate, or resize the samples and keep the keys."""
-    latent = LTXVAEEncode().encode(vae23, _images(9, 60, 96), fit="pad")[0]
+    latent = LTXVAEEncode().encode(vae23, _images(9, 30, 64), fit="pad")[0]
     batched = dict(latent, samples=torch.cat([latent["samples"], latent["samples"]]))
-    assert LTXVAEDecode().decode(vae23, batched)[0].shape == (18, 60, 96, 3)
+    assert LTXVAEDecode().decode(vae23, batched)[0].shape == (18, 30, 64, 3)
     upscaled = dict(latent, samples=F.interpolate(latent["samples"], scale_factor=(1, 2, 2)))
     with caplog.at_level(logging.INFO, logger="ltx_av"):
         frames = LTXVAEDecode().decode(vae23, upscaled)[0]
-    assert frames.shape == (9, 128, 192, 3) and "no longer has the size" in caplog.text
+    assert frames.shape == (9, 64, 128, 3) and "no longer has the size" in caplog.text
 
 
 def test_timestep_conditioned_decoder_uses_the_seed(models_dir):
