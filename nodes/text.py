@@ -202,7 +202,7 @@ def _file_identity(path: str) -> tuple[str, float]:
 
 
 class LTXTextEncoderLoader:
-    DISPLAY_NAME = "LTX Text Encoder Loader (Gemma 3)"
+    DISPLAY_NAME = "LTX-AV Load Text Encoder (Gemma 3)"
     DESCRIPTION = (
         "Gemma 3 plus the LTX checkpoint's text projection and connectors. Gemma can be a Hugging Face folder, a "
         "single .safetensors file or a GGUF file in 'text_encoders'. Weights load at the first encode."
@@ -266,7 +266,7 @@ class LTXTextEncoderLoader:
 
 
 class LTXTextEncode:
-    DISPLAY_NAME = "LTX Text Encode"
+    DISPLAY_NAME = "LTX-AV Text Encode"
     DESCRIPTION = (
         "Encode a prompt into LTX-2 conditioning (video and audio text contexts); use it for the positive or the "
         "negative prompt. Prompts longer than 1024 tokens are truncated (logged)."
@@ -279,7 +279,7 @@ class LTXTextEncode:
     def INPUT_TYPES(cls):
         return {
             "required": {
-                "text_encoder": ("LTX_TEXT_ENCODER", {"tooltip": "from LTX Text Encoder Loader"}),
+                "text_encoder": ("LTX_TEXT_ENCODER", {"tooltip": "from LTX-AV Load Text Encoder"}),
                 "text": (
                     "STRING",
                     {"multiline": True, "dynamicPrompts": True, "tooltip": "the prompt; empty is allowed"},
@@ -298,7 +298,7 @@ class LTXTextEncode:
     def encode(self, text_encoder, text, after_encoding=AFTER_ENCODING[0]):
         if not isinstance(text_encoder, LTXTextEncoderHolder):
             raise InputError(
-                f"LTXTextEncode: 'text_encoder' must come from LTX Text Encoder Loader, got {type(text_encoder).__name__}"
+                f"LTXTextEncode: 'text_encoder' must come from LTX-AV Load Text Encoder, got {type(text_encoder).__name__}"
             )
         if after_encoding not in AFTER_ENCODING:
             raise InputError(

@@ -127,6 +127,6 @@ def test_bad_inputs_are_named(models_dir):
         LTXTextEncoderLoader().load("missing/", "tiny-ltx-2.safetensors")
     with pytest.raises(InputError, match="dtype 'float16'"):
         LTXTextEncoderLoader().load("tiny-gemma-3/", "tiny-ltx-2.safetensors", dtype="float16")
-    with pytest.raises(InputError, match="must come from LTX Text Encoder Loader"):
+    with pytest.raises(InputError, match="must come from LTX-AV Load Text Encoder"):
         LTXTextEncode().encode(object(), "a cat")
     assert isinstance(_load(), LTXTextEncoderHolder)
