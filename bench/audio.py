@@ -97,7 +97,7 @@ def write_checkpoint(path: str, variant: str) -> None:
     parts = {}
     for i, name in enumerate(("audio_encoder", "audio_decoder", "vocoder")):
         module = tiny_models.REFERENCE_PARTS[name][0](config).float()
-        tiny_models._fill_deterministically(module, seed=100 + i)
+        tiny_models.fill_deterministically(module, seed=100 + i)
         parts[name] = module
     parts["audio_decoder"].per_channel_statistics.load_state_dict(
         parts["audio_encoder"].per_channel_statistics.state_dict()
