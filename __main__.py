@@ -116,15 +116,35 @@ def main(argv: list[str] | None = None) -> None:
 
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING if getattr(args, "quiet", False) else logging.INFO, format="%(message)s")
-    if args.command == "generate":
-        tiny_defaults = not args.checkpoint
-        args.width = args.width or (256 if tiny_defaults else 768)
-        args.height = args.height or (160 if tiny_defaults else 512)
-        args.frames = args.frames or (49 if tiny_defaults else 121)
-        args.steps = args.steps or (8 if tiny_defaults else None)
-        generate(args)
-    else:
-        make_tiny_models(args)
+    from .ltx_core.errors import LTXError
+
+    try:
+        if args.command == "generate":
+            tiny_defaults = not args.checkpoint
+            args.width = args.width or (256 if tiny_defaults else 768)
+            args.height = args.height or (160 if tiny_defaults else 512)
+            args.frames = args.frames or (49 if tiny_defaults else 121)
+            args.steps = args.steps or (8 if tiny_defaults else None)
+            _check_sizes(args)
+            generate(args)
+        else:
+            make_tiny_models(args)
+    except LTXError as e:  # our errors already say what was given and what is allowed: no traceback
+        raise SystemExit(f"error: {e}") from None
+
+
+def _check_sizes(args: argparse.Namespace) -> None:
+    """Refuse bad sizes before any model is loaded (the same rule the pipeline applies)."""
+    from .ltx_core.errors import InputError
+    from .ltx_core.latents import video_latent_shape
+
+    try:
+        video_latent_shape(args.frames, args.height, args.width)
+    except InputError as e:
+        flag = next((f for f in ("frames", "height", "width") if str(e).startswith(f)), None)
+        raise InputError(f"--{flag}: {e}" if flag else str(e)) from None
+    if args.image and not os.path.isfile(args.image):
+        raise InputError(f"--image: no such file {args.image!r}")
 
 
 if __name__ == "__main__":

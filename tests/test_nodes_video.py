@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from ltx_av.ltx_core import tiling
 from ltx_av.ltx_core.errors import InputError
 from ltx_av.nodes import host
-from ltx_av.nodes.video import NODES, LoadedVideoVAE, LTXVideoVAELoader, LTXVAEDecode, LTXVAEEncode
+from ltx_av.nodes.video import NODES, LoadedVideoVAE, LTXVAEDecode, LTXVAEEncode, LTXVideoVAELoader
 
 
 @pytest.fixture
