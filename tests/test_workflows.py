@@ -1,0 +1,374 @@
+"""The example workflows: built from workflows/build.py, made only of our nodes and the ComfyUI core nodes described
+there, with inputs that match each node's INPUT_TYPES; UI files and API twins describe the same graphs; and (when a
+ComfyUI is configured) every API workflow runs in the real host against tiny model files."""
+
+from __future__ import annotations
+
+import glob
+import importlib.util
+import json
+import math
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from ltx_av import NODE_CLASS_MAPPINGS
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+WORKFLOWS = os.path.join(ROOT, "workflows")
+
+
+def _load_build():
+    spec = importlib.util.spec_from_file_location("ltx_av_workflow_build", os.path.join(WORKFLOWS, "build.py"))
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+build = _load_build()
+NAMES = sorted(os.path.splitext(os.path.basename(p))[0] for p in glob.glob(os.path.join(WORKFLOWS, "ui", "*.json")))
+# Combo inputs that list model files: their values depend on the user's folders.
+FILE_COMBOS = {
+    ("LTXModelLoader", "model_name"),
+    ("LTXTextEncoderLoader", "gemma"),
+    ("LTXTextEncoderLoader", "ckpt_name"),
+}
+FILE_COMBOS |= {("LTXVideoVAELoader", "vae_name"), ("LTXAudioVAELoader", "ckpt_name"), ("LTXLoadLatent", "file")}
+
+
+def _json(kind: str, name: str) -> dict:
+    with open(os.path.join(WORKFLOWS, kind, f"{name}.json")) as f:
+        return json.load(f)
+
+
+def test_the_expected_workflows_exist():
+    assert set(NAMES) >= {
+        "ltx-2.3_text-to-video",
+        "ltx-2.3_text-to-video_distilled",
+        "ltx-2.3_image-to-video",
+        "ltx-2.3_first-last-frame",
+        "ltx-2.3_audio-to-video",
+        "ltx-av_latent-round-trip",
+    }
+
+
+def test_files_are_what_build_py_writes():
+    """UI files, API twins and the example_workflows copies (what ComfyUI lists under Templates) are in sync."""
+    files = build.build()
+    assert len(files) == 3 * len(NAMES)
+    for relative, content in files.items():
+        with open(os.path.join(ROOT, relative), "rb") as f:
+            assert f.read() == content, f"{relative} is stale: run python workflows/build.py"
+    # nothing else in the template folder, and no JSON directly in workflows/ (ComfyUI would list it twice)
+    assert sorted(os.listdir(os.path.join(ROOT, "example_workflows"))) == [f"{n}.json" for n in NAMES]
+    assert not glob.glob(os.path.join(WORKFLOWS, "*.json"))
+
+
+def _spec(node_type: str) -> dict[str, tuple]:
+    """name -> (kind, options, optional) for one of our nodes or a core node from build.CORE."""
+    if node_type in build.CORE:
+        return {n: (k.rstrip("?"), {}, k.endswith("?")) for n, k, _ in build.CORE[node_type]["inputs"]}
+    types = NODE_CLASS_MAPPINGS[node_type].INPUT_TYPES()
+    out = {}
+    for section in ("required", "optional"):
+        for name, entry in types.get(section, {}).items():
+            kind = entry[0]
+            out[name] = (
+                "COMBO" if isinstance(kind, list | tuple) else kind,
+                entry[1] if len(entry) > 1 else {},
+                section == "optional",
+            )
+            if out[name][0] == "COMBO":
+                out[name] = ("COMBO", {**out[name][1], "choices": list(kind)}, out[name][2])
+    return out
+
+
+def _check_value(node_type: str, name: str, kind: str, options: dict, value) -> None:
+    where = f"{node_type}.{name}"
+    if kind == "COMBO":
+        if node_type in NODE_CLASS_MAPPINGS and (node_type, name) not in FILE_COMBOS:
+            assert value in options["choices"], f"{where}: {value!r} not in {options['choices']}"
+        else:
+            assert isinstance(value, str) and value, where
+    elif kind == "INT":
+        assert isinstance(value, int) and not isinstance(value, bool), where
+        assert options.get("min", -math.inf) <= value <= options.get("max", math.inf), where
+    elif kind == "FLOAT":
+        assert isinstance(value, int | float) and not isinstance(value, bool), where
+        assert options.get("min", -math.inf) <= value <= options.get("max", math.inf), where
+    elif kind == "STRING":
+        assert isinstance(value, str), where
+    elif kind == "BOOLEAN":
+        assert isinstance(value, bool), where
+
+
+def _output_types(node_type: str) -> list[str]:
+    return [kind for _, kind in build.node_outputs(node_type)]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_api_workflow_matches_the_nodes(name):
+    prompt = _json("api", name)
+    for node_id, node in prompt.items():
+        node_type = node["class_type"]
+        assert node_type in NODE_CLASS_MAPPINGS or node_type in build.CORE, f"unknown node type {node_type}"
+        assert node_type not in build.FRONTEND_ONLY
+        spec = _spec(node_type)
+        assert set(node["inputs"]) <= set(spec), (
+            f"{node_id} {node_type}: unknown inputs {set(node['inputs']) - set(spec)}"
+        )
+        for input_name, (kind, options, optional) in spec.items():
+            if kind == "+ui":
+                continue
+            if input_name not in node["inputs"]:
+                assert optional, f"{node_id} {node_type}: required input {input_name} missing"
+                continue
+            value = node["inputs"][input_name]
+            if isinstance(value, list):  # a link: [source id, output slot]
+                source = prompt[value[0]]
+                types = _output_types(source["class_type"])
+                assert value[1] < len(types), f"{node_id}.{input_name}: no output {value[1]} on {source['class_type']}"
+                expected = kind if kind not in ("COMBO",) else None
+                assert types[value[1]] == expected, f"{node_id}.{input_name}: {types[value[1]]} into {kind}"
+            else:
+                assert build.is_widget(kind), f"{node_id} {node_type}: socket {input_name} given a value"
+                _check_value(node_type, input_name, kind, options, value)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_ui_workflow_is_consistent_and_matches_its_api_twin(name):
+    ui, api = _json("ui", name), _json("api", name)
+    assert ui["version"] == 0.4
+    nodes = {n["id"]: n for n in ui["nodes"]}
+    assert ui["last_node_id"] == max(nodes) and ui["last_link_id"] == len(ui["links"])
+    for link_id, src, src_slot, dst, dst_slot, kind in ui["links"]:
+        assert link_id in nodes[src]["outputs"][src_slot]["links"]
+        assert nodes[dst]["inputs"][dst_slot]["link"] == link_id
+        assert nodes[src]["outputs"][src_slot]["type"] == kind
+    notes = [n for n in nodes.values() if n["type"] == "MarkdownNote"]
+    assert len(notes) == 1 and "models/checkpoints/" in notes[0]["widgets_values"][0]
+    for node_id, node in nodes.items():
+        if node["type"] in build.FRONTEND_ONLY:
+            assert str(node_id) not in api
+            continue
+        twin = api[str(node_id)]
+        assert twin["class_type"] == node["type"]
+        # widget values in widget order (the seed carries its control value after it)
+        expected = []
+        for input_name, kind, _, _ in build.node_inputs(node["type"]):
+            linked = any(i["name"] == input_name and i["link"] is not None for i in node["inputs"])
+            if not build.is_widget(kind) or linked:
+                continue
+            expected.append(twin["inputs"].get(input_name) if kind != "+ui" else None)
+            if build.has_seed_control(node["type"], input_name):
+                expected.append("fixed")
+        got = [
+            None if kind == "+ui" else v for v, kind in zip(node["widgets_values"], _widget_kinds(node), strict=True)
+        ]
+        assert got == expected, f"{name} node {node_id} {node['type']}"
+        # links
+        for socket_input in node["inputs"]:
+            if socket_input["link"] is None:
+                continue
+            link = next(entry for entry in ui["links"] if entry[0] == socket_input["link"])
+            assert twin["inputs"][socket_input["name"]] == [str(link[1]), link[2]]
+
+
+def _widget_kinds(node: dict) -> list[str]:
+    kinds = []
+    for input_name, kind, _, _ in build.node_inputs(node["type"]):
+        linked = any(i["name"] == input_name and i["link"] is not None for i in node["inputs"])
+        if build.is_widget(kind) and not linked:
+            kinds.append(kind)
+            if build.has_seed_control(node["type"], input_name):
+                kinds.append("control")
+    return kinds
+
+
+def test_defaults_follow_the_reference():
+    t2v = _json("api", "ltx-2.3_text-to-video")
+    empty = next(n for n in t2v.values() if n["class_type"] == "LTXEmptyLatent")["inputs"]
+    assert (empty["frames"], empty["frame_rate"], empty["width"], empty["height"]) == (121, 24.0, 768, 512)
+    sampler = next(n for n in t2v.values() if n["class_type"] == "LTXSampler")["inputs"]
+    assert sampler["schedule"] == "ltx2" and sampler["steps"] == 0 and sampler["cfg_video"] == -1  # official defaults
+    distilled = _json("api", "ltx-2.3_text-to-video_distilled")
+    sampler = next(n for n in distilled.values() if n["class_type"] == "LTXSampler")["inputs"]
+    assert sampler["schedule"] == "distilled"
+    loader = next(n for n in distilled.values() if n["class_type"] == "LTXModelLoader")["inputs"]
+    assert loader["model_name"] == "ltx-2.3-22b-distilled.safetensors"
+
+
+# -- the real host --------------------------------------------------------------------------------------------------
+
+COMFY_DIR = os.environ.get("LTX_AV_COMFY_DIR")
+COMFY_PYTHON = os.environ.get("LTX_AV_COMFY_PYTHON")
+needs_comfy = pytest.mark.skipif(
+    not (COMFY_DIR and COMFY_PYTHON), reason="set LTX_AV_COMFY_DIR and LTX_AV_COMFY_PYTHON to run a real ComfyUI"
+)
+
+
+def _small(prompt: dict) -> dict:
+    """The same graph at 64x64, 9 frames, 2 steps: seconds on a CPU with the tiny models."""
+    for node in prompt.values():
+        inputs = node["inputs"]
+        if node["class_type"] == "LTXEmptyLatent":
+            inputs.update(width=64, height=64, frames=9)
+        elif node["class_type"] == "LTXSampler":
+            inputs.update(steps=2)
+        elif node["class_type"] == "LTXAudioEncode":
+            inputs.update(video_frames=9)
+    return prompt
+
+
+def _write_inputs(folder: str) -> None:
+    """The files the workflows load: two images, a 1 s stereo tone, and a 9-frame clip with sound."""
+    import numpy as np
+    from PIL import Image
+
+    os.makedirs(folder, exist_ok=True)
+    y, x = np.mgrid[0:96, 0:128]
+    for name, shift in ((build.EXAMPLE_IMAGE, 0), (build.LAST_IMAGE, 60)):
+        rgb = np.stack([(x + shift) % 256, y * 2 % 256, (x + y) % 256], -1).astype(np.uint8)
+        Image.fromarray(rgb).save(os.path.join(folder, name))
+    t = np.arange(44100) / 44100
+    tone = (0.3 * np.sin(2 * np.pi * 440 * t) * 32767).astype("<i2")
+    with open(os.path.join(folder, build.EXAMPLE_AUDIO), "wb") as f:
+        import wave
+
+        with wave.open(f, "wb") as w:
+            w.setnchannels(2)
+            w.setsampwidth(2)
+            w.setframerate(44100)
+            w.writeframes(np.repeat(tone[:, None], 2, 1).tobytes())
+    import torch
+
+    from ltx_av.ltx_core.media import write_mp4
+
+    frames = torch.rand(9, 64, 64, 3)
+    write_mp4(os.path.join(folder, build.EXAMPLE_VIDEO), frames, 24.0, torch.zeros(2, 24000) + 0.1, 48000)
+
+
+def _get(url: str, timeout: float = 10.0):
+    with urllib.request.urlopen(url, timeout=timeout) as r:
+        return json.loads(r.read())
+
+
+def _post(url: str, payload: dict):
+    request = urllib.request.Request(url, json.dumps(payload).encode(), {"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"{}")
+
+
+@pytest.fixture(scope="module")
+def comfy(tmp_path_factory):
+    """A real ComfyUI with this pack (linked into a private custom_nodes folder) and tiny models."""
+    base = tmp_path_factory.mktemp("comfy")
+    custom = base / "custom_nodes"
+    custom.mkdir()
+    os.symlink(ROOT, custom / "ltx-av")
+    models = base / "models"
+    from ltx_av.ltx_core.tiny import write_tiny_models
+
+    write_tiny_models(str(models))
+    (base / "extra_model_paths.yaml").write_text(
+        "ltx_av_test:\n"
+        f"  base_path: {base}\n"
+        "  custom_nodes: custom_nodes\n"
+        "  checkpoints: models/checkpoints\n"
+        "  text_encoders: models/text_encoders\n"
+    )
+    for sub in ("input", "output", "temp", "user"):
+        (base / sub).mkdir()
+    _write_inputs(str(base / "input"))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = open(base / "server.log", "w")
+    server = subprocess.Popen(
+        [
+            COMFY_PYTHON, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(port),
+            "--extra-model-paths-config", str(base / "extra_model_paths.yaml"),
+            "--input-directory", str(base / "input"), "--output-directory", str(base / "output"),
+            "--temp-directory", str(base / "temp"), "--user-directory", str(base / "user"),
+            "--disable-auto-launch",
+        ],
+        cwd=COMFY_DIR, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 180
+        while True:
+            try:
+                _get(f"{url}/object_info/LTXSampler")
+                break
+            except OSError:
+                if server.poll() is not None or time.time() > deadline:
+                    raise RuntimeError((base / "server.log").read_text()[-4000:]) from None
+                time.sleep(1)
+        yield url, base
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+        log.close()
+
+
+@needs_comfy
+def test_core_node_specs_match_the_real_host(comfy):
+    url, _ = comfy
+    info = _get(f"{url}/object_info")
+    for node_type, spec in build.CORE.items():
+        if node_type in build.FRONTEND_ONLY:
+            continue
+        host = info[node_type]["input"]
+        names = list(host.get("required", {})) + list(host.get("optional", {}))
+        ours = [n for n, k, _ in spec["inputs"] if k != "+ui"]
+        assert ours == names, node_type
+        assert [t for t in info[node_type]["output"]] == spec["outputs"], node_type
+    for node_type in NODE_CLASS_MAPPINGS:
+        assert node_type in info, f"{node_type} not registered in the host"
+
+
+@needs_comfy
+@pytest.mark.parametrize("name", NAMES)
+def test_workflow_runs_in_comfyui(comfy, name):
+    url, base = comfy
+    prompt = _small(_json("api", name))
+    status, answer = _post(f"{url}/prompt", {"prompt": prompt})
+    assert status == 200, answer
+    prompt_id = answer["prompt_id"]
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        history = _get(f"{url}/history/{prompt_id}")
+        if prompt_id in history and history[prompt_id].get("status", {}).get("completed") is not None:
+            break
+        time.sleep(1)
+    entry = history[prompt_id]
+    assert entry["status"]["status_str"] == "success", json.dumps(entry["status"])[-3000:]
+    written = []
+    for output in entry["outputs"].values():
+        for item in output.get("images", []) + output.get("audio", []):
+            path = base / "output" / item.get("subfolder", "") / item["filename"]
+            assert path.exists() and path.stat().st_size > 0
+            written.append(path)
+    videos = [p for p in written if p.suffix == ".mp4"]
+    assert videos, f"{name}: no video written ({written})"
+    import av
+
+    with av.open(str(videos[0])) as container:
+        assert container.streams.video and container.streams.audio
+    if name == "ltx-2.3_audio-to-video":
+        assert any(p.suffix == ".flac" for p in written)

@@ -1,0 +1,540 @@
+"""Writes the example workflows from one description per graph, so the UI files and their API twins never drift.
+
+    python workflows/build.py          # rewrites workflows/ui, workflows/api and example_workflows
+
+Each graph is a list of :class:`Node` (type, widget values by input name, links by input name) laid out on a grid.
+Widget order and defaults come from our nodes' ``INPUT_TYPES`` and, for ComfyUI core nodes, from :data:`CORE`
+(checked by tests/test_workflows.py against the files and, when configured, against a real ComfyUI).
+The UI files (LiteGraph format 0.4) carry a Markdown note saying which model files go where.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+CHECKPOINT_23 = "ltx-2.3-22b-dev.safetensors"
+CHECKPOINT_23_DISTILLED = "ltx-2.3-22b-distilled.safetensors"
+GEMMA = "gemma-3-12b-it-qat-q4_0-unquantized/"
+EXAMPLE_IMAGE = "example.png"  # ships in ComfyUI's input folder
+LAST_IMAGE = "ltx_av_last_frame.png"
+EXAMPLE_AUDIO = "ltx_av_example.wav"
+EXAMPLE_VIDEO = "ltx_av_example.mp4"
+
+# ComfyUI core nodes the workflows use: (input name, socket type or widget kind, default) in widget order, and
+# outputs. Widget kinds: "COMBO", "INT", "FLOAT", "STRING", "BOOLEAN"; "+ui" marks the extra upload widget.
+CORE: dict[str, dict[str, Any]] = {
+    "LoadImage": {
+        "inputs": [("image", "COMBO", EXAMPLE_IMAGE), ("upload", "+ui", "image")],
+        "outputs": ["IMAGE", "MASK"],
+    },
+    "LoadAudio": {
+        "inputs": [("audio", "COMBO", EXAMPLE_AUDIO), ("upload", "+ui", None), ("player", "+ui", None)],
+        "outputs": ["AUDIO"],
+    },
+    "LoadVideo": {"inputs": [("file", "COMBO", EXAMPLE_VIDEO), ("upload", "+ui", "image")], "outputs": ["VIDEO"]},
+    "GetVideoComponents": {"inputs": [("video", "VIDEO", None)], "outputs": ["IMAGE", "AUDIO", "FLOAT"]},
+    "CreateVideo": {
+        "inputs": [("images", "IMAGE", None), ("fps", "FLOAT", 24.0), ("audio", "AUDIO?", None)],
+        "outputs": ["VIDEO"],
+    },
+    "SaveVideo": {
+        "inputs": [
+            ("video", "VIDEO", None),
+            ("filename_prefix", "STRING", "video/ltx_av"),
+            ("format", "COMBO", "auto"),
+            ("codec", "COMBO", "auto"),
+        ],
+        "outputs": [],
+    },
+    "SaveAudio": {"inputs": [("audio", "AUDIO", None), ("filename_prefix", "STRING", "audio/ltx_av")], "outputs": []},
+    "LatentUpscaleBy": {
+        "inputs": [("samples", "LATENT", None), ("upscale_method", "COMBO", "bilinear"), ("scale_by", "FLOAT", 1.5)],
+        "outputs": ["LATENT"],
+    },
+    "MarkdownNote": {"inputs": [("text", "STRING", "")], "outputs": []},
+}
+CORE_OUTPUT_NAMES = {"GetVideoComponents": ["images", "audio", "fps"]}
+FRONTEND_ONLY = {"MarkdownNote"}  # not sent to /prompt
+
+WIDGET_KINDS = ("INT", "FLOAT", "STRING", "BOOLEAN")
+
+
+def _our_nodes() -> dict[str, type]:
+    from ltx_av import NODE_CLASS_MAPPINGS  # the pack installed with pip install -e .
+
+    return NODE_CLASS_MAPPINGS
+
+
+def node_inputs(node_type: str) -> list[tuple[str, str, Any, bool]]:
+    """(name, kind, default, optional) in widget order; kind is a socket type, "COMBO" or a widget kind."""
+    if node_type in CORE:
+        return [(n, k.rstrip("?"), d, k.endswith("?")) for n, k, d in CORE[node_type]["inputs"]]
+    spec = _our_nodes()[node_type].INPUT_TYPES()
+    out = []
+    for section in ("required", "optional"):
+        for name, entry in spec.get(section, {}).items():
+            kind, options = entry[0], (entry[1] if len(entry) > 1 else {})
+            if isinstance(kind, list | tuple):
+                out.append((name, "COMBO", options.get("default", kind[0] if kind else None), section == "optional"))
+            else:
+                out.append((name, kind, options.get("default"), section == "optional"))
+    return out
+
+
+def node_outputs(node_type: str) -> list[tuple[str, str]]:
+    if node_type in CORE:
+        types = CORE[node_type]["outputs"]
+        names = CORE_OUTPUT_NAMES.get(node_type, types)
+        return list(zip(names, types, strict=True))
+    cls = _our_nodes()[node_type]
+    names = getattr(cls, "RETURN_NAMES", None) or cls.RETURN_TYPES
+    return list(zip(names, cls.RETURN_TYPES, strict=True))
+
+
+def is_widget(kind: str) -> bool:
+    return kind in WIDGET_KINDS or kind in ("COMBO", "+ui")
+
+
+def has_seed_control(node_type: str, name: str) -> bool:
+    if node_type in CORE:
+        return False
+    spec = _our_nodes()[node_type].INPUT_TYPES()
+    for section in ("required", "optional"):
+        entry = spec.get(section, {}).get(name)
+        if entry and len(entry) > 1 and entry[1].get("control_after_generate"):
+            return True
+    return False
+
+
+@dataclass
+class Node:
+    type: str
+    col: int
+    row: float
+    widgets: dict[str, Any] = field(default_factory=dict)
+    links: dict[str, tuple[Node, int]] = field(default_factory=dict)
+    title: str | None = None
+    size: tuple[int, int] | None = None
+    id: int = 0
+
+
+@dataclass
+class Graph:
+    name: str
+    title: str
+    note: str
+    nodes: list[Node]
+    groups: list[tuple[str, list[Node]]] = field(default_factory=list)
+
+
+# -- layout ---------------------------------------------------------------------------------------------------------
+
+COLUMN_X = (0, 440, 880, 1320, 1760, 2160)
+COLUMN_W = (380, 400, 400, 400, 360, 360)
+ROW_Y = 140  # pixels per row unit
+
+
+def _size(node: Node) -> tuple[int, int]:
+    if node.size:
+        return node.size
+    rows = sum(1 for name, kind, _, _ in node_inputs(node.type) if kind != "+ui")
+    rows = max(rows, len(node_outputs(node.type)))
+    height = 46 + 26 * rows
+    if node.type == "LTXTextEncode":
+        height = 200
+    if node.type in ("LoadImage", "LoadVideo"):
+        height = 320
+    return COLUMN_W[node.col], height
+
+
+def _pos(node: Node) -> list[int]:
+    return [COLUMN_X[node.col], int(node.row * ROW_Y)]
+
+
+# -- UI (LiteGraph) format ------------------------------------------------------------------------------------------
+
+
+def _widget_values(node: Node) -> list:
+    values = []
+    for name, kind, default, _ in node_inputs(node.type):
+        if not is_widget(kind) or name in node.links:
+            continue
+        value = node.widgets.get(name, default)
+        values.append(value)
+        if has_seed_control(node.type, name):
+            values.append("fixed")
+    return values
+
+
+def to_ui(graph: Graph) -> dict:
+    for i, node in enumerate(graph.nodes, start=1):
+        node.id = i
+    links = []
+    inputs_of: dict[int, list] = {}
+    outputs_of: dict[int, list] = {n.id: [] for n in graph.nodes}
+    for node in graph.nodes:
+        outputs_of[node.id] = [
+            {"name": name, "type": kind, "links": [], "slot_index": slot}
+            for slot, (name, kind) in enumerate(node_outputs(node.type))
+        ]
+    for node in graph.nodes:
+        sockets = []
+        for name, kind, _, _ in node_inputs(node.type):
+            if is_widget(kind) and name not in node.links:
+                continue
+            entry: dict[str, Any] = {"name": name, "type": kind if not is_widget(kind) else kind, "link": None}
+            if name in node.links:
+                source, slot = node.links[name]
+                link_id = len(links) + 1
+                link_type = node_outputs(source.type)[slot][1]
+                links.append([link_id, source.id, slot, node.id, len(sockets), link_type])
+                outputs_of[source.id][slot]["links"].append(link_id)
+                entry["link"] = link_id
+                if is_widget(kind):
+                    entry["widget"] = {"name": name}
+            sockets.append(entry)
+        inputs_of[node.id] = sockets
+    nodes = []
+    for order, node in enumerate(graph.nodes):
+        entry = {
+            "id": node.id,
+            "type": node.type,
+            "pos": _pos(node),
+            "size": list(_size(node)),
+            "flags": {},
+            "order": order,
+            "mode": 0,
+            "inputs": inputs_of[node.id],
+            "outputs": outputs_of[node.id],
+            "properties": {"Node name for S&R": node.type},
+            "widgets_values": _widget_values(node),
+        }
+        if node.title:
+            entry["title"] = node.title
+        if node.type == "MarkdownNote":
+            entry["color"], entry["bgcolor"] = "#432", "#653"
+        nodes.append(entry)
+    groups = []
+    for title, members in graph.groups:
+        left = min(_pos(n)[0] for n in members) - 20
+        top = min(_pos(n)[1] for n in members) - 60
+        right = max(_pos(n)[0] + _size(n)[0] for n in members) + 20
+        bottom = max(_pos(n)[1] + _size(n)[1] for n in members) + 20
+        groups.append(
+            {"title": title, "bounding": [left, top, right - left, bottom - top], "color": "#3f789e", "font_size": 24}
+        )
+    return {
+        "last_node_id": len(nodes),
+        "last_link_id": len(links),
+        "nodes": nodes,
+        "links": links,
+        "groups": groups,
+        "config": {},
+        "extra": {"ds": {"scale": 0.55, "offset": [60, 420]}, "ltx_av": {"title": graph.title}},
+        "version": 0.4,
+    }
+
+
+# -- API format -----------------------------------------------------------------------------------------------------
+
+
+def to_api(graph: Graph) -> dict:
+    for i, node in enumerate(graph.nodes, start=1):
+        node.id = i
+    prompt = {}
+    for node in graph.nodes:
+        if node.type in FRONTEND_ONLY:
+            continue
+        inputs: dict[str, Any] = {}
+        for name, kind, default, _ in node_inputs(node.type):
+            if name in node.links:
+                source, slot = node.links[name]
+                inputs[name] = [str(source.id), slot]
+            elif is_widget(kind) and kind != "+ui":
+                inputs[name] = node.widgets.get(name, default)
+        prompt[str(node.id)] = {"class_type": node.type, "inputs": inputs, "_meta": {"title": node.title or node.type}}
+    return prompt
+
+
+# -- the graphs -----------------------------------------------------------------------------------------------------
+
+PROMPT = (
+    "A golden retriever runs along a wide sandy beach at sunset, kicking up wet sand as waves roll in and crash "
+    "behind it. The camera tracks beside the dog at low height. Warm orange light, long shadows. The dog barks "
+    "twice, waves rumble and seagulls call in the distance."
+)
+IMAGE_PROMPT = (
+    "The scene comes to life: the subject moves naturally, the camera slowly pushes in, soft ambient sound of the "
+    "place, gentle wind."
+)
+FIRST_LAST_PROMPT = (
+    "A smooth continuous shot that moves from the first image to the last one, with natural motion and ambient sound."
+)
+AUDIO_PROMPT = (
+    "A person speaks to the camera in a bright room, lips moving in sync with the voice, small natural head "
+    "movements, static camera."
+)
+
+
+def _negative() -> str:
+    from ltx_av.ltx_core.pipeline import DEFAULT_NEGATIVE_PROMPT
+
+    return DEFAULT_NEGATIVE_PROMPT
+
+
+MODELS_NOTE = f"""\
+**Model files** (see the pack's README for links)
+- `ComfyUI/models/checkpoints/{{checkpoint}}`
+- `ComfyUI/models/text_encoders/{GEMMA}` — the whole Gemma 3 12B folder (config, tokenizer, shards)
+
+One checkpoint feeds all four loaders: each reads only its part of the file.
+Short on GPU memory? Set **offload = blocks** and/or **dtype = float8-storage** on *Load Model*, and
+**gemma_device = cpu** on *Load Text Encoder*."""
+
+
+def _loaders(checkpoint: str) -> dict[str, Node]:
+    return {
+        "model": Node("LTXModelLoader", 0, 0, {"model_name": checkpoint}),
+        "text": Node("LTXTextEncoderLoader", 0, 1.5, {"gemma": GEMMA, "ckpt_name": checkpoint}),
+        "vae": Node("LTXVideoVAELoader", 0, 3.0, {"vae_name": f"checkpoints/{checkpoint}"}),
+        "audio": Node("LTXAudioVAELoader", 0, 4.0, {"ckpt_name": checkpoint}),
+    }
+
+
+def _prompts(text_loader: Node, prompt: str) -> tuple[Node, Node]:
+    positive = Node(
+        "LTXTextEncode", 1, 0, {"text": prompt}, {"text_encoder": (text_loader, 0)}, title="Positive prompt"
+    )
+    negative = Node(
+        "LTXTextEncode", 1, 1.6, {"text": _negative()}, {"text_encoder": (text_loader, 0)}, title="Negative prompt"
+    )
+    return positive, negative
+
+
+def _outputs(loaders: dict[str, Node], sampler: Node, prefix: str, audio_source: tuple[Node, int] | None = None):
+    decode = Node("LTXVAEDecode", 4, 0, links={"vae": (loaders["vae"], 0), "samples": (sampler, 0)})
+    audio = Node(
+        "LTXAudioDecode", 4, 3.2, links={"audio_vae": (loaders["audio"], 0), "samples": audio_source or (sampler, 1)}
+    )
+    video = Node("CreateVideo", 5, 0, {"fps": 24.0}, {"images": (decode, 0), "audio": (audio, 0)})
+    save = Node("SaveVideo", 5, 1.4, {"filename_prefix": f"video/{prefix}"}, {"video": (video, 0)})
+    return [decode, audio, video, save]
+
+
+def _sampler(
+    model: Node, positive: Node, negative: Node, video: tuple[Node, int], audio: tuple[Node, int], **widgets
+) -> Node:
+    return Node(
+        "LTXSampler",
+        3,
+        0,
+        {"seed": 42, **widgets},
+        {
+            "model": (model, 0),
+            "positive": (positive, 0),
+            "negative": (negative, 0),
+            "video_latent": video,
+            "audio_latent": audio,
+        },
+        size=(400, 620),
+    )
+
+
+def _note(text: str) -> Node:
+    return Node("MarkdownNote", 0, -3.4, {"text": text}, size=(820, 420), title="Read me")
+
+
+def text_to_video(distilled: bool) -> Graph:
+    checkpoint = CHECKPOINT_23_DISTILLED if distilled else CHECKPOINT_23
+    loaders = _loaders(checkpoint)
+    positive, negative = _prompts(loaders["text"], PROMPT)
+    empty = Node("LTXEmptyLatent", 2, 0, {"width": 768, "height": 512, "frames": 121, "frame_rate": 24.0})
+    if distilled:
+        sampler = _sampler(loaders["model"], positive, negative, (empty, 0), (empty, 1), schedule="distilled")
+        how = (
+            "Text to video with sound, **distilled** LTX-2.3: 8 fixed steps without guidance (CFG 1), several "
+            "times faster than the dev model. The sampler ignores *steps* and the guidance scales on this schedule."
+        )
+    else:
+        sampler = _sampler(loaders["model"], positive, negative, (empty, 0), (empty, 1))
+        how = (
+            "Text to video with sound, LTX-2.3 dev: the LTX-2 scheduler with the official step count and guidance "
+            "(every `-1` / `0` on the sampler means *the official default for this checkpoint*)."
+        )
+    outs = _outputs(loaders, sampler, "ltx_av_t2v_distilled" if distilled else "ltx_av_t2v")
+    note = _note(
+        f"## {'Distilled text' if distilled else 'Text'} to video + audio\n{how}\n\n"
+        "121 frames at 24 fps, 768x512. Frames must be 8k+1 and sides multiples of 32; other values are padded "
+        "(logged) and cropped off after decoding.\n\n" + MODELS_NOTE.format(checkpoint=checkpoint)
+    )
+    nodes = [note, *loaders.values(), positive, negative, empty, sampler, *outs]
+    return Graph(
+        "ltx-2.3_text-to-video_distilled" if distilled else "ltx-2.3_text-to-video",
+        "LTX-2.3 distilled: text to video + audio" if distilled else "LTX-2.3: text to video + audio",
+        "",
+        nodes,
+        [("Models", list(loaders.values())), ("Prompts", [positive, negative]), ("Output", outs)],
+    )
+
+
+def image_to_video() -> Graph:
+    loaders = _loaders(CHECKPOINT_23)
+    positive, negative = _prompts(loaders["text"], IMAGE_PROMPT)
+    empty = Node("LTXEmptyLatent", 2, 0, {"width": 768, "height": 512, "frames": 121, "frame_rate": 24.0})
+    image = Node("LoadImage", 2, 2.4, {"image": EXAMPLE_IMAGE}, title="First frame")
+    condition = Node(
+        "LTXImageCondition",
+        2,
+        5.0,
+        {"frame_index": 0, "strength": 1.0},
+        {"vae": (loaders["vae"], 0), "image": (image, 0), "video_latent": (empty, 0)},
+    )
+    sampler = _sampler(loaders["model"], positive, negative, (condition, 0), (empty, 1))
+    outs = _outputs(loaders, sampler, "ltx_av_i2v")
+    note = _note(
+        "## Image to video + audio\nThe loaded image becomes the first frame (it is scaled to cover 768x512 and "
+        "centre-cropped, then lightly re-compressed like the official pipelines, crf 33). Describe the motion and "
+        "the sound in the prompt. Lower *strength* lets the model depart from the image.\n\n"
+        + MODELS_NOTE.format(checkpoint=CHECKPOINT_23)
+    )
+    nodes = [note, *loaders.values(), positive, negative, empty, image, condition, sampler, *outs]
+    return Graph(
+        "ltx-2.3_image-to-video",
+        "LTX-2.3: image to video + audio",
+        "",
+        nodes,
+        [("Models", list(loaders.values())), ("Prompts", [positive, negative]), ("Output", outs)],
+    )
+
+
+def first_last_frame() -> Graph:
+    loaders = _loaders(CHECKPOINT_23)
+    positive, negative = _prompts(loaders["text"], FIRST_LAST_PROMPT)
+    empty = Node("LTXEmptyLatent", 2, 0, {"width": 768, "height": 512, "frames": 121, "frame_rate": 24.0})
+    first = Node("LoadImage", 1, 3.6, {"image": EXAMPLE_IMAGE}, title="First frame")
+    last = Node("LoadImage", 1, 6.2, {"image": LAST_IMAGE}, title="Last frame")
+    cond_first = Node(
+        "LTXImageCondition",
+        2,
+        2.4,
+        {"frame_index": 0},
+        {"vae": (loaders["vae"], 0), "image": (first, 0), "video_latent": (empty, 0)},
+        title="Condition: first frame",
+    )
+    cond_last = Node(
+        "LTXImageCondition",
+        2,
+        4.8,
+        {"frame_index": -1},
+        {"vae": (loaders["vae"], 0), "image": (last, 0), "video_latent": (cond_first, 0)},
+        title="Condition: last frame",
+    )
+    sampler = _sampler(loaders["model"], positive, negative, (cond_last, 0), (empty, 1))
+    outs = _outputs(loaders, sampler, "ltx_av_first_last")
+    note = _note(
+        "## First + last frame\nTwo chained *Image Condition* nodes: frame_index 0 pins the first frame, -1 the "
+        "last one (negative indices count from the end). Add more in the chain for keyframes in between (e.g. "
+        "frame_index 60).\n\n" + MODELS_NOTE.format(checkpoint=CHECKPOINT_23)
+    )
+    nodes = [note, *loaders.values(), positive, negative, empty, first, last, cond_first, cond_last, sampler, *outs]
+    return Graph(
+        "ltx-2.3_first-last-frame",
+        "LTX-2.3: first + last frame to video + audio",
+        "",
+        nodes,
+        [("Models", list(loaders.values())), ("Keyframes", [first, last]), ("Output", outs)],
+    )
+
+
+def audio_to_video() -> Graph:
+    loaders = _loaders(CHECKPOINT_23)
+    positive, negative = _prompts(loaders["text"], AUDIO_PROMPT)
+    empty = Node("LTXEmptyLatent", 2, 0, {"width": 768, "height": 512, "frames": 121, "frame_rate": 24.0})
+    sound = Node("LoadAudio", 2, 2.4, {"audio": EXAMPLE_AUDIO})
+    encode = Node(
+        "LTXAudioEncode",
+        2,
+        4.0,
+        {"video_frames": 121, "frame_rate": 24.0},
+        {"audio_vae": (loaders["audio"], 0), "audio": (sound, 0)},
+    )
+    sampler = _sampler(loaders["model"], positive, negative, (empty, 0), (encode, 0), audio_mode="keep")
+    outs = _outputs(loaders, sampler, "ltx_av_a2v")
+    save_audio = Node("SaveAudio", 5, 3.2, {"filename_prefix": "audio/ltx_av_a2v"}, {"audio": (outs[1], 0)})
+    note = _note(
+        "## Audio to video\nThe loaded sound is encoded (any sample rate; mono is duplicated) and cut or padded to "
+        "the video's length (*video_frames* / *frame_rate* on Audio Encode: keep them equal to the empty "
+        "latent's). The sampler keeps it (*audio_mode = keep*) and generates a video that follows it. The kept "
+        "audio is decoded again for the output (Audio Encode -> Audio Decode round trip), and saved on its own.\n\n"
+        + MODELS_NOTE.format(checkpoint=CHECKPOINT_23)
+    )
+    nodes = [note, *loaders.values(), positive, negative, empty, sound, encode, sampler, *outs, save_audio]
+    return Graph(
+        "ltx-2.3_audio-to-video",
+        "LTX-2.3: audio to video",
+        "",
+        nodes,
+        [("Models", list(loaders.values())), ("Sound", [sound, encode]), ("Output", [*outs, save_audio])],
+    )
+
+
+def latent_round_trip() -> Graph:
+    vae = Node("LTXVideoVAELoader", 0, 0, {"vae_name": f"checkpoints/{CHECKPOINT_23}"})
+    load = Node("LoadVideo", 0, 1.2, {"file": EXAMPLE_VIDEO})
+    parts = Node("GetVideoComponents", 1, 1.2, links={"video": (load, 0)})
+    encode = Node("LTXVAEEncode", 2, 0, {"fit": "pad", "frame_rate": 24.0}, {"vae": (vae, 0), "images": (parts, 0)})
+    upscale = Node("LatentUpscaleBy", 3, 0, {"upscale_method": "bilinear", "scale_by": 1.5}, {"samples": (encode, 0)})
+    decode = Node("LTXVAEDecode", 4, 0, links={"vae": (vae, 0), "samples": (upscale, 0)})
+    video = Node("CreateVideo", 5, 0, {"fps": 24.0}, {"images": (decode, 0), "audio": (parts, 1)})
+    save = Node("SaveVideo", 5, 1.4, {"filename_prefix": "video/ltx_av_roundtrip"}, {"video": (video, 0)})
+    note = _note(
+        "## Latent round trip\nA video goes through the LTX video VAE: *Video Encode* gives an ordinary LATENT "
+        "(`[1, 128, frames', H/32, W/32]`), any core latent node can work on it (here *Upscale Latent By* 1.5x, "
+        "so the decoded video is 1.5x larger and softer; set 1.0 for a plain round trip), and *Video Decode* "
+        "turns it back into frames, tiled to fit the free memory. The video's own sound is passed through.\n\n"
+        f"**Model file**: `ComfyUI/models/checkpoints/{CHECKPOINT_23}` (only its video VAE is read)."
+    )
+    nodes = [note, vae, load, parts, encode, upscale, decode, video, save]
+    return Graph("ltx-av_latent-round-trip", "LTX-AV: video -> latent -> video", "", nodes, [("Output", [video, save])])
+
+
+GRAPHS = (
+    lambda: text_to_video(False),
+    lambda: text_to_video(True),
+    image_to_video,
+    first_last_frame,
+    audio_to_video,
+    latent_round_trip,
+)
+
+
+def build() -> dict[str, bytes]:
+    """Relative path -> file content for every workflow file."""
+    files = {}
+    for make in GRAPHS:
+        graph = make()
+        ui = json.dumps(to_ui(graph), indent=2).encode() + b"\n"
+        api = json.dumps(to_api(make()), indent=2).encode() + b"\n"
+        files[f"workflows/ui/{graph.name}.json"] = ui
+        files[f"example_workflows/{graph.name}.json"] = ui
+        files[f"workflows/api/{graph.name}.json"] = api
+    return files
+
+
+def main() -> None:
+    for relative, content in build().items():
+        path = os.path.join(ROOT, relative)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(content)
+        print(f"wrote {relative}")  # noqa: T201 - a command-line tool
+
+
+if __name__ == "__main__":
+    main()
