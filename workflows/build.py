@@ -102,12 +102,14 @@ def is_widget(kind: str) -> bool:
 
 
 def has_seed_control(node_type: str, name: str) -> bool:
+    """Whether the frontend adds a "control after generate" widget (and value) after this input: asked for by
+    the node, or added by the frontend itself for an INT named seed / noise_seed."""
     if node_type in CORE:
         return False
     spec = _our_nodes()[node_type].INPUT_TYPES()
     for section in ("required", "optional"):
         entry = spec.get(section, {}).get(name)
-        if entry and len(entry) > 1 and entry[1].get("control_after_generate"):
+        if entry and entry[0] == "INT" and (name in ("seed", "noise_seed") or entry[1].get("control_after_generate")):
             return True
     return False
 
@@ -236,7 +238,7 @@ def to_ui(graph: Graph) -> dict:
         "links": links,
         "groups": groups,
         "config": {},
-        "extra": {"ds": {"scale": 0.55, "offset": [60, 420]}, "ltx_av": {"title": graph.title}},
+        "extra": {"ds": {"scale": 0.7, "offset": [40, 380]}, "ltx_av": {"title": graph.title}},
         "version": 0.4,
     }
 
@@ -347,7 +349,7 @@ def _sampler(
 
 
 def _note(text: str) -> Node:
-    return Node("MarkdownNote", 0, -3.4, {"text": text}, size=(820, 420), title="Read me")
+    return Node("MarkdownNote", 0, -2.4, {"text": text}, size=(760, 290), title="Read me")
 
 
 def text_to_video(distilled: bool) -> Graph:
