@@ -295,7 +295,7 @@ def _tiling_tooltip(kind: str) -> str:
 # -- nodes -----------------------------------------------------------------------------------------------------------
 
 
-class LTXVideoVAELoader:
+class LTXLoadVideoVAE:
     DISPLAY_NAME = "LTX-AV Load Video VAE"
     CATEGORY = "LTX-AV/loaders"
     DESCRIPTION = (
@@ -334,12 +334,12 @@ class LTXVideoVAELoader:
         folder, _, name = vae_name.partition("/")
         if folder not in SOURCE_FOLDERS or not name:
             raise InputError(
-                f"LTXVideoVAELoader: vae_name is {vae_name!r}; expected 'checkpoints/<file>' or 'vae/<file>'"
+                f"LTXLoadVideoVAE: vae_name is {vae_name!r}; expected 'checkpoints/<file>' or 'vae/<file>'"
             )
         try:
             path = host.model_path(folder, name)
         except FileNotFoundError as e:
-            raise InputError(f"LTXVideoVAELoader: {e}") from e
+            raise InputError(f"LTXLoadVideoVAE: {e}") from e
         return (load_video(path, dtype=dtype),)
 
 
@@ -616,7 +616,7 @@ class LTXVAEDecode:
         return (images.reshape(-1, *images.shape[2:]).contiguous(),)
 
 
-NODES: tuple[type, ...] = (LTXVideoVAELoader, LTXVAEEncode, LTXVAEDecode)
+NODES: tuple[type, ...] = (LTXLoadVideoVAE, LTXVAEEncode, LTXVAEDecode)
 
 
-__all__ = ["NODES", "LTXVAEDecode", "LTXVAEEncode", "LTXVideoVAELoader", "LoadedVideoVAE", "load_video"]
+__all__ = ["NODES", "LTXVAEDecode", "LTXVAEEncode", "LTXLoadVideoVAE", "LoadedVideoVAE", "load_video"]

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from ltx_av.ltx_core import tiling
 from ltx_av.ltx_core.errors import InputError
 from ltx_av.nodes import host
-from ltx_av.nodes.video import NODES, LoadedVideoVAE, LTXVAEDecode, LTXVAEEncode, LTXVideoVAELoader
+from ltx_av.nodes.video import NODES, LoadedVideoVAE, LTXLoadVideoVAE, LTXVAEDecode, LTXVAEEncode
 
 
 @pytest.fixture
@@ -28,7 +28,7 @@ def models_dir(tmp_path, tiny_checkpoints, monkeypatch):
 
 @pytest.fixture
 def vae23(models_dir) -> LoadedVideoVAE:
-    return LTXVideoVAELoader().load("checkpoints/tiny-LTX-2.3.safetensors", "fp32")[0]
+    return LTXLoadVideoVAE().load("checkpoints/tiny-LTX-2.3.safetensors", "fp32")[0]
 
 
 @pytest.fixture
@@ -77,12 +77,12 @@ def test_nodes_follow_the_pack_conventions():
 
 
 def test_loader_lists_both_folders_and_loads_the_decoder_first(models_dir):
-    choices = LTXVideoVAELoader.INPUT_TYPES()["required"]["vae_name"][0]
+    choices = LTXLoadVideoVAE.INPUT_TYPES()["required"]["vae_name"][0]
     assert "checkpoints/tiny-LTX-2.3.safetensors" in choices
-    vae = LTXVideoVAELoader().load("checkpoints/tiny-LTX-2.3.safetensors")[0]
+    vae = LTXLoadVideoVAE().load("checkpoints/tiny-LTX-2.3.safetensors")[0]
     assert vae.vae.parts == ("decoder",) and vae.variant == "LTX-2.3" and vae.dtype == torch.float32
     with pytest.raises(InputError, match="not found"):
-        LTXVideoVAELoader().load("vae/missing.safetensors")
+        LTXLoadVideoVAE().load("vae/missing.safetensors")
 
 
 def test_encode_decode_round_trip_pads_and_crops_back(vae23, caplog, progress_log):
@@ -222,7 +222,7 @@ def test_core_latent_nodes_in_between(vae23, caplog):
 
 
 def test_timestep_conditioned_decoder_uses_the_seed(models_dir):
-    vae = LTXVideoVAELoader().load("checkpoints/tiny-LTX-2.safetensors", "fp32")[0]
+    vae = LTXLoadVideoVAE().load("checkpoints/tiny-LTX-2.safetensors", "fp32")[0]
     assert vae.timestep_conditioning
     latent = {"samples": torch.randn(1, 128, 2, 2, 2), "type": "video"}
     a = LTXVAEDecode().decode(vae, latent, seed=1)[0]

@@ -41,7 +41,7 @@ FILE_COMBOS = {
     ("LTXTextEncoderLoader", "gemma"),
     ("LTXTextEncoderLoader", "ckpt_name"),
 }
-FILE_COMBOS |= {("LTXVideoVAELoader", "vae_name"), ("LTXAudioVAELoader", "ckpt_name"), ("LTXLoadLatent", "file")}
+FILE_COMBOS |= {("LTXLoadVideoVAE", "vae_name"), ("LTXAudioVAELoader", "ckpt_name"), ("LTXLoadLatent", "file")}
 
 
 def _json(kind: str, name: str) -> dict:

@@ -304,7 +304,7 @@ def _loaders(checkpoint: str) -> dict[str, Node]:
     return {
         "model": Node("LTXModelLoader", 0, 0, {"model_name": checkpoint}),
         "text": Node("LTXTextEncoderLoader", 0, 1.5, {"gemma": GEMMA, "ckpt_name": checkpoint}),
-        "vae": Node("LTXVideoVAELoader", 0, 3.0, {"vae_name": f"checkpoints/{checkpoint}"}),
+        "vae": Node("LTXLoadVideoVAE", 0, 3.0, {"vae_name": f"checkpoints/{checkpoint}"}),
         "audio": Node("LTXAudioVAELoader", 0, 4.0, {"ckpt_name": checkpoint}),
     }
 
@@ -487,7 +487,7 @@ def audio_to_video() -> Graph:
 
 
 def latent_round_trip() -> Graph:
-    vae = Node("LTXVideoVAELoader", 0, 0, {"vae_name": f"checkpoints/{CHECKPOINT_23}"})
+    vae = Node("LTXLoadVideoVAE", 0, 0, {"vae_name": f"checkpoints/{CHECKPOINT_23}"})
     load = Node("LoadVideo", 0, 1.2, {"file": EXAMPLE_VIDEO})
     parts = Node("GetVideoComponents", 1, 1.2, links={"video": (load, 0)})
     encode = Node("LTXVAEEncode", 2, 0, {"fit": "pad", "frame_rate": 24.0}, {"vae": (vae, 0), "images": (parts, 0)})
