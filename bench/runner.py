@@ -85,9 +85,10 @@ def _ratio(a: float | None, b: float | None) -> float | None:
     return round(a / b, 3) if a is not None and b else None
 
 
-def run_case(case: Case, quick: bool, save: bool) -> dict[str, Any]:
+def run_case(case: Case, quick: bool, save: bool, reference: bool = True) -> dict[str, Any]:
     ours = run_side(case, case.ours, case.args)
-    ref = run_side(case, case.ref, case.ref_args if case.ref_args is not None else case.args) if case.ref else None
+    ref_args = case.ref_args if case.ref_args is not None else case.args
+    ref = run_side(case, case.ref, ref_args) if case.ref and reference else None
     line = {
         "case": case.name,
         "shape": case.shape,
@@ -123,9 +124,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--case", default="", help="run only cases whose name contains this")
     parser.add_argument("--no-save", action="store_true", help=f"do not append to {os.path.relpath(RESULTS)}")
+    parser.add_argument("--ours-only", action="store_true", help="skip the reference side (its ratios are null)")
     args = parser.parse_args(argv)
     module = importlib.import_module(f"bench.{args.name}")
     with tempfile.TemporaryDirectory(prefix="ltx_av_bench_") as workdir:
         for case in module.cases(quick=args.quick, device=args.device, workdir=workdir):
             if args.case in case.name:
-                run_case(case, args.quick, save=not args.no_save)
+                run_case(case, args.quick, save=not args.no_save, reference=not args.ours_only)
