@@ -51,12 +51,20 @@ def kaiser_sinc_taps(cutoff: float, half_width: float, size: int) -> torch.Tenso
     return (taps / taps.sum()).float()
 
 
+@functools.lru_cache(maxsize=8)
+def _anti_alias_taps(size: int) -> torch.Tensor:
+    # Computed once on the CPU: a model built under a meta-device context would otherwise dispatch these few
+    # float64 ops through the meta machinery for each of its hundreds of filters (most of a vocoder's build time).
+    with torch.device("cpu"):
+        return kaiser_sinc_taps(0.5 / AA_RATIO, 0.6 / AA_RATIO, size).view(1, 1, size)
+
+
 class FilterTaps(nn.Module):
     """Holds one FIR filter as the checkpoint stores it: buffer ``filter`` of shape ``[1, 1, taps]``."""
 
     def __init__(self, size: int):
         super().__init__()
-        self.register_buffer("filter", kaiser_sinc_taps(0.5 / AA_RATIO, 0.6 / AA_RATIO, size).view(1, 1, size))
+        self.register_buffer("filter", _anti_alias_taps(size).clone())
 
 
 class LowPassDecimator(nn.Module):
