@@ -21,7 +21,7 @@ LTX23 = "LTX-2.3"
 
 # Values the official implementation requires in the transformer section; any other value would describe a
 # different network than the one implemented here.
-_TRANSFORMER_FIXED_VALUES: dict[str, Any] = {
+TRANSFORMER_FIXED_VALUES: dict[str, Any] = {
     "dropout": 0.0,
     "attention_bias": True,
     "num_vector_embeds": None,
@@ -179,7 +179,7 @@ class TransformerConfig:
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> TransformerConfig:
         s = _Section("transformer", values)
-        for key, expected in _TRANSFORMER_FIXED_VALUES.items():
+        for key, expected in TRANSFORMER_FIXED_VALUES.items():
             if s.has(key) and s.values[key] != expected:
                 raise ConfigError(
                     f"config key 'transformer.{key}' is {s.values[key]!r}; LTX-2 / LTX-2.3 use {expected!r}, "

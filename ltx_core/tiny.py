@@ -19,7 +19,14 @@ import os
 import torch
 
 from .checkpoint import COMPONENTS
-from .config import AudioVAEConfig, TextEncoderConfig, TransformerConfig, VideoVAEConfig, VocoderConfig
+from .config import (
+    TRANSFORMER_FIXED_VALUES,
+    AudioVAEConfig,
+    TextEncoderConfig,
+    TransformerConfig,
+    VideoVAEConfig,
+    VocoderConfig,
+)
 
 VARIANTS = ("LTX-2", "LTX-2.3")
 MODEL_VERSIONS = {"LTX-2": "2.0.0", "LTX-2.3": "2.3.0"}
@@ -29,25 +36,9 @@ GEMMA_HIDDEN = 32
 GEMMA_STATES = 5
 GEMMA_VOCAB = 300
 
-_TRANSFORMER_FIXED = {
-    "dropout": 0.0,
-    "attention_bias": True,
-    "activation_fn": "gelu-approximate",
-    "num_embeds_ada_norm": 1000,
-    "use_linear_projection": False,
-    "only_cross_attention": False,
-    "cross_attention_norm": True,
-    "double_self_attention": False,
-    "upcast_attention": False,
-    "standardization_norm": "rms_norm",
-    "norm_elementwise_affine": False,
-    "qk_norm": "rms_norm",
-    "positional_embedding_type": "rope",
-    "use_audio_video_cross_attention": True,
-    "share_ff": False,
-    "av_cross_ada_norm": True,
-    "use_middle_indices_grid": True,
-}
+# The transformer keys whose values are the same in every official config (the loader checks them); the
+# None-valued one is left out.
+_TRANSFORMER_FIXED = {k: v for k, v in TRANSFORMER_FIXED_VALUES.items() if v is not None}
 
 
 def _res(layers: int = 1) -> list:
