@@ -193,6 +193,8 @@ def cases(quick: bool, device: str, workdir: str) -> list[Case]:
             {"path": paths[variant], "part": part, "seconds": seconds, "device": device},
             device=device,
             notes=notes,
+            runs=5,
+            interleave=True,
         )
         for name, variant, part, shape in specs
     ]

@@ -33,17 +33,22 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(spec.get("threads") or torch.get_num_threads())
-    module_name, function = spec["target"].split(":")
-    setup = getattr(importlib.import_module(module_name), function)
     cuda = spec.get("device", "cpu").startswith("cuda")
 
     def sync() -> None:
         if cuda:
             torch.cuda.synchronize()
 
-    step = setup(**spec.get("args", {}))
-    for _ in range(spec.get("warmup", 1)):
-        step()
+    # One side, or several ("sides": [[target, args], ...]) timed in turns so that drifts in the machine's speed
+    # (other tenants, clocks) fall on all of them alike.
+    sides = spec.get("sides") or [[spec["target"], spec.get("args", {})]]
+    steps = []
+    for target, args in sides:
+        module_name, function = target.split(":")
+        steps.append(getattr(importlib.import_module(module_name), function)(**args))
+    for step in steps:
+        for _ in range(spec.get("warmup", 1)):
+            step()
     sync()
     if cuda:
         torch.cuda.reset_peak_memory_stats()
@@ -51,18 +56,23 @@ def main() -> None:
     else:
         _reset_cpu_peak()
         before = _rss_kib("VmRSS") * 1024
-    times = []
-    for _ in range(spec.get("runs", 3)):
-        start = time.perf_counter()
-        step()
-        sync()
-        times.append(time.perf_counter() - start)
+    times: list[list[float]] = [[] for _ in steps]
+    for _ in range(spec["runs"]):
+        for step, own in zip(steps, times, strict=True):
+            start = time.perf_counter()
+            step()
+            sync()
+            own.append(time.perf_counter() - start)
     peak = torch.cuda.max_memory_allocated() if cuda else _rss_kib("VmHWM") * 1024
-    result = {"seconds": statistics.median(times), "times": times, "peak_mib": max(peak - before, 0) / 2**20}
-    extra = getattr(step, "extra", None)
-    if extra:
-        result["extra"] = extra() if callable(extra) else extra
-    print("BENCH_RESULT " + json.dumps(result), flush=True)
+    results = []
+    for step, own in zip(steps, times, strict=True):
+        # with several sides the peak is shared; the runner then measures each side's alone
+        result = {"seconds": statistics.median(own), "times": own, "peak_mib": max(peak - before, 0) / 2**20}
+        extra = getattr(step, "extra", None)
+        if extra:
+            result["extra"] = extra() if callable(extra) else extra
+        results.append(result)
+    print("BENCH_RESULT " + json.dumps(results if spec.get("sides") else results[0]), flush=True)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,8 @@ dataset statistics. Module paths follow the official checkpoint keys (``encoder.
 Decoding is the hot path (every generated clip goes through it), so the decoder avoids the padding copies of a
 literal implementation: normalised activations are written straight into zero-bordered buffers, and the
 "nearest x2 then 3x3 conv" upsampler runs as four 2x2 convolutions on the coarse grid (same result, 4/9 of the
-work).
+work). Activations and kernels are kept channels-last: oneDNN runs these convolutions about 10 % faster that way
+on the CPUs we measured (a 5 s clip: 1.5 s instead of 1.7 s), and cuDNN takes the layout natively.
 """
 
 from __future__ import annotations
@@ -54,11 +55,19 @@ def _weights_key(*tensors: torch.Tensor) -> tuple:
     return tuple((t.data_ptr(), 0 if t.is_inference() else t._version, t.device, t.dtype) for t in tensors)
 
 
+def _channels_last(x: torch.Tensor) -> torch.Tensor:
+    return x.contiguous(memory_format=torch.channels_last)
+
+
+def _empty(like: torch.Tensor, *shape: int) -> torch.Tensor:
+    return torch.empty(shape, dtype=like.dtype, device=like.device, memory_format=torch.channels_last)
+
+
 def norm_silu_padded(x: torch.Tensor, top: int, left: int, right: int) -> torch.Tensor:
     """``silu(pixel_norm(x))`` written into a buffer with ``top`` zero rows (past time) and ``left``/``right``
     zero columns (frequency edges), ready for an unpadded convolution."""
     b, c, t, f = x.shape
-    out = x.new_empty(b, c, t + top, f + left + right)
+    out = _empty(x, b, c, t + top, f + left + right)
     out[:, :, :top].zero_()
     out[:, :, top:, :left].zero_()
     out[:, :, top:, f + left :].zero_()
@@ -176,7 +185,7 @@ class Upsample(nn.Module):
         weight, bias = self._phase_weights()
         b, c, t, f = x.shape
         co = weight.shape[0] // 4
-        out = x.new_empty(b, co, 2 * t - 1, 2 * f)
+        out = _empty(x, b, co, 2 * t - 1, 2 * f)
         for a in (0, 1):  # one conv per time phase bounds the temporary to half the output's size
             # Time padding 1 on both sides: output row r sees coarse rows (r-1, r); the last row is surplus.
             rows = slice(2 * a * co, (2 * a + 2) * co)
@@ -247,14 +256,14 @@ class AudioEncoder(nn.Module):
         self.z_channels = config.z_channels
 
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
-        x = self.conv_in(mel)
+        x = self.conv_in(_channels_last(mel))
         for level in self.down:
             x = _run_level(level, x)
             if hasattr(level, "downsample"):
                 x = level.downsample(x)
         x = _run_mid(self.mid, x)
         x = self.conv_out.after_norm_silu(x)
-        return x[:, : self.z_channels]  # the means; the log-variance half is unused
+        return x[:, : self.z_channels].contiguous()  # the means; the log-variance half is unused
 
 
 class AudioDecoder(nn.Module):
@@ -285,13 +294,13 @@ class AudioDecoder(nn.Module):
         self.conv_out = CausalConv2d(width, config.out_ch, 3)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        x = self.conv_in(z)
+        x = self.conv_in(_channels_last(z))
         x = _run_mid(self.mid, x)
         for level in reversed(self.up):
             x = _run_level(level, x)
             if hasattr(level, "upsample"):
                 x = level.upsample(x)
-        return self.conv_out.after_norm_silu(x)
+        return self.conv_out.after_norm_silu(x).contiguous()
 
 
 class LatentStatistics(nn.Module):
@@ -382,7 +391,7 @@ def load_audio_vae(
     if not (encoder or decoder):
         raise ValueError("load_audio_vae: ask for the encoder, the decoder or both")
     only = (("encoder.",) if encoder else ()) + (("decoder.",) if decoder else ()) + ("per_channel_statistics.",)
-    return build_component(
+    vae = build_component(
         checkpoint,
         "audio_vae",
         lambda cfg: AudioVAE(cfg, encoder=encoder, decoder=decoder),
@@ -390,3 +399,5 @@ def load_audio_vae(
         device=device,
         only=only,
     )
+    # Kernels stored channels-last like the activations, so no convolution reorders its weights on every call.
+    return vae.to(memory_format=torch.channels_last)
