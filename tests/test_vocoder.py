@@ -18,6 +18,7 @@ import torch
 from ltx_core.model.audio_vae.vocoder import Activation1d, SnakeBeta
 from safetensors.torch import save_file
 
+from ltx_av.ltx_core import vocoder as vocoder_module
 from ltx_av.ltx_core.checkpoint import open_checkpoint
 from ltx_av.ltx_core.mel import log_mel_spectrogram, resample
 from ltx_av.ltx_core.vocoder import (
@@ -25,7 +26,9 @@ from ltx_av.ltx_core.vocoder import (
     BandwidthExtendedVocoder,
     WaveGenerator,
     build_vocoder,
+    conv_time_major,
     load_vocoder,
+    upsample_time_major,
 )
 
 import tiny_models
@@ -65,7 +68,11 @@ def test_module_keys_are_the_checkpoint_keys(tiny_checkpoint, variant):
     assert ours == {k: tuple(v) for k, v in ckpt.shapes("vocoder").items()}
 
 
-def test_hifigan_matches_reference(tiny_checkpoints):
+# The tiny HiFi-GAN's stages are 32, 16, 8, 4, 2 channels wide: 0 keeps every stage channels-first, 8 switches
+# to time-major in the middle, 1024 runs all of them time-major.
+@pytest.mark.parametrize("time_major_max_channels", [0, 8, 1024])
+def test_hifigan_matches_reference(tiny_checkpoints, monkeypatch, time_major_max_channels):
+    monkeypatch.setattr(vocoder_module, "TIME_MAJOR_MAX_CHANNELS", time_major_max_channels)
     path = tiny_checkpoints["LTX-2"]
     ours, ref = load_vocoder(path), tiny_models.load_reference(path, "vocoder")
     assert ours.sample_rate == 24000 and ours.hop_length == 240
@@ -99,6 +106,31 @@ def test_bigvgan_bwe_matches_reference_on_the_shared_tiny_file(tiny_checkpoints)
     assert (ours64 - exact).abs().max() <= 1e-5
     # in float32 we are no further from the exact answer than the reference itself is
     assert (ours32.double() - exact).abs().max() <= 1.5 * (ref32.double() - exact).abs().max() + 1e-6
+
+
+@pytest.mark.parametrize("length", [1, 2, 7, 15, 31])
+def test_time_major_convolutions_match_torch(length):
+    torch.manual_seed(length)
+    x = torch.randn(2, 6, length)
+    for kernel in (1, 3, 7):
+        for dilation in (1, 2, 3, 5):
+            conv = torch.nn.Conv1d(6, 4, kernel, dilation=dilation, padding=dilation * (kernel - 1) // 2)
+            with torch.no_grad():
+                out = conv_time_major(x.transpose(1, 2), conv)
+                assert out.shape == (2, length, 4)
+                assert (out.transpose(1, 2) - conv(x)).abs().max() <= 1e-5, (kernel, dilation)
+    for rate, kernel in ((6, 16), (5, 15), (2, 8), (2, 4), (5, 11), (6, 12), (3, 3)):
+        up = torch.nn.ConvTranspose1d(6, 4, kernel, rate, padding=(kernel - rate) // 2)
+        with torch.no_grad():
+            out = upsample_time_major(x.transpose(1, 2), up)
+            assert (out.transpose(1, 2) - up(x)).abs().max() <= 1e-5, (rate, kernel)
+
+
+def test_time_major_convolutions_refuse_other_geometries():
+    with pytest.raises(ValueError, match="'same' convolution"):
+        conv_time_major(torch.zeros(1, 5, 2), torch.nn.Conv1d(2, 2, 3, padding=0))
+    with pytest.raises(ValueError, match="kernel - 2 \\* padding == stride"):
+        upsample_time_major(torch.zeros(1, 5, 2), torch.nn.ConvTranspose1d(2, 2, 4, 2, padding=0))
 
 
 @pytest.mark.parametrize("length", [1, 5, 63, 64, 65, 300])
