@@ -33,6 +33,10 @@ AA_RATIO = 2
 AA_TAPS = 12
 # Samples per block when the anti-aliasing filters run as banded matrix products (see AntiAliasedSnake).
 AA_BLOCK = 64
+# The anti-aliased activation runs over groups of channels of about this many samples each, so its up-sampled
+# temporaries (2x the input) stay small and get reused instead of being fresh page-faulting buffers of hundreds of
+# MB per layer; on a 5 s 48 kHz clip this made the BigVGAN 10-15 % faster than one pass over all channels.
+AA_CHUNK_SAMPLES = 1 << 20
 # HiFi-GAN stages this narrow run time-major (see conv_time_major). Measured per convolution on a 5 s clip
 # (oneDNN, AVX-512): time-major took 0.55-0.9x the time at 32-256 channels but 1.1-1.5x at 512.
 TIME_MAJOR_MAX_CHANNELS = 256
@@ -171,13 +175,25 @@ class AntiAliasedSnake(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, c, t = x.shape
         block = min(AA_BLOCK, t)
-        blocks = -(-t // block)
-        up, left, right, down, pad, alpha, root_inv_beta = self._constants(block)
+        constants = self._constants(block)
+        group = max(1, AA_CHUNK_SAMPLES // (b * t))
+        if group >= c:
+            return self._activate(x, block, *constants)
+        out = x.new_empty(b, c, t)
+        alpha, root_inv_beta = constants[-2:]
+        for start in range(0, c, group):
+            part = slice(start, start + group)
+            out[:, part] = self._activate(x[:, part], block, *constants[:-2], alpha[part], root_inv_beta[part])
+        return out
 
+    @staticmethod
+    def _activate(x, block, up, left, right, down, pad, alpha, root_inv_beta) -> torch.Tensor:
+        b, c, t = x.shape
+        blocks = -(-t // block)
         padded = F.pad(x, (left, blocks * block - t + right), mode="replicate")
         # one GEMM over every window: [B * C * blocks, window] @ [window, 2 * block]
         u = _matmul(padded.unfold(2, up.shape[0], block).reshape(-1, up.shape[0]), up)
-        u = u.view(b, c, -1)[:, :, : 2 * t]
+        u = u.reshape(b, c, -1)[:, :, : 2 * t]
 
         # snake at the doubled rate, u + (sin(a u) / sqrt(b))^2, written into the decimator's input with `pad`
         # samples of margin on the left
@@ -191,7 +207,7 @@ class AntiAliasedSnake(nn.Module):
         v[:, :, pad + 2 * t :] = inner[:, :, -1:]
 
         z = _matmul(v.unfold(2, down.shape[0], 2 * block).reshape(-1, down.shape[0]), down)
-        return z.view(b, c, -1)[:, :, :t]
+        return z.reshape(b, c, -1)[:, :, :t]
 
 
 def _time_major_image(x: torch.Tensor, rows: int, cols: int) -> torch.Tensor:

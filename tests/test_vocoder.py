@@ -133,8 +133,10 @@ def test_time_major_convolutions_refuse_other_geometries():
         upsample_time_major(torch.zeros(1, 5, 2), torch.nn.ConvTranspose1d(2, 2, 4, 2, padding=0))
 
 
+@pytest.mark.parametrize("chunk_samples", [1, 700, 1 << 20])  # one channel at a time, uneven groups, all at once
 @pytest.mark.parametrize("length", [1, 5, 63, 64, 65, 300])
-def test_anti_aliased_snake_matches_reference(length):
+def test_anti_aliased_snake_matches_reference(length, chunk_samples, monkeypatch):
+    monkeypatch.setattr(vocoder_module, "AA_CHUNK_SAMPLES", chunk_samples)
     torch.manual_seed(length)
     ref = Activation1d(SnakeBeta(6))
     with torch.no_grad():
