@@ -69,10 +69,16 @@ def test_module_keys_are_the_checkpoint_keys(tiny_checkpoint, variant):
 
 
 # The tiny HiFi-GAN's stages are 32, 16, 8, 4, 2 channels wide: 0 keeps every stage channels-first, 8 switches
-# to time-major in the middle, 1024 runs all of them time-major.
+# to time-major in the middle, 1024 runs all of them time-major. Overlap-save (the released model's wide stages on
+# the CPU) is off at the tiny width unless its threshold is lowered to 8 (the 32-, 16- and 8-channel stages).
 @pytest.mark.parametrize("time_major_max_channels", [0, 8, 1024])
-def test_hifigan_matches_reference(tiny_checkpoints, monkeypatch, time_major_max_channels):
+@pytest.mark.parametrize("overlap_save_min_channels", [256, 8])
+def test_hifigan_matches_reference(tiny_checkpoints, monkeypatch, time_major_max_channels, overlap_save_min_channels):
     monkeypatch.setattr(vocoder_module, "TIME_MAJOR_MAX_CHANNELS", time_major_max_channels)
+    monkeypatch.setattr(vocoder_module, "OVERLAP_SAVE_MIN_CHANNELS", overlap_save_min_channels)
+    calls = []
+    direct = vocoder_module.overlap_save_conv1d
+    monkeypatch.setattr(vocoder_module, "overlap_save_conv1d", lambda *a: calls.append(a[1].shape) or direct(*a))
     path = tiny_checkpoints["LTX-2"]
     ours, ref = load_vocoder(path), tiny_models.load_reference(path, "vocoder")
     assert ours.sample_rate == 24000 and ours.hop_length == 240
@@ -81,9 +87,13 @@ def test_hifigan_matches_reference(tiny_checkpoints, monkeypatch, time_major_max
             a, b = ours(mel), ref(mel)
         assert a.shape == b.shape == (mel.shape[0], 2, 240 * mel.shape[2])
         assert (a - b).abs().max() <= TOL
+    # per input: the 7- and 11-tap blocks' 12 convolutions in each of the three stages of >= 8 channels
+    assert len(calls) == (3 * 3 * 12 if overlap_save_min_channels == 8 else 0)
 
 
-def test_bigvgan_bwe_matches_reference_float32(well_conditioned_bwe):
+@pytest.mark.parametrize("overlap_save_min_channels", [256, 8])
+def test_bigvgan_bwe_matches_reference_float32(well_conditioned_bwe, monkeypatch, overlap_save_min_channels):
+    monkeypatch.setattr(vocoder_module, "OVERLAP_SAVE_MIN_CHANNELS", overlap_save_min_channels)
     ours, ref = load_vocoder(well_conditioned_bwe), tiny_models.load_reference(well_conditioned_bwe, "vocoder")
     assert ours.sample_rate == 48000 and ours.hop_length == 480
     for mel in (tone_mel(6), torch.randn(2, 2, 2, 64) - 4):
