@@ -291,6 +291,8 @@ def _same_conv(x: torch.Tensor, conv: nn.Conv1d, time_major: bool) -> torch.Tens
         and conv.in_channels >= OVERLAP_SAVE_MIN_CHANNELS
         and conv.kernel_size[0] >= OVERLAP_SAVE_MIN_TAPS
         and conv.kernel_size[0] % 2
+        # it fills preallocated buffers, which autograd cannot follow: training keeps the direct convolution
+        and not (torch.is_grad_enabled() and (x.requires_grad or conv.weight.requires_grad))
     ):
         y = overlap_save_conv1d(x.transpose(1, 2) if time_major else x, conv.weight, conv.bias, conv.dilation[0])
         return y.transpose(1, 2) if time_major else y

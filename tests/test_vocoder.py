@@ -177,3 +177,15 @@ def test_vocoder_output_is_float32_and_bounded(tiny_checkpoint):
     with torch.no_grad():
         out = vocoder(tone_mel(2))
     assert out.dtype == torch.float32 and out.shape[1] == 2 and out.abs().max() <= 1.0
+
+
+def test_a_vocoder_with_trainable_weights_still_backpropagates(tiny_checkpoints, monkeypatch):
+    """Overlap-save (inference only) steps aside when autograd is recording; the results agree either way."""
+    monkeypatch.setattr(vocoder_module, "OVERLAP_SAVE_MIN_CHANNELS", 8)
+    vocoder = load_vocoder(tiny_checkpoints["LTX-2"]).requires_grad_(True)
+    mel = tone_mel(3)
+    out = vocoder(mel)
+    out.square().sum().backward()
+    assert vocoder.resblocks[2].convs1[0].weight.grad.abs().sum() > 0
+    with torch.no_grad():
+        assert (vocoder(mel) - out).abs().max() <= 1e-5
