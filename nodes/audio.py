@@ -20,21 +20,9 @@ from ..ltx_core.errors import InputError
 from ..ltx_core.latents import audio_latent_length
 from ..ltx_core.vocoder import load_vocoder
 from . import host
+from .dtypes import VAE_DTYPES, vae_dtype
 
 log = logging.getLogger("ltx_av.nodes.audio")
-
-DTYPES = ("auto", "fp32", "bf16", "fp16")
-_NAMED_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
-
-
-def _vae_dtype(choice: str, device: torch.device) -> torch.dtype:
-    if choice in _NAMED_DTYPES:
-        return _NAMED_DTYPES[choice]
-    if choice != "auto":
-        raise InputError(f"dtype is {choice!r}; expected one of {', '.join(DTYPES)}")
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.float32
 
 
 class LoadedAudioVAE:
@@ -154,7 +142,7 @@ def load_audio(
     device = torch.device(device) if device is not None else host.compute_device()
     offload_device = torch.device(offload_device) if offload_device is not None else host.offload_device()
     ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else open_checkpoint(checkpoint)
-    vae = load_audio_vae(ckpt, dtype=_vae_dtype(dtype, device), device=offload_device)
+    vae = load_audio_vae(ckpt, dtype=vae_dtype(dtype, device), device=offload_device)
     vocoder = load_vocoder(ckpt, device=offload_device)
     loaded = LoadedAudioVAE(
         vae, vocoder, variant=ckpt.variant_name, checkpoint=ckpt.name, device=device, offload_device=offload_device
@@ -197,11 +185,11 @@ class LTXAudioVAELoader:
                     {"tooltip": "The LTX-2 / LTX-2.3 checkpoint (.safetensors) in models/checkpoints."},
                 ),
                 "dtype": (
-                    list(DTYPES),
+                    list(VAE_DTYPES),
                     {
                         "default": "auto",
-                        "tooltip": "Precision of the audio VAE. auto: bf16 on NVIDIA GPUs, fp32 on the CPU. The "
-                        "vocoder always runs in fp32.",
+                        "tooltip": "Precision of the audio VAE. auto: bf16 on NVIDIA GPUs that support it, else "
+                        "fp32. The vocoder always runs in fp32.",
                     },
                 ),
             }

@@ -20,21 +20,20 @@ from ..ltx_core.transformer import (
     velocity_to_x0,
 )
 from . import host
+from .dtypes import named_dtype
 
 log = logging.getLogger("ltx_av.nodes.model")
 
 DTYPES = ("auto", "bf16", "fp16", "fp32", "float8-storage")
 OFFLOAD_MODES = ("none", "blocks")
 MODEL_FOLDERS = ("checkpoints", "diffusion_models")
-_NAMED_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 
 
 def compute_dtype_for(choice: str, device: torch.device) -> torch.dtype:
     """The compute dtype a loader ``dtype`` choice means on ``device`` (float8-storage computes like auto)."""
-    if choice in _NAMED_DTYPES:
-        return _NAMED_DTYPES[choice]
-    if choice not in ("auto", "float8-storage"):
-        raise InputError(f"dtype is {choice!r}; expected one of {', '.join(DTYPES)}")
+    named = named_dtype(choice, DTYPES)
+    if named is not None:
+        return named
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     if device.type == "cpu":

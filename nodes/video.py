@@ -26,27 +26,15 @@ from ..ltx_core.video_vae import (
     load_video_vae,
 )
 from . import host
+from .dtypes import VAE_DTYPES, vae_dtype
 
 log = logging.getLogger("ltx_av.nodes.video")
 
-DTYPES = ("auto", "fp32", "bf16", "fp16")
-_NAMED_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 SOURCE_FOLDERS = ("checkpoints", "vae")
 TILING_MODES = ("auto", "off", "manual")
 # Share of the free memory tiles may plan to use; the rest absorbs the estimate's error and other allocations.
 BUDGET_SHARE = 0.75
 FIT_KEY = "ltx_video_fit"
-
-
-def _vae_dtype(choice: str, device: torch.device) -> torch.dtype:
-    if choice in _NAMED_DTYPES:
-        return _NAMED_DTYPES[choice]
-    if choice != "auto":
-        raise InputError(f"dtype is {choice!r}; expected one of {', '.join(DTYPES)}")
-    if device.type == "cuda":
-        # fp16 overflows in this VAE; without bf16 stay in fp32
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
-    return torch.float32
 
 
 class LoadedVideoVAE:
@@ -225,7 +213,7 @@ def load_video(
     offload_device = torch.device(offload_device) if offload_device is not None else host.offload_device()
     ckpt = open_checkpoint(path)
     loaded = LoadedVideoVAE(
-        ckpt, dtype=_vae_dtype(dtype, device), device=device, offload_device=offload_device, parts=parts
+        ckpt, dtype=vae_dtype(dtype, device), device=device, offload_device=offload_device, parts=parts
     )
     log.info("loaded %r", loaded)
     return loaded
@@ -320,7 +308,7 @@ class LTXLoadVideoVAE:
                     },
                 ),
                 "dtype": (
-                    list(DTYPES),
+                    list(VAE_DTYPES),
                     {
                         "default": "auto",
                         "tooltip": "auto: bf16 on NVIDIA GPUs that support it, else fp32. fp16 may overflow in this "
