@@ -299,19 +299,24 @@ def _same_conv(x: torch.Tensor, conv: nn.Conv1d, time_major: bool) -> torch.Tens
     return conv_time_major(x, conv) if time_major else conv(x)
 
 
+def _residual_convs(channels: int, kernel_size: int, dilations: tuple[int, ...]) -> tuple[nn.ModuleList, nn.ModuleList]:
+    """A residual block's "same"-padded convolutions: the dilated first of each pair, the undilated second."""
+    first = nn.ModuleList(
+        nn.Conv1d(channels, channels, kernel_size, dilation=d, padding=d * (kernel_size - 1) // 2) for d in dilations
+    )
+    second = nn.ModuleList(
+        nn.Conv1d(channels, channels, kernel_size, padding=(kernel_size - 1) // 2) for _ in dilations
+    )
+    return first, second
+
+
 class LeakyResBlock(nn.Module):
     """HiFi-GAN residual block ("resblock 1"): for each dilation d, ``x += conv2(lrelu(conv1_d(lrelu(x))))``,
     on ``[B, C, T]`` or, with ``time_major``, ``[B, T, C]`` activations (see :func:`conv_time_major`)."""
 
     def __init__(self, channels: int, kernel_size: int, dilations: tuple[int, ...]):
         super().__init__()
-        self.convs1 = nn.ModuleList(
-            nn.Conv1d(channels, channels, kernel_size, dilation=d, padding=d * (kernel_size - 1) // 2)
-            for d in dilations
-        )
-        self.convs2 = nn.ModuleList(
-            nn.Conv1d(channels, channels, kernel_size, padding=(kernel_size - 1) // 2) for _ in dilations
-        )
+        self.convs1, self.convs2 = _residual_convs(channels, kernel_size, dilations)
 
     def forward(self, x: torch.Tensor, activated: torch.Tensor | None = None, time_major: bool = False) -> torch.Tensor:
         """``activated``: ``lrelu(x)`` if the caller already has it (the blocks of one stage share their input)."""
@@ -328,13 +333,7 @@ class SnakeResBlock(nn.Module):
 
     def __init__(self, channels: int, kernel_size: int, dilations: tuple[int, ...]):
         super().__init__()
-        self.convs1 = nn.ModuleList(
-            nn.Conv1d(channels, channels, kernel_size, dilation=d, padding=d * (kernel_size - 1) // 2)
-            for d in dilations
-        )
-        self.convs2 = nn.ModuleList(
-            nn.Conv1d(channels, channels, kernel_size, padding=(kernel_size - 1) // 2) for _ in dilations
-        )
+        self.convs1, self.convs2 = _residual_convs(channels, kernel_size, dilations)
         self.acts1 = nn.ModuleList(AntiAliasedSnake(channels) for _ in dilations)
         self.acts2 = nn.ModuleList(AntiAliasedSnake(channels) for _ in dilations)
 
