@@ -42,8 +42,8 @@ AA_CHUNK_SAMPLES = 1 << 20
 # (oneDNN, AVX-512): time-major took 0.55-0.9x the time at 32-256 channels but 1.1-1.5x at 512.
 TIME_MAJOR_MAX_CHANNELS = 256
 # On the CPU, residual-block convolutions at least this wide and this long run through the frequency domain (see
-# overlap_save): a 5 s clip's 7- and 11-tap convolutions at 256-512 channels took 0.25-0.75x the direct time, the
-# whole HiFi-GAN 0.76x. Narrower or shorter ones lose to the direct kernels; GPUs keep their own convolutions.
+# overlap_save): a 5 s clip's 7- and 11-tap convolutions at 256-512 channels took 0.25-0.75x the direct time, and
+# HiFi-GAN as a whole 0.76x. Narrower or shorter ones lose to the direct kernels; GPUs keep their own convolutions.
 OVERLAP_SAVE_MIN_CHANNELS = 256
 OVERLAP_SAVE_MIN_TAPS = 7
 
