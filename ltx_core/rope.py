@@ -80,13 +80,14 @@ def rope_tables(
 def apply_rope(x: torch.Tensor, tables: RopeTables) -> torch.Tensor:
     """Rotate ``x`` of shape ``[B, T, heads * head_dim]``."""
     if tables.layout == "split":
+        # halves (a, b) of each head -> (a cos - b sin, b cos + a sin): one product with cos over the whole input,
+        # then the sin terms accumulated in place (half the passes over memory of building both halves apart)
         b, t, h, half = tables.cos.shape
-        pairs = x.reshape(b, t, h, 2, half)
-        first, second = pairs[..., 0, :], pairs[..., 1, :]
-        rotated = torch.stack(
-            (first * tables.cos - second * tables.sin, second * tables.cos + first * tables.sin), dim=-2
-        )
-        return rotated.reshape(x.shape)
+        halves = x.reshape(b, t, h, 2, half)
+        out = halves * tables.cos.unsqueeze(-2)
+        out[..., 0, :].addcmul_(halves[..., 1, :], tables.sin, value=-1)
+        out[..., 1, :].addcmul_(halves[..., 0, :], tables.sin)
+        return out.view(x.shape)
     pairs = x.unflatten(-1, (-1, 2))
     swapped = torch.stack((-pairs[..., 1], pairs[..., 0]), dim=-1).flatten(-2)
     return x * tables.cos + swapped * tables.sin
