@@ -8,8 +8,9 @@ around). Per output sample that is ``4 (N / 2 + 1) / L * C^2`` real multiply-add
 and ``N = 64``, against ``11 C^2``. The DFTs and the kernel spectra (recomputed on every call, so no second copy of
 the weights is kept) grow with ``C`` rather than ``C^2``: the trade pays only for wide layers with long kernels.
 
-Everything runs time-major (``[T, C]`` rows), where each DFT, the per-bin channel products and the inverse are
-plain strided matrix products with no transposing copies in between. The result equals the direct convolution up
+Everything runs time-major (``[T, C]`` rows), where the DFTs (as products with small cos/sin tables: at ``N <= 128``
+cheaper than an FFT over strided data), the per-bin channel products and the inverse DFT are all strided matrix
+products with no transposing copies in between. The result equals the direct convolution up
 to float rounding (about 1e-6 relative in float32).
 """
 
@@ -23,8 +24,8 @@ import torch.nn.functional as F
 
 # Window lengths tried (see window_length).
 FFT_SIZES = (16, 32, 64, 128)
-# The kernel spectra are written once per call and bin at a rate of about one float per this many
-# multiply-add FLOPs of the per-bin products (measured with oneDNN/MKL on AVX-512 CPUs).
+# Writing one float of a kernel spectrum (memory-bound) takes about as long as this many FLOPs of the per-bin
+# products (compute-bound); measured with MKL on AVX-512 CPUs.
 SPECTRUM_FLOPS_PER_FLOAT = 130
 # Kernel spectra are made a few bins at a time so that each piece stays around this size (the whole spectrum of a
 # 512-channel kernel would be 69 MB, a fresh page-faulting buffer on every call).
