@@ -96,44 +96,44 @@ def overlap_save_conv1d(
     padded = F.pad(x.transpose(1, 2), (0, 0, pad, rows * d - t - pad)).contiguous()
     forward, kernel, inverse = (table.to(weight) for table in _dft_tables(fft_size, k))
     kernels = weight.permute(2, 0, 1).reshape(k, c_out * c_in)  # one copy, so each chunk streams it in order
-    n = d * windows  # windows of all phases
+    n = b * d * windows  # windows of all batch items and phases
     per_bin = weight.element_size() * 2 * c_out * (c_in + 2 * n)  # kernel spectrum and the two products
     step = max(1, SPECTRUM_CHUNK_BYTES // per_bin)
 
-    pieces = []
+    # spectra of every window: [(item, phase, window), (bin, re/im), C_in]
+    spectra = x.new_empty(b, d, windows, 2 * bins, c_in)
     for i in range(b):
-        # spectra of every window of every phase: [(phase, window), (bin, re/im), C_in]
-        spectra = x.new_empty(d, windows, 2 * bins, c_in)
         for p in range(d):
             # window w of phase p: padded rows (w * span + j) * d + p, j < fft_size
             win = padded[i, p:].as_strided((windows, fft_size, c_in), (span * d * c_in, d * c_in, 1))
-            torch.matmul(forward, win, out=spectra[p])
-        if i == b - 1:
-            del padded, win
-        spectra = spectra.view(n, 2 * bins, c_in)
-        acc = x.new_zeros(n, span, c_out)  # [(phase, window), sample, C_out]
-        for f0 in range(0, bins, step):
-            f1 = min(bins, f0 + step)
-            # kernel spectra of bins f0..f1 as [bins, C_in, (Re | Im) x C_out]
-            kern = (kernel[2 * f0 : 2 * f1] @ kernels).view(f1 - f0, 2 * c_out, c_in).mT
-            re = torch.bmm(spectra[:, 2 * f0 : 2 * f1 : 2].transpose(0, 1), kern)  # [c a | c b]
-            im = torch.bmm(spectra[:, 2 * f0 + 1 : 2 * f1 : 2].transpose(0, 1), kern)  # [e a | e b]
-            del kern
-            torch.sub(re[..., :c_out], im[..., c_out:], out=re[..., :c_out])  # real part: c a - e b
-            torch.add(re[..., c_out:], im[..., :c_out], out=re[..., c_out:])  # imaginary part: c b + e a
-            del im
-            for part in range(2):
-                back = inverse[part, f0:f1].mT.expand(n, -1, -1)  # [n, span, bins]
-                acc.baddbmm_(back, re[..., part * c_out : (part + 1) * c_out].transpose(0, 1))
-            del re
-        del spectra
-        if d == 1:  # already time-major
-            piece = acc.view(1, windows * span, c_out)
-        else:  # interleave the phases
-            piece = x.new_empty(1, windows, span, d, c_out)
-            piece[0].copy_(acc.view(d, windows, span, c_out).permute(1, 2, 0, 3))
-            piece = piece.view(1, -1, c_out)
+            torch.matmul(forward, win, out=spectra[i, p])
+    del padded, win
+    spectra = spectra.view(n, 2 * bins, c_in)
+    acc = x.new_zeros(n, span, c_out)  # [(item, phase, window), sample, C_out]
+    # each chunk of kernel spectra is made once and serves every batch item
+    for f0 in range(0, bins, step):
+        f1 = min(bins, f0 + step)
+        # kernel spectra of bins f0..f1 as [bins, C_in, (Re | Im) x C_out]
+        kern = (kernel[2 * f0 : 2 * f1] @ kernels).view(f1 - f0, 2 * c_out, c_in).mT
+        re = torch.bmm(spectra[:, 2 * f0 : 2 * f1 : 2].transpose(0, 1), kern)  # [c a | c b]
+        im = torch.bmm(spectra[:, 2 * f0 + 1 : 2 * f1 : 2].transpose(0, 1), kern)  # [e a | e b]
+        del kern
+        torch.sub(re[..., :c_out], im[..., c_out:], out=re[..., :c_out])  # real part: c a - e b
+        torch.add(re[..., c_out:], im[..., :c_out], out=re[..., c_out:])  # imaginary part: c b + e a
+        del im
+        for part in range(2):
+            back = inverse[part, f0:f1].mT.expand(n, -1, -1)  # [n, span, bins]
+            acc.baddbmm_(back, re[..., part * c_out : (part + 1) * c_out].transpose(0, 1))
+        del re
+    del spectra
+    if d == 1:  # already time-major
+        y = acc.view(b, windows * span, c_out)
+    else:  # interleave the phases
+        y = x.new_empty(b, windows, span, d, c_out)
+        y.copy_(acc.view(b, d, windows, span, c_out).permute(0, 2, 3, 1, 4))
+        y = y.view(b, -1, c_out)
         del acc
-        pieces.append(piece.add_(bias) if bias is not None else piece)
-    y = (pieces[0] if b == 1 else torch.cat(pieces))[:, :t].transpose(1, 2)
+    if bias is not None:
+        y.add_(bias)
+    y = y[:, :t].transpose(1, 2)
     return y if time_major else y.contiguous()
