@@ -7,15 +7,14 @@ import torch
 
 from ltx_av.ltx_core.conditioning import condition_pixels
 from ltx_av.ltx_core.errors import InputError
-from ltx_av.nodes import NODE_CLASS_MAPPINGS, host
+from ltx_av.nodes import NODE_CLASS_MAPPINGS, host, latent_files
+from ltx_av.nodes.latent_files import LTXLoadLatent, LTXSaveLatent
 from ltx_av.nodes.model import load_transformer
 from ltx_av.nodes.sampling import (
     NODES,
     LTXEmptyLatent,
     LTXImageCondition,
-    LTXLoadLatent,
     LTXSampler,
-    LTXSaveLatent,
     LTXTimeWindowMask,
     choose_sigmas,
     guidance_settings,
@@ -53,7 +52,7 @@ def _conditioning(model, seed=0, variant=None, width_v=None):
 
 
 def test_nodes_are_registered_with_tooltips():
-    for cls in NODES:
+    for cls in (*NODES, *latent_files.NODES):
         assert NODE_CLASS_MAPPINGS[cls.__name__] is cls and cls.DISPLAY_NAME and cls.CATEGORY.startswith("LTX-AV/")
         assert cls.__name__.startswith("LTX") and not cls.__name__.startswith("LTXV")
         spec = cls.INPUT_TYPES()
