@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from . import checks
 from .attention import Attention
 from .config import ConnectorConfig, TextEncoderConfig
 from .errors import ConfigError, InputError
@@ -262,6 +263,8 @@ def encode_prompts(gemma, text_path: TextPath, prompts, *, progress=None) -> Tex
     check_gemma_fits(text_path.config, gemma.hidden_size, gemma.num_hidden_states, f"Gemma '{gemma.source.name}'")
     if isinstance(prompts, str):
         prompts = [prompts]
+    for i, prompt in enumerate(prompts):
+        checks.text(prompt, "prompt" if len(prompts) == 1 else f"prompt {i + 1}")
     hidden = gemma.encode(prompts, progress=progress)
     with torch.no_grad():
         return text_path(hidden)

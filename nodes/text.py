@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from ..ltx_core import checks
 from ..ltx_core.checkpoint import open_checkpoint
 from ..ltx_core.errors import InputError
 from ..ltx_core.gemma import TOKENIZER_FILES, GemmaEncoder, inspect_gemma, load_gemma
@@ -141,13 +142,17 @@ class LTXTextEncoderHolder:
             self.text_path.to(path_device)
 
     def encode(self, prompt: str, *, after: str = AFTER_ENCODING[0]) -> TextContexts:
-        """One prompt -> its contexts (cached). ``after``: what to do with the models when they were needed."""
+        """One prompt -> its contexts (cached). ``after``: what to do with the models when they were needed.
+
+        The tensors returned are the caller's own: a node downstream that edits them in place must not change what
+        a later encode of the same prompt gives, so the cache hands out copies."""
+        checks.text(prompt, "LTXTextEncode: text")
         key = (self.identity, prompt.strip())
         cached = _CONTEXT_CACHE.get(key)
         if cached is not None:
             _CONTEXT_CACHE.move_to_end(key)
             log.info("LTXTextEncode: prompt already encoded with this encoder; reusing it")
-            return TextContexts(*cached)
+            return TextContexts(*(t.clone() for t in cached))
         self._load()
         bar = host.Progress(self.source.num_hidden_states - 1)
         try:
@@ -166,7 +171,7 @@ class LTXTextEncoderHolder:
         _CONTEXT_CACHE[key] = result
         while len(_CONTEXT_CACHE) > CACHE_SIZE:
             _CONTEXT_CACHE.popitem(last=False)
-        return TextContexts(*result)
+        return TextContexts(*(t.clone() for t in result))
 
     def conditioning(self, prompt: str, *, after: str = AFTER_ENCODING[0]) -> list:
         contexts = self.encode(prompt, after=after)
@@ -304,8 +309,7 @@ class LTXTextEncode:
             raise InputError(
                 f"LTXTextEncode: after_encoding '{after_encoding}' is not one of {', '.join(AFTER_ENCODING)}"
             )
-        if not isinstance(text, str):
-            raise InputError(f"LTXTextEncode: 'text' must be a string, got {type(text).__name__}")
+        checks.text(text, "LTXTextEncode: text")
         return (text_encoder.conditioning(text, after=after_encoding),)
 
 
