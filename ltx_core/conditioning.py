@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from .errors import InputError
-from .latents import TIME_COMPRESSION, VIDEO_LATENT_CHANNELS, nearest_frame_counts, video_frame_count
+from .latents import SPACE_COMPRESSION, TIME_COMPRESSION, nearest_frame_counts, video_frame_count
 from .media import DEFAULT_IMAGE_CRF, h264_roundtrip, resize_to_fill
 from .patchify import audio_positions, keyframe_positions, patchify_audio, patchify_video, video_positions
 
@@ -64,9 +64,10 @@ class TokenState:
 
 
 def video_state(latent: torch.Tensor, frame_rate: float, denoise_mask: torch.Tensor | None = None) -> TokenState:
-    """State of a video latent ``[B, 128, F, H, W]``; ``denoise_mask`` ``[B, F*H*W]`` (None: generate all)."""
+    """State of a video latent ``[B, C, F, H, W]`` (C = 128 for the released VAEs); ``denoise_mask``
+    ``[B, F*H*W]`` (None: generate all)."""
     if latent.ndim != 5:
-        raise InputError(f"video latent must be [B, 128, F, H, W]; got shape {list(latent.shape)}")
+        raise InputError(f"video latent must be [B, C, F, H, W]; got shape {list(latent.shape)}")
     b, _, f, h, w = latent.shape
     tokens = patchify_video(latent.float()).contiguous()
     mask = torch.ones(b, f * h * w) if denoise_mask is None else denoise_mask.float()
@@ -113,7 +114,7 @@ def own_tokens(state: TokenState) -> TokenState:
 
 @dataclass(frozen=True)
 class FrameCondition:
-    """Encoded frames ``[1|B, 128, f, H, W]`` that replace latent frames ``latent_index .. latent_index + f - 1``."""
+    """Encoded frames ``[1|B, C, f, H, W]`` that replace latent frames ``latent_index .. latent_index + f - 1``."""
 
     latent: torch.Tensor
     strength: float = 1.0
@@ -126,7 +127,7 @@ class FrameCondition:
 
 @dataclass(frozen=True)
 class KeyframeCondition:
-    """Encoded frames ``[1|B, 128, f, H, W]`` appended as extra tokens placed at pixel frame ``frame_index``."""
+    """Encoded frames ``[1|B, C, f, H, W]`` appended as extra tokens placed at pixel frame ``frame_index``."""
 
     latent: torch.Tensor
     frame_index: int
@@ -139,12 +140,20 @@ Condition = FrameCondition | KeyframeCondition
 def _check_condition(state: TokenState, cond: Condition, name: str) -> tuple[int, torch.Tensor]:
     f, h, w = state.grid
     lat = cond.latent
-    if lat.ndim != 5 or lat.shape[1] != VIDEO_LATENT_CHANNELS or 0 in lat.shape:
-        raise InputError(f"{name}: the encoded frames must be [1, 128, frames, H, W]; got {list(lat.shape)}")
-    if tuple(lat.shape[3:]) != (h, w):
+    channels = state.latent.shape[-1]  # the video latent's own channel count (the VAE's latent_channels)
+    if not isinstance(lat, torch.Tensor) or lat.ndim != 5 or 0 in lat.shape:
+        shape = list(lat.shape) if isinstance(lat, torch.Tensor) else type(lat).__name__
+        raise InputError(f"{name}: the encoded frames must be [1, {channels}, frames, H, W]; got {shape}")
+    if lat.shape[1] != channels:
         raise InputError(
-            f"{name} was encoded at {32 * lat.shape[4]}x{32 * lat.shape[3]} pixels but the video latent is "
-            f"{32 * w}x{32 * h}; apply the image condition to a latent of the final size (after any resize)"
+            f"{name}: the encoded frames have {lat.shape[1]} channels but the video latent has {channels}; encode "
+            "the image with the video VAE of the model that samples this latent"
+        )
+    if tuple(lat.shape[3:]) != (h, w):
+        s = SPACE_COMPRESSION
+        raise InputError(
+            f"{name} was encoded at {s * lat.shape[4]}x{s * lat.shape[3]} pixels but the video latent is "
+            f"{s * w}x{s * h}; apply the image condition to a latent of the final size (after any resize)"
         )
     b = state.latent.shape[0]
     if lat.shape[0] not in (1, b):

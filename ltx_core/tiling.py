@@ -14,6 +14,9 @@ over) and, when asked, over overlapping spatial tiles blended in latent space.
 
 :func:`choose_decode_tiling` picks tiles for a memory budget and :func:`decode` / :func:`iter_decode` retry with
 smaller tiles when the device runs out of memory. The plain path (``VideoVAE.decode``) stays the default.
+:func:`choose_encode_tiling` encodes the whole video whenever it fits the budget (as the reference does), else in
+time chunks (exact), and falls back to spatial tiles (blended, so slightly different) only when no whole-frame
+encode fits.
 """
 
 from __future__ import annotations
@@ -618,7 +621,7 @@ def estimate_tiled_encode_bytes(
 
 
 def encode_tiling_candidates(video_shape: tuple[int, ...] | torch.Size) -> list[EncodeTiling | None]:
-    """Encode tilings worth considering: time chunks first (exact, no extra work), then spatial tiles."""
+    """Encode tilings worth considering: the whole video, time chunks (exact, no extra work), then spatial tiles."""
     _, _, f, h, w = video_shape
     long_side = max(h, w)
     chunks: list[int | None] = [None] + [c for c in (64, 32, 16, 8) if c + 1 < f]
@@ -630,16 +633,31 @@ def encode_tiling_candidates(video_shape: tuple[int, ...] | torch.Size) -> list[
     return out
 
 
-def _encode_work(video_shape: tuple[int, ...] | torch.Size, tiling: EncodeTiling | None) -> int:
-    _, _, _, h, w = video_shape
-    if tiling is None or tiling.spatial_tile is None:
+def _splits_frames(tiling: EncodeTiling | None) -> bool:
+    """Whether ``tiling`` encodes the frame in spatial tiles (blended, so not equal to a whole-frame encode)."""
+    return tiling is not None and tiling.spatial_tile is not None
+
+
+def encode_work(video_shape: tuple[int, ...] | torch.Size, tiling: EncodeTiling | None) -> int:
+    """Latent cells per latent frame that the encoder computes with ``tiling``, overlaps counted twice (compute
+    grows with it). The same unit for every tiling: time chunks add nothing (the frame is encoded once either
+    way); spatial tiles add their overlaps."""
+    _, _, _, height, width = video_shape
+    h, w = height // SPACE_COMPRESSION, width // SPACE_COMPRESSION
+    if not _splits_frames(tiling):
         return h * w
     size, overlap = tiling.spatial_tile // SPACE_COMPRESSION, tiling.spatial_overlap // SPACE_COMPRESSION
-    rows = split_axis(h // SPACE_COMPRESSION, size, overlap)
-    cols = split_axis(w // SPACE_COMPRESSION, size, overlap)
+    rows, cols = split_axis(h, size, overlap), split_axis(w, size, overlap)
     return sum(b - a for a, b in zip(rows.starts, rows.ends, strict=True)) * sum(
         b - a for a, b in zip(cols.starts, cols.ends, strict=True)
     )
+
+
+def _encode_preference(scored: tuple[int, int, int, EncodeTiling | None]) -> tuple[bool, int, int]:
+    """Sort key over ``(bytes, work, index, tiling)``: whole frames before spatial tiles (tiles are blended, so
+    they change the latent; time chunks are exact), then the least work, then the candidate order (the whole
+    video, then the longest time chunk, then the largest tile)."""
+    return _splits_frames(scored[3]), scored[1], scored[2]
 
 
 def choose_encode_tiling(
@@ -648,15 +666,17 @@ def choose_encode_tiling(
     budget_bytes: int,
     dtype: torch.dtype = torch.float32,
 ) -> EncodeTiling | None:
-    """The encode tiling with the least work (then the fewest pieces) that fits ``budget_bytes``; if none fits,
-    the one needing the least memory."""
+    """The encode tiling for a memory budget: the whole video (``None``, what the reference does) when its
+    estimated working memory fits ``budget_bytes``, else the longest time chunk that fits (exact), and spatial
+    tiles (the least work, then the longest chunk) only when no whole-frame encode fits. If nothing fits, the
+    tiling needing the least memory."""
     scored = [
-        (estimate_tiled_encode_bytes(config, video_shape, t, dtype), _encode_work(video_shape, t), i, t)
+        (estimate_tiled_encode_bytes(config, video_shape, t, dtype), encode_work(video_shape, t), i, t)
         for i, t in enumerate(encode_tiling_candidates(video_shape))
     ]
     fitting = [s for s in scored if s[0] <= budget_bytes]
     if fitting:
-        return min(fitting, key=lambda s: (s[1], s[2]))[3]
+        return min(fitting, key=_encode_preference)[3]
     return min(scored, key=lambda s: (s[0], s[1], s[2]))[3]
 
 
@@ -666,18 +686,21 @@ def smaller_encode_tiling(
     tiling: EncodeTiling | None,
     dtype: torch.dtype = torch.float32,
 ) -> EncodeTiling | None:
-    """An encode tiling whose pieces need at most 70% of the memory of those of ``tiling`` (kernels not counted),
-    least work first; ``None`` when there is none."""
+    """An encode tiling whose pieces need at most 70% of the memory of those of ``tiling`` (kernels not counted)
+    for a retry after running out of memory; ``None`` when there is none. Whole frames in time chunks come before
+    spatial tiles; among those of a kind, the largest pieces (within 80% of the largest), then the least work."""
     current = estimate_tiled_encode_bytes(config, video_shape, tiling, dtype, weights=False)
     scored = [
-        (estimate_tiled_encode_bytes(config, video_shape, t, dtype, False), _encode_work(video_shape, t), i, t)
+        (estimate_tiled_encode_bytes(config, video_shape, t, dtype, False), encode_work(video_shape, t), i, t)
         for i, t in enumerate(encode_tiling_candidates(video_shape))
     ]
     smaller = [s for s in scored if s[0] <= 0.7 * current]
+    whole_frames = [s for s in smaller if not _splits_frames(s[3])]
+    smaller = whole_frames or smaller
     if not smaller:
         return None
     top = max(s[0] for s in smaller)
-    return min((s for s in smaller if s[0] >= 0.8 * top), key=lambda s: (s[1], s[2]))[3]
+    return min((s for s in smaller if s[0] >= 0.8 * top), key=_encode_preference)[3]
 
 
 def _latent_ramp(length: int, left: int, right: int) -> torch.Tensor:
@@ -704,6 +727,7 @@ __all__ = [
     "decode_with_plan",
     "encode",
     "encode_tiling_candidates",
+    "encode_work",
     "estimate_decode_bytes",
     "estimate_encode_bytes",
     "estimate_tiled_decode_bytes",

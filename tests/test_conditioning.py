@@ -178,3 +178,25 @@ def test_audio_noise_masks_in_every_accepted_layout():
     assert audio_denoise_mask(full, shape).tolist() == [[0] * 6, [0, 0, 0, 0, 1, 0]]
     with pytest.raises(InputError, match="audio latent of 6 frames"):
         audio_denoise_mask(torch.ones(7), shape)
+
+
+def test_conditions_follow_the_latent_channel_count():
+    """A VAE configured with another latent width (64 here) conditions its own latents like the reference does;
+    encoded frames of another width are refused naming both."""
+    shape = (1, 64, 3, 2, 3)
+    g = torch.Generator().manual_seed(5)
+    first, key = torch.randn(1, 64, 1, 2, 3, generator=g), torch.randn(1, 64, 1, 2, 3, generator=g)
+    ref, _ = _reference_video(
+        shape, [VideoConditionByLatentIndex(first, 0.9, 0), VideoConditionByKeyframeIndex(key, 9, 0.6)]
+    )
+    ours = apply_conditions(
+        video_state(torch.zeros(shape), FPS), [FrameCondition(first, 0.9, 0), KeyframeCondition(key, 9, 0.6)]
+    )
+    assert ours.latent.shape == ref.latent.shape == (1, 18 + 6, 64)
+    assert torch.equal(ours.latent, ref.latent) and torch.equal(ours.clean, ref.clean_latent)
+    assert torch.equal(ours.mask, ref.denoise_mask[..., 0]) and torch.equal(ours.positions, ref.positions)
+    state = video_state(torch.zeros(shape), FPS)
+    with pytest.raises(InputError, match="encoded frames have 128 channels but the video latent has 64"):
+        apply_conditions(state, [FrameCondition(torch.zeros(1, 128, 1, 2, 3))])
+    with pytest.raises(InputError, match=r"must be \[1, 64, frames, H, W\]; got \[1, 64, 2, 3\]"):
+        apply_conditions(state, [KeyframeCondition(torch.zeros(1, 64, 2, 3), 4)])

@@ -11,7 +11,9 @@ import torch.nn.functional as F
 from ltx_core.model.video_vae.tiling import SpatialTilingConfig, TemporalTilingConfig, TilingConfig
 
 from ltx_av.ltx_core import tiling, video_vae_blocks
+from ltx_av.ltx_core.config import VideoVAEConfig
 from ltx_av.ltx_core.errors import InputError
+from ltx_av.ltx_core.tiny import tiny_config
 from ltx_av.ltx_core.video_vae import VideoVAE, load_video_vae
 
 import tiny_models  # noqa: F401  (imports the reference safely)
@@ -280,3 +282,107 @@ def test_tiled_encode(vae2):
     assert tiled.shape == whole.shape
     log.info("spatially tiled encode vs whole: max abs %.3g", (tiled - whole).abs().max().item())
     assert torch.isfinite(tiled).all()
+
+
+# -- automatic encode tiling ------------------------------------------------------------------------------------------
+
+
+def _released_size_config() -> VideoVAEConfig:
+    """The tiny LTX-2 VAE config with the released LTX-2 encoder's blocks (128 base channels, widening to 2048),
+    so memory estimates are those of a real 768x512 encode."""
+    vae = dict(tiny_config("LTX-2")["vae"])
+    vae["decoder_base_channels"] = 128
+    vae["encoder_blocks"] = [
+        ["res_x", {"num_layers": 4}],
+        ["compress_space_res", {"multiplier": 2}],
+        ["res_x", {"num_layers": 6}],
+        ["compress_time_res", {"multiplier": 2}],
+        ["res_x", {"num_layers": 6}],
+        ["compress_all_res", {"multiplier": 2}],
+        ["res_x", {"num_layers": 2}],
+        ["compress_all_res", {"multiplier": 2}],
+        ["res_x", {"num_layers": 2}],
+    ]
+    return VideoVAEConfig.from_dict(vae)
+
+
+def _config(kind: str) -> VideoVAEConfig:
+    return _released_size_config() if kind == "released" else VideoVAEConfig.from_dict(tiny_config("LTX-2")["vae"])
+
+
+IMAGE_768 = (1, 3, 1, 512, 768)
+CLIP_768 = (1, 3, 121, 512, 768)
+HUGE = 2**40  # a terabyte
+
+
+@pytest.mark.parametrize("config_kind", ["tiny", "released"])
+@pytest.mark.parametrize("shape", [IMAGE_768, CLIP_768, (1, 3, 1, 160, 192), (2, 3, 17, 256, 160)])
+def test_automatic_encode_tiling_encodes_the_whole_video_when_it_fits(config_kind, shape):
+    config = _config(config_kind)
+    assert max(shape[3:]) > 128  # where the old work estimate (pixels vs latent cells) picked spatial tiles
+    assert tiling.choose_encode_tiling(config, shape, HUGE) is None
+    assert tiling.choose_encode_tiling(config, shape, HUGE, torch.bfloat16) is None
+    need = tiling.estimate_tiled_encode_bytes(config, shape, None)
+    assert tiling.choose_encode_tiling(config, shape, need) is None  # exactly enough is enough
+    # the decode side counts latent cells for every tiling already: a whole-latent decode when it fits
+    latent = (shape[0], 128, 1 + (shape[2] - 1) // 8, shape[3] // 32, shape[4] // 32)
+    assert tiling.choose_decode_tiling(config, latent, HUGE) is None
+
+
+@pytest.mark.parametrize("config_kind", ["tiny", "released"])
+def test_automatic_encode_tiling_takes_time_chunks_before_spatial_tiles(config_kind):
+    config = _config(config_kind)
+
+    def need(t):
+        return tiling.estimate_tiled_encode_bytes(config, CLIP_768, t)
+
+    chunks = {c: tiling.EncodeTiling(temporal_chunk=c) for c in (64, 32, 16, 8)}
+    assert need(None) > need(chunks[64]) > need(chunks[32]) > need(chunks[16]) > need(chunks[8])
+    # a spatial tile that would fit too, with a whole-frame chunk that fits: the chunk wins (it is exact)
+    tile = tiling.EncodeTiling(spatial_tile=512, spatial_overlap=64, temporal_chunk=None)
+    assert need(tile) < need(None)
+    assert tiling.choose_encode_tiling(config, CLIP_768, need(None) - 1) == chunks[64]
+    for c in (64, 32, 16, 8):  # the longest chunk that fits
+        assert tiling.choose_encode_tiling(config, CLIP_768, need(chunks[c])) == chunks[c]
+    # spatial tiles only when no whole-frame encode fits; then the least work, then the longest chunk
+    below = need(chunks[8]) - 1
+    chosen = tiling.choose_encode_tiling(config, CLIP_768, below)
+    assert chosen is not None and chosen.spatial_tile is not None and need(chosen) <= below
+    fitting = [
+        t
+        for t in tiling.encode_tiling_candidates(CLIP_768)
+        if t is not None and t.spatial_tile is not None and need(t) <= below
+    ]
+    assert tiling.encode_work(CLIP_768, chosen) == min(tiling.encode_work(CLIP_768, t) for t in fitting)
+    # nothing fits: the least memory
+    assert tiling.choose_encode_tiling(config, CLIP_768, 1) == tiling.EncodeTiling(128, 64, 8)
+    # a single image has no time to chunk: spatial tiles as soon as the whole frame does not fit
+    image_need = tiling.estimate_tiled_encode_bytes(config, IMAGE_768, None)
+    assert tiling.choose_encode_tiling(config, IMAGE_768, image_need - 1).spatial_tile is not None
+
+
+def test_encode_work_counts_latent_cells_for_every_tiling():
+    # 768x512 -> 24x16 latent cells; 512 px tiles with 64 px overlap -> 16 + 10 columns, one row of 16
+    assert tiling.encode_work(IMAGE_768, None) == 24 * 16
+    assert tiling.encode_work(CLIP_768, tiling.EncodeTiling(temporal_chunk=8)) == 24 * 16
+    assert tiling.encode_work(IMAGE_768, tiling.EncodeTiling(512, 64, None)) == (16 + 10) * 16
+    for t in tiling.encode_tiling_candidates(CLIP_768):
+        if t is not None and t.spatial_tile is not None:
+            assert tiling.encode_work(CLIP_768, t) > 24 * 16  # overlaps add work; tiles never look cheaper
+
+
+@pytest.mark.parametrize("config_kind", ["tiny", "released"])
+def test_encode_retry_after_out_of_memory_takes_time_chunks_first(config_kind):
+    config = _config(config_kind)
+    setting, seen = None, []
+    while True:
+        smaller = tiling.smaller_encode_tiling(config, CLIP_768, setting)
+        if smaller is None:
+            break
+        current = tiling.estimate_tiled_encode_bytes(config, CLIP_768, setting, weights=False)
+        assert tiling.estimate_tiled_encode_bytes(config, CLIP_768, smaller, weights=False) <= 0.7 * current
+        seen.append(smaller)
+        setting = smaller
+    spatial = [t.spatial_tile is not None for t in seen]
+    assert spatial[0] is False and spatial == sorted(spatial)  # every whole-frame chunk before any spatial tile
+    assert seen[-1].spatial_tile is not None  # and tiles after that
