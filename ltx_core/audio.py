@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from .audio_vae import AudioVAE
+from .config import GeneratorConfig
 from .errors import InputError
 from .mel import resample
 
@@ -35,11 +36,22 @@ def describe(t: torch.Tensor) -> str:
     return f"a {t.dtype} tensor of shape {list(t.shape)}"
 
 
+# Sample rates audio is stored at: from below telephone quality (8 kHz) to 768 kHz studio formats. A rate outside
+# is a mistake (a rate in kHz, a frame rate), and resampling from it would multiply the clip's length.
+MIN_SAMPLE_RATE = 1000
+MAX_SAMPLE_RATE = 768000
+
+
 def check_sample_rate(sample_rate: object, name: str = "sample_rate") -> int:
     if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, float)):
         raise InputError(f"{name} must be a positive whole number of Hz; got {sample_rate!r}")
     if not math.isfinite(sample_rate) or sample_rate <= 0 or int(sample_rate) != sample_rate:
         raise InputError(f"{name} must be a positive whole number of Hz; got {sample_rate!r}")
+    if not MIN_SAMPLE_RATE <= sample_rate <= MAX_SAMPLE_RATE:
+        raise InputError(
+            f"{name} is {int(sample_rate)} Hz; audio rates are {MIN_SAMPLE_RATE}..{MAX_SAMPLE_RATE} Hz (48 kHz is "
+            "48000; was a rate in kHz given?)"
+        )
     return int(sample_rate)
 
 
@@ -90,12 +102,18 @@ def encode_audio(
     longer audio and padding shorter audio with silence before encoding.
     """
     param = next(vae.parameters())
-    stereo = to_stereo(waveform, sample_rate).to(param.device)
+    rate = check_sample_rate(sample_rate)
     cfg = vae.config
-    audio = resample(stereo, check_sample_rate(sample_rate), cfg.sampling_rate)
+    stereo = to_stereo(waveform, rate)
     if latent_frames is not None:
         if isinstance(latent_frames, bool) or not isinstance(latent_frames, int) or latent_frames < 1:
             raise InputError(f"latent_frames must be a positive integer; got {latent_frames!r}")
+        # Only the start of a long clip is encoded: cut it at the source rate (with a margin for the resampler's
+        # and the STFT's look-ahead) so a long file is never resampled whole.
+        keep = ((latent_frames + 1) * cfg.mel_hop_length * vae.compression + 2 * cfg.n_fft) * rate
+        stereo = stereo[..., : -(-keep // cfg.sampling_rate) + 64]
+    audio = resample(stereo.to(param.device), rate, cfg.sampling_rate)
+    if latent_frames is not None:
         # n samples give n // (hop * 4) + 1 latents
         needed = (latent_frames - 1) * cfg.mel_hop_length * vae.compression
         if audio.shape[-1] < needed:
@@ -120,6 +138,39 @@ def encode_audio(
     mel = vae.waveform_to_mel(audio, cfg.sampling_rate)
     latent = vae.encode(mel.to(param.dtype))
     return latent if latent_frames is None else latent[:, :, :latent_frames]
+
+
+def encode_bytes(vae: AudioVAE, batch: int, samples: int, sample_rate: int) -> int:
+    """Rough peak working memory of :func:`encode_audio` for ``samples`` samples per channel at ``sample_rate``: the
+    stereo copy, the resampled audio, its STFT and the encoder's full-resolution feature maps (float32)."""
+    cfg = vae.config
+    at_vae_rate = -(-samples * cfg.sampling_rate // max(sample_rate, 1))
+    mel_frames = at_vae_rate // cfg.mel_hop_length + 1
+    waves = batch * 2 * (samples + 2 * at_vae_rate) * 4
+    spectrum = batch * 2 * mel_frames * (cfg.n_fft // 2 + 1) * 4 * 2
+    features = 3 * batch * cfg.ch * cfg.ch_mult[0] * mel_frames * cfg.mel_bins * 4
+    return waves + spectrum + features
+
+
+def decode_bytes(vae: AudioVAE, vocoder: nn.Module, batch: int, latent_frames: int) -> int:
+    """Rough peak working memory of :func:`decode_audio` for ``latent_frames`` latents (float32): the decoder's
+    full-resolution feature maps, then the vocoder's widest stage (a few maps of channels x samples at that stage)
+    and the waveform."""
+    cfg = vae.config
+    mel = vae.mel_frames(latent_frames)
+    peak = 3 * batch * cfg.ch * cfg.ch_mult[0] * mel * cfg.mel_bins * 4
+    config = vocoder.config
+    stages = [(config, mel)] if isinstance(config, GeneratorConfig) else [(config.generator, mel)]
+    if not isinstance(config, GeneratorConfig) and config.bwe is not None and config.bwe_hop_length:
+        low_samples = mel * config.generator.hop_length
+        stages.append((config.bwe, -(-low_samples // config.bwe_hop_length)))
+    for generator, length in stages:
+        channels = generator.upsample_initial_channel
+        for rate in generator.upsample_rates:
+            length *= rate
+            channels //= 2
+            peak = max(peak, 4 * batch * 2 * channels * length * 4)
+    return int(peak + batch * 2 * mel * vocoder.hop_length * 4)
 
 
 def check_audio_latent(samples: object, vae: AudioVAE, name: str = "samples") -> torch.Tensor:

@@ -32,16 +32,21 @@ def h264_roundtrip(image: np.ndarray, crf: float = DEFAULT_IMAGE_CRF) -> np.ndar
     if height == 0 or width == 0:
         raise InputError(f"image of size {image.shape[1]}x{image.shape[0]} is too small to compress (at least 2x2)")
     buffer = io.BytesIO()
-    with av.open(buffer, "w", format="mp4") as container:
-        stream = container.add_stream("libx264", rate=1, options={"crf": str(crf), "preset": "veryfast"})
-        stream.height, stream.width = height, width
-        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image[:height, :width]), format="rgb24")
-        container.mux(stream.encode(frame.reformat(format="yuv420p")))
-        container.mux(stream.encode())
-    buffer.seek(0)
-    with av.open(buffer) as container:
-        decoded = next(container.decode(video=0))
-        return decoded.to_ndarray(format="rgb24")
+    try:
+        with av.open(buffer, "w", format="mp4") as container:
+            stream = container.add_stream("libx264", rate=1, options={"crf": str(crf), "preset": "veryfast"})
+            stream.height, stream.width = height, width
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image[:height, :width]), format="rgb24")
+            container.mux(stream.encode(frame.reformat(format="yuv420p")))
+            container.mux(stream.encode())
+        buffer.seek(0)
+        with av.open(buffer) as container:
+            decoded = next(container.decode(video=0))
+            return decoded.to_ndarray(format="rgb24")
+    except (av.FFmpegError, StopIteration, ValueError) as e:
+        raise InputError(
+            f"image of size {width}x{height} could not be re-compressed as H.264 ({e}); resize it or set crf to 0"
+        ) from e
 
 
 def resize_to_fill(frames: torch.Tensor, height: int, width: int) -> torch.Tensor:

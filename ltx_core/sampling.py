@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 
 import torch
 
+from . import checks
 from .conditioning import Condition, TokenState, apply_conditions, audio_state, own_tokens, video_state
 from .errors import InputError
 from .guidance import GuidanceParams, guided_x0
@@ -96,10 +97,19 @@ def check_guidance_blocks(params: GuidanceParams, num_blocks: int, name: str) ->
 # -- noise ---------------------------------------------------------------------------------------------------------
 
 
+MAX_SEED = 2**64 - 1
+
+
+def check_seed(seed: object, name: str = "seed") -> int:
+    """A seed torch can take as it is: a whole number in 0 .. 2^64 - 1 (torch would wrap -1 to 2^64 - 1 silently,
+    so two different numbers would give the same video)."""
+    return checks.integer(seed, name, minimum=0, maximum=MAX_SEED)
+
+
 def draw_noise(seed: int, video_shape: Sequence[int], audio_shape: Sequence[int] | None = None):
     """Standard normal noise from ``seed`` on the CPU (float32): ``(video [B, N, 128], audio [B, T, 128] | None)``
     in that order from one generator."""
-    generator = torch.Generator("cpu").manual_seed(int(seed))
+    generator = torch.Generator("cpu").manual_seed(check_seed(seed))
     video = torch.randn(*video_shape, generator=generator, dtype=torch.float32)
     audio = None if audio_shape is None else torch.randn(*audio_shape, generator=generator, dtype=torch.float32)
     return video, audio
@@ -235,6 +245,27 @@ def _batched(context: torch.Tensor, batch: int, device: torch.device, name: str)
     return context.to(device, torch.float32).expand(batch, -1, -1)
 
 
+def state_bytes(
+    video_tokens: int, audio_tokens: int, batch: int, video_channels: int = 128, audio_channels: int = 128
+) -> int:
+    """The float32 token states the loop keeps whatever the model: latent, clean value, mask-scaled noise, one
+    estimate per guidance pass (up to four), the guided estimate and the next step's latent."""
+    return 4 * batch * (video_tokens * video_channels + audio_tokens * audio_channels) * 9
+
+
+def working_bytes(config, video_tokens: int, audio_tokens: int, batch: int, dtype: torch.dtype) -> int:
+    """A low estimate of the memory one sampling step needs beyond the weights: the float32 token states of the
+    loop (latent, clean value, noise, one estimate per guidance pass, the guided result), and the largest
+    activations of a block (the stream, its normalised copy, q/k/v, the attention output and the feed-forward's
+    4x-wide hidden layer in the compute dtype, plus the float32 per-token modulation rows). Used to refuse sizes
+    that cannot run, never to plan: the real peak is higher."""
+    size = torch.empty((), dtype=dtype).element_size()
+    states = state_bytes(video_tokens, audio_tokens, batch, config.in_channels, config.audio_in_channels)
+    widths = ((video_tokens, config.video_dim), (audio_tokens, config.audio_dim))
+    activations = max(batch * tokens * width * (10 * size + 4 * config.adaln_coefficients) for tokens, width in widths)
+    return int(states + activations)
+
+
 def sample(
     model: VelocityModel,
     video_latent: torch.Tensor,
@@ -265,6 +296,7 @@ def sample(
     tensors live (default: the CPU).
     """
     sigmas = validate_sigmas(sigmas)
+    seed = check_seed(seed)
     device = torch.device(device) if device is not None else torch.device("cpu")
     if video_latent.ndim != 5:
         raise InputError(f"video latent must be [B, 128, F, H, W]; got shape {list(video_latent.shape)}")

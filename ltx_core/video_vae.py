@@ -443,10 +443,20 @@ class VideoFit:
 
     @classmethod
     def from_dict(cls, values: Any) -> VideoFit | None:
-        try:
-            return cls(**values)
-        except TypeError:
+        """The record a LATENT carries, or ``None`` when it is not a complete, consistent one (edited by hand or
+        by another tool): then nothing is cropped, and the caller says so."""
+        if not isinstance(values, dict) or set(values) != set(cls.__dataclass_fields__):
             return None
+        numbers = [values[k] for k in cls.__dataclass_fields__ if k != "mode"]
+        if values["mode"] not in FIT_MODES or not all(type(v) is int and 0 <= v < 2**31 for v in numbers):
+            return None
+        fit = cls(**values)
+        inner, outer = (fit.height, fit.width), (fit.fitted_height, fit.fitted_width)
+        if fit.mode == "crop":
+            inner, outer = outer, inner
+        if not (inner[0] + fit.top <= outer[0] and inner[1] + fit.left <= outer[1]):
+            return None
+        return fit
 
     def restore(self, video: torch.Tensor) -> torch.Tensor | None:
         """Undo a ``pad`` on decoded frames ``[..., F, H, W]`` (channel-first) when they still have the fitted
@@ -469,10 +479,14 @@ def fit_video(video: torch.Tensor, mode: str = "pad", name: str = "video") -> tu
     lo_f, hi_f = nearest_frame_counts(f)
     (lo_h, hi_h), (lo_w, hi_w) = nearest_sizes(h), nearest_sizes(w)
     if mode == "error" and (lo_f != f or lo_h != h or lo_w != w or h < SPACE_COMPRESSION or w < SPACE_COMPRESSION):
+        nearest = [
+            f"{label} {lo} or {hi}"
+            for label, value, lo, hi in (("frames", f, lo_f, hi_f), ("width", w, lo_w, hi_w), ("height", h, lo_h, hi_h))
+            if (lo, hi) != (value, value)
+        ]
         raise InputError(
             f"{name} is {f} frames of {w}x{h}; the video VAE needs 8k+1 frames and sides that are multiples of 32 "
-            f"(nearest valid: {lo_f} or {hi_f} frames, width {lo_w} or {hi_w}, height {lo_h} or {hi_h}); "
-            "choose fit=pad or fit=crop to adjust automatically"
+            f"(nearest valid: {', '.join(nearest)}); choose fit=pad or fit=crop to adjust automatically"
         )
     if mode == "crop":
         if h < SPACE_COMPRESSION or w < SPACE_COMPRESSION:

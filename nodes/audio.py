@@ -13,14 +13,26 @@ from contextlib import contextmanager
 
 import torch
 
-from ..ltx_core.audio import check_audio_latent, decode_audio, decoded_seconds, encode_audio, trim_to_duration
+from ..ltx_core import checks
+from ..ltx_core.audio import (
+    check_audio_latent,
+    check_sample_rate,
+    decode_audio,
+    decode_bytes,
+    decoded_seconds,
+    encode_audio,
+    encode_bytes,
+    to_stereo,
+    trim_to_duration,
+)
 from ..ltx_core.audio_vae import AudioVAE, load_audio_vae
 from ..ltx_core.checkpoint import Checkpoint, open_checkpoint
-from ..ltx_core.errors import InputError
+from ..ltx_core.errors import InputError, TooLargeError
 from ..ltx_core.latents import audio_latent_length
 from ..ltx_core.vocoder import load_vocoder
 from . import host
 from .dtypes import VAE_DTYPES, vae_dtype
+from .validation import checked, is_latent, register_socket
 
 log = logging.getLogger("ltx_av.nodes.audio")
 
@@ -104,20 +116,60 @@ class LoadedAudioVAE:
                 host.free_memory(self.device)
 
     def encode_waveform(
-        self, waveform: torch.Tensor, sample_rate: int, latent_frames: int | None = None
+        self, waveform: torch.Tensor, sample_rate: int, latent_frames: int | None = None, name: str = "audio"
     ) -> torch.Tensor:
         """Waveform ``[B, C, N]`` (any rate, any channel count; see ``ltx_core.audio``) -> latent ``[B, 8, T, 16]``
-        with ``T = N16k // 640 + 1``, or exactly ``latent_frames`` (cropped, or silence-padded audio)."""
+        with ``T = N16k // 640 + 1``, or exactly ``latent_frames`` (cropped, or silence-padded audio).
+
+        Refused before any work (:class:`TooLargeError`) when the estimated working memory does not fit."""
+        to_stereo(waveform, sample_rate, name)  # checks the waveform and its rate before any estimate
+        rate = check_sample_rate(sample_rate, f"{name} sample_rate")
+        samples = waveform.shape[-1]
+        if latent_frames is not None:
+            # only what the latent needs is encoded (see encode_audio)
+            per_latent = self.vae.config.mel_hop_length * self.vae.compression
+            samples = min(samples, -(-(latent_frames + 2) * per_latent * rate // self.vae.config.sampling_rate))
+        checks.fits_memory(
+            encode_bytes(self.vae, waveform.shape[0], samples, rate),
+            host.available_memory(self.device),
+            f"encoding {name} ({waveform.shape[0]} x {samples / rate:.1f} s at {rate} Hz)",
+            advice="encode a shorter clip (or set video_frames to encode only what the video needs)",
+        )
         with self._in_use(), torch.no_grad():
-            latent = encode_audio(self.vae, waveform, sample_rate, latent_frames=latent_frames)
+            try:
+                latent = encode_audio(self.vae, waveform, sample_rate, latent_frames=latent_frames)
+            except Exception as error:
+                if host.is_out_of_memory(error):
+                    raise TooLargeError(
+                        f"encoding {name} ran out of memory on {self.device}; encode a shorter clip"
+                    ) from error
+                raise
         return latent.to(device=host.intermediate_device(), dtype=torch.float32)
 
     def decode(self, latent: torch.Tensor, progress: host.Progress | None = None) -> tuple[torch.Tensor, int]:
-        """Latent ``[B, 8, T, 16]`` -> (waveform ``[B, 2, (4T - 3) * hop]`` float32, sample rate)."""
+        """Latent ``[B, 8, T, 16]`` -> (waveform ``[B, 2, (4T - 3) * hop]`` float32, sample rate).
+
+        Refused before any work (:class:`TooLargeError`) when the estimated working memory does not fit."""
+        latent = check_audio_latent(latent, self.vae)
+        seconds = self.decoded_seconds(latent.shape[2])
+        checks.fits_memory(
+            decode_bytes(self.vae, self.vocoder, latent.shape[0], latent.shape[2]),
+            host.available_memory(self.device),
+            f"decoding {latent.shape[0]} x {seconds:.1f} s of audio",
+            advice="decode a shorter latent (core latent nodes can slice it)",
+        )
         with self._in_use(), torch.no_grad():
-            waveform = decode_audio(
-                self.vae, self.vocoder, latent, progress=progress.callback() if progress is not None else None
-            )
+            try:
+                waveform = decode_audio(
+                    self.vae, self.vocoder, latent, progress=progress.callback() if progress is not None else None
+                )
+            except Exception as error:
+                if host.is_out_of_memory(error):
+                    raise TooLargeError(
+                        f"decoding {seconds:.1f} s of audio ran out of memory on {self.device}; decode a shorter "
+                        "latent or free GPU memory (other models, other programs)"
+                    ) from error
+                raise
         return waveform.to(host.intermediate_device()), self.sample_rate
 
     def decoded_seconds(self, latent_frames: int) -> float:
@@ -152,14 +204,17 @@ def load_audio(
 
 
 def _audio_latent_tensor(latent: object, node: str) -> torch.Tensor:
-    if not isinstance(latent, dict) or "samples" not in latent:
-        raise InputError(f"{node}: samples must be a LATENT (a dict with 'samples'); got {type(latent).__name__}")
+    if not is_latent(latent):
+        got = "nothing (None)" if latent is None else f"a {type(latent).__name__}"
+        raise InputError(f"{node}: samples must be a LATENT (a dict with a 'samples' tensor); got {got}")
     kind = latent.get("type")
     samples = latent["samples"]
     if getattr(samples, "is_nested", False):  # newer ComfyUI packs video + audio into one NestedTensor
         samples = samples.unbind()[-1]
     elif kind not in (None, "audio"):
-        raise InputError(f"{node}: samples is a '{kind}' latent; connect an audio latent ([B, 8, frames, 16])")
+        raise InputError(
+            f"{node}: samples is a latent of type {kind!r}; connect an audio latent ([batch, 8, frames, 16])"
+        )
     return samples
 
 
@@ -175,6 +230,7 @@ class LTXAudioVAELoader:
     RETURN_NAMES = ("audio_vae",)
     OUTPUT_TOOLTIPS = ("Audio VAE + vocoder for LTX-AV audio encode/decode.",)
     FUNCTION = "load"
+    FILE_INPUTS = ("ckpt_name",)
 
     @classmethod
     def INPUT_TYPES(cls):
@@ -195,6 +251,7 @@ class LTXAudioVAELoader:
             }
         }
 
+    @checked
     def load(self, ckpt_name: str, dtype: str = "auto"):
         try:
             path = host.model_path("checkpoints", ckpt_name)
@@ -225,9 +282,10 @@ class LTXAudioDecode:
             }
         }
 
+    @checked
     def decode(self, audio_vae: LoadedAudioVAE, samples: dict):
         latent = _audio_latent_tensor(samples, "LTXAudioDecode")
-        latent = check_audio_latent(latent, audio_vae.vae, "LTXAudioDecode samples")
+        latent = check_audio_latent(latent, audio_vae.vae, "LTXAudioDecode: samples")
         waveform, rate = audio_vae.decode(latent, progress=host.Progress(2))
         duration = samples.get("duration")
         if isinstance(duration, (int, float)) and duration > 0:
@@ -287,21 +345,23 @@ class LTXAudioEncode:
             },
         }
 
+    @checked
     def encode(self, audio_vae: LoadedAudioVAE, audio: dict, video_frames: int = 0, frame_rate: float = 24.0):
-        if not isinstance(audio, dict) or "waveform" not in audio or "sample_rate" not in audio:
-            raise InputError("LTXAudioEncode: audio must be an AUDIO dict with 'waveform' and 'sample_rate'")
+        node = "LTXAudioEncode"
         waveform, rate = audio["waveform"], audio["sample_rate"]
-        if video_frames < 0:
-            raise InputError(f"LTXAudioEncode: video_frames must be >= 0; got {video_frames}")
+        to_stereo(waveform, rate, f"{node}: audio")  # checked before anything is estimated or allocated
+        rate = check_sample_rate(rate, f"{node}: audio sample_rate")
         out: dict = {"type": "audio"}
         frames = None
         if video_frames > 0:
             frames = audio_vae.latent_length(video_frames, frame_rate)
             out.update(frame_rate=float(frame_rate), duration=video_frames / frame_rate)
-        elif isinstance(waveform, torch.Tensor) and waveform.ndim == 3 and isinstance(rate, (int, float)) and rate > 0:
+        else:
             out["duration"] = waveform.shape[-1] / rate
-        out["samples"] = audio_vae.encode_waveform(waveform, rate, latent_frames=frames)
+        out["samples"] = audio_vae.encode_waveform(waveform, rate, latent_frames=frames, name=f"{node}: audio")
         return (out,)
 
+
+register_socket("LTX_AUDIO_VAE", LoadedAudioVAE, "the audio VAE from LTX-AV Load Audio VAE")
 
 NODES: tuple[type, ...] = (LTXAudioVAELoader, LTXAudioDecode, LTXAudioEncode)

@@ -21,6 +21,7 @@ from ..ltx_core.transformer import (
 )
 from . import host
 from .dtypes import named_dtype
+from .validation import checked, register_socket
 
 log = logging.getLogger("ltx_av.nodes.model")
 
@@ -213,6 +214,7 @@ class LTXModelLoader:
     )
     RETURN_TYPES = ("LTX_MODEL",)
     RETURN_NAMES = ("model",)
+    FILE_INPUTS = ("model_name",)
     OUTPUT_TOOLTIPS = ("The transformer, ready for the LTX-AV sampler.",)
     FUNCTION = "load"
 
@@ -255,6 +257,7 @@ class LTXModelLoader:
             }
         }
 
+    @checked
     def load(self, model_name: str, dtype: str, offload: str, cross_modal_timesteps: str = DEFAULT_AV_TIMESTEP_RULE):
         path = _resolve(model_name)
         ckpt = open_checkpoint(path)
@@ -265,5 +268,7 @@ class LTXModelLoader:
             ),
         )
 
+
+register_socket("LTX_MODEL", LoadedTransformer, "the model from LTX-AV Load Model")
 
 NODES: tuple[type, ...] = (LTXModelLoader,)

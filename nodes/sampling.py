@@ -22,10 +22,14 @@ Core SaveLatent keeps only ``samples``; LTXSaveLatent / LTXLoadLatent keep the w
 from __future__ import annotations
 
 import logging
+import math
+from contextlib import contextmanager
 
 import torch
 
+from ..ltx_core import checks
 from ..ltx_core.conditioning import (
+    KeyframeCondition,
     audio_denoise_mask,
     condition_for_frame,
     condition_from_dict,
@@ -34,7 +38,7 @@ from ..ltx_core.conditioning import (
     time_window_mask,
     video_denoise_mask,
 )
-from ..ltx_core.errors import InputError
+from ..ltx_core.errors import InputError, TooLargeError
 from ..ltx_core.guidance import GuidanceParams, default_guidance, default_steps
 from ..ltx_core.latents import (
     AUDIO_LATENT_CHANNELS,
@@ -47,11 +51,21 @@ from ..ltx_core.latents import (
     video_latent_shape,
 )
 from ..ltx_core.media import DEFAULT_IMAGE_CRF
-from ..ltx_core.sampling import NO_GUIDANCE, Progress, check_guidance_blocks, preview_image, sample
+from ..ltx_core.sampling import (
+    NO_GUIDANCE,
+    Progress,
+    check_guidance_blocks,
+    preview_image,
+    sample,
+    state_bytes,
+    working_bytes,
+)
 from ..ltx_core.schedules import DISTILLED_SIGMAS, STAGE2_SIGMAS, ltx2_sigmas, validate_sigmas
 from ..ltx_core.text_encoder import TextContexts
 from ..ltx_core.video_vae import FIT_MODES, VideoFit
 from . import host
+from .validation import checked, is_latent
+from .video import check_images
 
 log = logging.getLogger("ltx_av.nodes.sampling")
 
@@ -60,30 +74,39 @@ FIT_KEY = "ltx_video_fit"
 DEFAULT_FRAME_RATE = 24.0
 SCHEDULES = ("ltx2", "distilled", "stage2")
 AUDIO_MODES = ("auto", "generate", "keep")
+# Frame rates a latent may record (the widgets allow 1..240; higher is a unit mistake).
+MAX_FRAME_RATE = 1000.0
 
 
 # -- latent dict helpers -------------------------------------------------------------------------------------------
 
 
 def _latent_dict(value: object, node: str, name: str) -> dict:
-    if not isinstance(value, dict) or not isinstance(value.get("samples"), torch.Tensor):
-        raise InputError(
-            f"{node}: {name} must be a LATENT (a dict with a 'samples' tensor); got {type(value).__name__}"
-        )
+    if not is_latent(value):
+        got = "nothing (None)" if value is None else f"a {type(value).__name__}"
+        raise InputError(f"{node}: {name} must be a LATENT (a dict with a 'samples' tensor); got {got}")
     return value
 
 
-def _video_samples(latent: dict, node: str, name: str) -> torch.Tensor:
+def _floats(samples: torch.Tensor, node: str, name: str) -> torch.Tensor:
+    if not samples.is_floating_point():
+        raise InputError(f"{node}: {name} holds {samples.dtype} values; a latent holds floating-point numbers")
+    checks.finite_tensor(samples, f"{node}: {name}")
+    return samples.float()
+
+
+def _video_samples(latent: dict, node: str, name: str, channels: int = VIDEO_LATENT_CHANNELS) -> torch.Tensor:
     samples = latent["samples"]
     if getattr(samples, "is_nested", False):  # newer ComfyUI packs video + audio into one NestedTensor
         samples = samples.unbind()[0]
     elif latent.get("type") not in (None, "video"):
-        raise InputError(f"{node}: {name} is a '{latent.get('type')}' latent; connect a video latent")
-    if samples.ndim != 5 or samples.shape[1] != VIDEO_LATENT_CHANNELS or 0 in samples.shape:
+        raise InputError(f"{node}: {name} is a latent of type {latent.get('type')!r}; connect a video latent")
+    if samples.ndim != 5 or samples.shape[1] != channels or 0 in samples.shape:
         raise InputError(
-            f"{node}: {name} has shape {list(samples.shape)}; an LTX video latent is [batch, 128, frames, H/32, W/32]"
+            f"{node}: {name} has shape {list(samples.shape)}; an LTX video latent is [batch, {channels}, frames, "
+            "H/32, W/32] with no empty dimension"
         )
-    return samples.float()
+    return _floats(samples, node, name)
 
 
 def _audio_samples(latent: dict, node: str, name: str) -> torch.Tensor:
@@ -91,17 +114,28 @@ def _audio_samples(latent: dict, node: str, name: str) -> torch.Tensor:
     if getattr(samples, "is_nested", False):
         samples = samples.unbind()[-1]
     elif latent.get("type") not in (None, "audio"):
-        raise InputError(f"{node}: {name} is a '{latent.get('type')}' latent; connect an audio latent")
-    if samples.ndim != 4 or samples.shape[1] != AUDIO_LATENT_CHANNELS or samples.shape[3] != AUDIO_LATENT_MEL_BINS:
+        raise InputError(f"{node}: {name} is a latent of type {latent.get('type')!r}; connect an audio latent")
+    if (
+        samples.ndim != 4
+        or samples.shape[1] != AUDIO_LATENT_CHANNELS
+        or samples.shape[3] != AUDIO_LATENT_MEL_BINS
+        or 0 in samples.shape
+    ):
         raise InputError(
-            f"{node}: {name} has shape {list(samples.shape)}; an LTX audio latent is [batch, 8, frames, 16]"
+            f"{node}: {name} has shape {list(samples.shape)}; an LTX audio latent is [batch, 8, frames, 16] with at "
+            "least one frame"
         )
-    return samples.float()
+    return _floats(samples, node, name)
 
 
 def _fit(latent: dict) -> VideoFit | None:
     fit = latent.get(FIT_KEY)
-    return VideoFit.from_dict(fit) if isinstance(fit, dict) else None
+    if fit is None:
+        return None
+    record = VideoFit.from_dict(fit)
+    if record is None:
+        log.warning("the latent's %r record is incomplete or inconsistent (edited?); ignoring it", FIT_KEY)
+    return record
 
 
 def _real_frames(latent: dict, samples: torch.Tensor) -> int:
@@ -117,9 +151,20 @@ def _frame_rate(latent: dict, node: str, name: str) -> float | None:
     rate = latent.get("frame_rate")
     if rate is None:
         return None
-    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not rate > 0:
-        raise InputError(f"{node}: {name} has frame_rate {rate!r}; expected a positive number")
-    return float(rate)
+    return checks.number(rate, f"{node}: {name}'s frame_rate", above=0.0, maximum=MAX_FRAME_RATE)
+
+
+def _conditions(latent: dict, node: str, name: str) -> list:
+    """The image conditions a video latent carries (a list; absent or None: none)."""
+    found = latent.get(CONDITIONS_KEY)
+    if found is None:
+        return []
+    if not isinstance(found, (list, tuple)):
+        raise InputError(
+            f"{node}: {name}'s {CONDITIONS_KEY!r} is a {type(found).__name__}; it is a list made by LTX-AV Image "
+            "Condition"
+        )
+    return list(found)
 
 
 # -- LTXEmptyLatent ------------------------------------------------------------------------------------------------
@@ -167,6 +212,7 @@ class LTXEmptyLatent:
             },
         }
 
+    @checked
     def make(self, width: int, height: int, frames: int, frame_rate: float, batch_size: int = 1, fit: str = "pad"):
         return empty_latents(width, height, frames, frame_rate, batch_size, fit)
 
@@ -175,14 +221,13 @@ def empty_latents(
     width: int, height: int, frames: int, frame_rate: float, batch_size: int = 1, fit: str = "pad"
 ) -> tuple[dict, dict]:
     """(video LATENT, audio LATENT) of zeros; see :class:`LTXEmptyLatent`."""
-    if fit not in FIT_MODES:
-        raise InputError(f"LTXEmptyLatent: fit is {fit!r}; expected one of {', '.join(FIT_MODES)}")
-    if batch_size < 1:
-        raise InputError(f"LTXEmptyLatent: batch_size must be >= 1; got {batch_size}")
-    if not frame_rate > 0:
-        raise InputError(f"LTXEmptyLatent: frame_rate must be positive; got {frame_rate}")
-    if frames < 1 or width < 1 or height < 1:
-        raise InputError(f"LTXEmptyLatent: width, height and frames must be >= 1; got {width}x{height}, {frames}")
+    node = "LTXEmptyLatent"
+    checks.choice(fit, f"{node}: fit", FIT_MODES)
+    batch_size = checks.integer(batch_size, f"{node}: batch_size", minimum=1)
+    frame_rate = checks.number(frame_rate, f"{node}: frame_rate", above=0.0, maximum=MAX_FRAME_RATE)
+    width = checks.integer(width, f"{node}: width", minimum=1)
+    height = checks.integer(height, f"{node}: height", minimum=1)
+    frames = checks.integer(frames, f"{node}: frames", minimum=1)
     lo_f, hi_f = nearest_frame_counts(frames)
     lo_h, lo_w = nearest_sizes(height)[0], nearest_sizes(width)[0]
     record = None
@@ -196,6 +241,15 @@ def empty_latents(
     else:
         fitted = (hi_f, max(32, -(-height // 32) * 32), max(32, -(-width // 32) * 32))
     f, h, w = fitted
+    # An empty latent is only useful to sample: refuse a size the sampler's token states alone could not hold.
+    video_tokens = batch_size * (1 + (f - 1) // 8) * (h // 32) * (w // 32)
+    audio_tokens = batch_size * audio_latent_length(frames if fit == "pad" else f, frame_rate)
+    checks.fits_memory(
+        state_bytes(video_tokens, audio_tokens, 1),
+        host.available_memory(host.compute_device()),
+        f"{node}: {batch_size} x {f} frames of {w}x{h} ({video_tokens:,} video tokens) to sample",
+        advice="make the video shorter or smaller (or generate it in parts)",
+    )
     if fitted != (frames, height, width):
         top, left = ((h - height) // 2, (w - width) // 2) if fit == "pad" else ((height - h) // 2, (width - w) // 2)
         record = VideoFit(fit, frames, height, width, f, h, w, top, left)
@@ -277,25 +331,20 @@ class LTXImageCondition:
             }
         }
 
+    @checked
     def condition(self, vae, image, video_latent, frame_index: int, strength: float, crf: int = DEFAULT_IMAGE_CRF):
         node = "LTXImageCondition"
         latent = _latent_dict(video_latent, node, "video_latent")
-        samples = _video_samples(latent, node, "video_latent")
-        if not isinstance(image, torch.Tensor) or image.ndim != 4 or image.shape[-1] != 3 or 0 in image.shape:
-            shape = list(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
-            raise InputError(f"{node}: image must be an IMAGE [frames, height, width, 3] (RGB); got {shape}")
-        if not 0.0 <= strength <= 1.0:
-            raise InputError(f"{node}: strength must be in [0, 1]; got {strength}")
-        if not 0 <= crf <= 51:
-            raise InputError(f"{node}: crf must be in 0..51 (0: off); got {crf}")
+        samples = _video_samples(latent, node, "video_latent", vae.latent_channels)
+        earlier = _conditions(latent, node, "video_latent")
+        check_images(image, node, "image")
         _, _, _, h, w = samples.shape
         height, width = 32 * h, 32 * w
         fit = _fit(latent)
         content = None
         if fit is not None and fit.mode == "pad" and (fit.fitted_height, fit.fitted_width) == (height, width):
             content = (fit.top, fit.left, fit.height, fit.width)
-        pixels = condition_pixels(image, height, width, crf, content)
-        frames = pixels.shape[2]
+        frames = nearest_frame_counts(image.shape[0])[0]  # a clip is cut to 8k+1 frames (logged when prepared)
         real = _real_frames(latent, samples)
         index = frame_index if frame_index >= 0 else real + frame_index - (frames - 1)
         if index < 0 or index + frames - 1 >= real:
@@ -303,10 +352,22 @@ class LTXImageCondition:
                 f"{node}: frame_index {frame_index} puts {frames} frame(s) at frames {index}..{index + frames - 1}, "
                 f"outside the video, which has frames 0..{real - 1} (-{real}..-1 counting from the end)"
             )
+        # the prepared frames at the latent's size (and their H.264 round trip at the image's size)
+        _, src_h, src_w, _ = image.shape
+        checks.fits_memory(
+            frames * (3 * checks.tensor_bytes((3, height, width)) + 6 * src_h * src_w * 3),
+            host.available_memory(host.intermediate_device()),
+            f"{node}: {frames} frame(s) of {src_w}x{src_h} for a {width}x{height} video",
+            advice="resize the image first",
+        )
+        try:
+            pixels = condition_pixels(image, height, width, crf, content)
+        except InputError as e:
+            raise InputError(f"{node}: {e}") from None
         encoded = vae.encode_pixels(pixels)
         cond = condition_for_frame(encoded.cpu().float(), index, strength, video_frame_count(samples.shape[2]), node)
         out = dict(latent)
-        out[CONDITIONS_KEY] = [*latent.get(CONDITIONS_KEY, []), condition_to_dict(cond)]
+        out[CONDITIONS_KEY] = [*earlier, condition_to_dict(cond)]
         log.info("%s: %s frame(s) at frame %d, strength %g", node, frames, index, strength)
         return (out,)
 
@@ -324,7 +385,9 @@ def _expected_context_widths(model) -> tuple[int, int]:
 def conditioning_contexts(conditioning: object, model, name: str, node: str = "LTXSampler") -> TextContexts:
     """Video/audio text contexts of an LTX-AV CONDITIONING, checked against the model's text path."""
     if not isinstance(conditioning, list) or not conditioning:
-        raise InputError(f"{node}: {name} must be a CONDITIONING from LTX-AV Text Encode; got {type(conditioning)}")
+        got = "nothing (None)" if conditioning is None else f"a {type(conditioning).__name__}"
+        got = "an empty list" if conditioning == [] else got
+        raise InputError(f"{node}: {name} must be a CONDITIONING from LTX-AV Text Encode; got {got}")
     if len(conditioning) > 1:
         raise InputError(
             f"{node}: {name} holds {len(conditioning)} prompts (e.g. from Conditioning Combine); LTX-AV Sampler takes "
@@ -352,11 +415,22 @@ def conditioning_contexts(conditioning: object, model, name: str, node: str = "L
             )
         if signature.get("checkpoint") != model.checkpoint:
             log.info("%s was encoded with the text path of '%s'", name, signature.get("checkpoint"))
-    if video.ndim != 3 or audio.ndim != 3 or video.shape[-1] != want_v or audio.shape[-1] != want_a:
+    if (
+        video.ndim != 3
+        or audio.ndim != 3
+        or video.shape[-1] != want_v
+        or audio.shape[-1] != want_a
+        or 0 in video.shape
+        or 0 in audio.shape
+    ):
         raise InputError(
             f"{node}: {name} contexts are {list(video.shape)} (video) and {list(audio.shape)} (audio); the "
             f"{model.variant} model expects [batch, tokens, {want_v}] and [batch, tokens, {want_a}]"
         )
+    for part, tensor in (("video", video), ("audio", audio)):
+        if not tensor.is_floating_point():
+            raise InputError(f"{node}: {name} {part} context holds {tensor.dtype} values; expected floats")
+        checks.finite_tensor(tensor, f"{node}: {name} {part} context")
     return TextContexts(video.float(), audio.float())
 
 
@@ -591,6 +665,7 @@ class LTXSampler:
             },
         }
 
+    @checked
     def run(
         self,
         model,
@@ -620,7 +695,7 @@ class LTXSampler:
     ):
         node = "LTXSampler"
         video = _latent_dict(video_latent, node, "video_latent")
-        video_samples = _video_samples(video, node, "video_latent")
+        video_samples = _video_samples(video, node, "video_latent", model.config.in_channels)
         audio, audio_samples = None, None
         if audio_latent is not None:
             audio = _latent_dict(audio_latent, node, "audio_latent")
@@ -681,8 +756,20 @@ class LTXSampler:
             audio_mask = audio_keep_mask(audio, audio_samples, audio_mode, node)
         conditions = [
             condition_from_dict(c, f"{node}: video_latent condition {i + 1}")
-            for i, c in enumerate(video.get(CONDITIONS_KEY) or [])
+            for i, c in enumerate(_conditions(video, node, "video_latent"))
         ]
+        for i, cond in enumerate(conditions):
+            checks.finite_tensor(cond.latent, f"{node}: video_latent condition {i + 1}")
+        own = video_samples.shape[2] * video_samples.shape[3] * video_samples.shape[4]
+        extra = sum(math.prod(c.latent.shape[2:]) for c in conditions if isinstance(c, KeyframeCondition))
+        audio_tokens = 0 if audio_samples is None else audio_samples.shape[2]
+        checks.fits_memory(
+            working_bytes(model.config, own + extra, audio_tokens, b, model.dtype),
+            host.available_memory(model.device),
+            f"{node}: sampling {b} x {own + extra:,} video tokens",
+            where=f"memory on {model.device} beyond the weights",
+            advice="make the video shorter or smaller (a 768x512x121 video is 6,144 tokens)",
+        )
         log.info(
             "%s: %d steps %s, video %s, audio %s, guidance video %s audio %s, %d condition(s)",
             node,
@@ -704,7 +791,7 @@ class LTXSampler:
                 return
             progress.update(1, preview=_pil(preview_image(p.video_x0, grid)))
 
-        with model.in_use():
+        with model.in_use(), _out_of_memory_advice(node, model.device):
             v_out, a_out = sample(
                 model,
                 video_samples,
@@ -732,6 +819,20 @@ class LTXSampler:
                 out_audio.pop(FIT_KEY, None)
                 out_video.pop("noise_mask", None)
         return (out_video, out_audio)
+
+
+@contextmanager
+def _out_of_memory_advice(node: str, device: torch.device):
+    """Turn an out-of-memory failure into the advice the README gives (the original stays the cause)."""
+    try:
+        yield
+    except Exception as error:
+        if not host.is_out_of_memory(error):
+            raise
+        raise TooLargeError(
+            f"{node}: ran out of memory on {device} while sampling; set offload = blocks and/or dtype = "
+            "float8-storage on LTX-AV Load Model, or make the video shorter or smaller"
+        ) from error
 
 
 def _pil(rgb: torch.Tensor):

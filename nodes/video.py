@@ -12,10 +12,11 @@ from contextlib import contextmanager
 
 import torch
 
+from ..ltx_core import checks
 from ..ltx_core import tiling as tiles
 from ..ltx_core.checkpoint import Checkpoint, open_checkpoint
 from ..ltx_core.config import VideoVAEConfig
-from ..ltx_core.errors import InputError
+from ..ltx_core.errors import InputError, TooLargeError
 from ..ltx_core.video_vae import (
     DECODE_NOISE_SCALE,
     DECODE_TIMESTEP,
@@ -27,6 +28,7 @@ from ..ltx_core.video_vae import (
 )
 from . import host
 from .dtypes import VAE_DTYPES, vae_dtype
+from .validation import checked, is_latent, register_socket
 
 log = logging.getLogger("ltx_av.nodes.video")
 
@@ -135,7 +137,7 @@ class LoadedVideoVAE:
                         raise
                     smaller = tiles.smaller_encode_tiling(vae.config, pixels.shape, setting, vae.dtype)
                     if smaller is None:
-                        raise
+                        raise out_of_memory("video encode", pixels.shape, self.device, ENCODE_ADVICE) from error
                     del error
                     host.free_memory(self.device)
                     log.warning("video encode ran out of memory; retrying with %s", smaller)
@@ -175,8 +177,14 @@ class LoadedVideoVAE:
                 is_oom=host.is_out_of_memory,
                 on_retry=lambda smaller: host.free_memory(self.device),
             )
-            for start, frames in runs:
-                yield start, frames.clamp_(-1.0, 1.0)
+            try:
+                for start, frames in runs:
+                    yield start, frames.clamp_(-1.0, 1.0)
+            except Exception as error:
+                if not host.is_out_of_memory(error):
+                    raise
+                # The tiler has already retried with every smaller tiling it knows.
+                raise out_of_memory("video decode", latent.shape, self.device, DECODE_ADVICE) from error
 
     def decode_latent(self, latent: torch.Tensor, **kwargs) -> torch.Tensor:
         """Latent ``[B, 128, F', H', W']`` -> pixels ``[B, 3, 8(F'-1)+1, 32H', 32W']`` float32 in [-1, 1]."""
@@ -194,6 +202,20 @@ class LoadedVideoVAE:
             f"LoadedVideoVAE({self.variant}, {self.checkpoint!r}, {str(self.dtype).removeprefix('torch.')}, "
             f"parts loaded {list(self.vae.parts)}, on {self.device})"
         )
+
+
+DECODE_ADVICE = (
+    "lower spatial_tile / temporal_tile (tiling = manual), decode fewer frames or a smaller size, or free GPU memory "
+    "(other models, other programs)"
+)
+ENCODE_ADVICE = "encode fewer frames or a smaller size (resize first), or free GPU memory (other models, programs)"
+
+
+def out_of_memory(what: str, shape, device: torch.device, advice: str) -> TooLargeError:
+    """The error for an out-of-memory failure that smaller tiles could not cure (raise it ``from`` the original)."""
+    return TooLargeError(
+        f"{what} of {list(shape)} ran out of memory on {device} even with the smallest tiles; {advice}"
+    )
 
 
 def _describe(setting: tiles.DecodeTiling | None) -> str:
@@ -226,50 +248,67 @@ def _source_choices() -> list[str]:
     return [f"{folder}/{name}" for folder in SOURCE_FOLDERS for name in host.list_models(folder)]
 
 
-def _video_latent(samples: object, node: str) -> torch.Tensor:
+def _video_latent(samples: object, node: str, channels: int) -> torch.Tensor:
     """The tensor of a video LATENT, refusing what is not one (named after the node's ``samples`` input)."""
-    if not isinstance(samples, dict) or not isinstance(samples.get("samples"), torch.Tensor):
-        raise InputError(
-            f"{node}: samples must be a LATENT (a dict with a 'samples' tensor); got {type(samples).__name__}"
-        )
+    if not is_latent(samples):
+        raise InputError(f"{node}: samples must be a LATENT (a dict with a 'samples' tensor); got {_kind(samples)}")
     kind = samples.get("type")
     latent = samples["samples"]
     if getattr(latent, "is_nested", False):  # newer ComfyUI packs video + audio into one NestedTensor
         latent = latent.unbind()[0]
     elif kind not in (None, "video"):
-        raise InputError(f"{node}: samples is a '{kind}' latent; connect a video latent [B, 128, frames, H, W]")
+        raise InputError(
+            f"{node}: samples is a latent of type {kind!r}; connect a video latent [batch, {channels}, frames, H, W]"
+        )
     if latent.ndim != 5:
         raise InputError(
-            f"{node}: samples has shape {list(latent.shape)}; a video latent is [batch, 128, frames, height, width] "
-            "(an image latent from another model cannot be decoded by the LTX video VAE)"
+            f"{node}: samples has shape {list(latent.shape)}; a video latent is [batch, {channels}, frames, height, "
+            "width] (an image latent from another model cannot be decoded by the LTX video VAE)"
         )
-    if latent.shape[1] != 128 or 0 in latent.shape:
+    if 0 in latent.shape:
+        raise InputError(f"{node}: samples is empty (shape {list(latent.shape)}); nothing to decode")
+    if latent.shape[1] != channels:
         raise InputError(
-            f"{node}: samples has {latent.shape[1]} channels and shape {list(latent.shape)}; the LTX video VAE "
-            "decodes non-empty latents with 128 channels"
+            f"{node}: samples has {latent.shape[1]} channels (shape {list(latent.shape)}); this video VAE decodes "
+            f"latents with {channels}"
         )
-    if not torch.isfinite(latent).all():
-        bad = (~torch.isfinite(latent)).sum().item()
-        raise InputError(
-            f"{node}: samples contains {bad} NaN/inf values (a diverged sampler or a broken latent file); nothing "
-            "sensible can be decoded from it"
-        )
+    if not latent.is_floating_point():
+        raise InputError(f"{node}: samples holds {latent.dtype} values; a latent holds floating-point numbers")
+    checks.finite_tensor(latent, f"{node}: samples")
     return latent
+
+
+def _kind(value: object) -> str:
+    return "nothing (None)" if value is None else f"a {type(value).__name__}"
+
+
+def check_images(images: object, node: str, name: str = "images") -> torch.Tensor:
+    """An IMAGE batch ``[N, H, W, 3]`` of finite floats, or an :class:`InputError` naming ``name``."""
+    if not isinstance(images, torch.Tensor) or images.ndim != 4:
+        shape = list(images.shape) if isinstance(images, torch.Tensor) else _kind(images)
+        raise InputError(f"{node}: {name} must be an IMAGE batch [frames, height, width, 3]; got {shape}")
+    n, h, w, c = images.shape
+    if n == 0 or h == 0 or w == 0:
+        raise InputError(f"{node}: {name} is empty (shape {list(images.shape)}); connect at least one frame")
+    if c != 3:
+        hint = " (RGBA: drop the alpha channel first)" if c == 4 else ""
+        raise InputError(f"{node}: {name} has {c} channels; the video VAE takes RGB images with 3{hint}")
+    if not images.is_floating_point():
+        raise InputError(f"{node}: {name} holds {images.dtype} values; an IMAGE holds floats in 0..1")
+    checks.finite_tensor(images, f"{node}: {name}")
+    return images
 
 
 def _images_to_pixels(images: object, node: str) -> torch.Tensor:
     """IMAGE ``[N, H, W, 3]`` in 0..1 (frames) -> pixels ``[1, 3, N, H, W]`` in [-1, 1]."""
-    if not isinstance(images, torch.Tensor) or images.ndim != 4:
-        shape = list(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
-        raise InputError(f"{node}: images must be an IMAGE batch [frames, height, width, 3]; got {shape}")
-    n, h, w, c = images.shape
-    if n == 0 or h == 0 or w == 0:
-        raise InputError(f"{node}: images is empty (shape {list(images.shape)}); connect at least one frame")
-    if c != 3:
-        hint = " (RGBA: drop the alpha channel first)" if c == 4 else ""
-        raise InputError(f"{node}: images has {c} channels; the video VAE takes RGB images with 3{hint}")
-    if not torch.isfinite(images).all():
-        raise InputError(f"{node}: images contains NaN/inf values")
+    images = check_images(images, node)
+    # the pixels, a padded copy (fit) and the encoder's first feature maps are alive together
+    checks.fits_memory(
+        3 * checks.tensor_bytes(images.shape),
+        host.available_memory(host.intermediate_device()),
+        f"{node}: encoding {images.shape[0]} frames of {images.shape[2]}x{images.shape[1]}",
+        advice="encode fewer frames or resize the images first",
+    )
     return images.permute(3, 0, 1, 2).unsqueeze(0).float() * 2.0 - 1.0
 
 
@@ -295,6 +334,7 @@ class LTXLoadVideoVAE:
     RETURN_NAMES = ("vae",)
     OUTPUT_TOOLTIPS = ("The video VAE for LTX-AV Video Encode / Decode and image conditioning.",)
     FUNCTION = "load"
+    FILE_INPUTS = ("vae_name",)
 
     @classmethod
     def INPUT_TYPES(cls):
@@ -318,6 +358,7 @@ class LTXLoadVideoVAE:
             }
         }
 
+    @checked
     def load(self, vae_name: str, dtype: str = "auto"):
         folder, _, name = vae_name.partition("/")
         if folder not in SOURCE_FOLDERS or not name:
@@ -409,6 +450,7 @@ class LTXVAEEncode:
             },
         }
 
+    @checked
     def encode(
         self,
         vae: LoadedVideoVAE,
@@ -427,7 +469,9 @@ class LTXVAEEncode:
             log.info("%s: %s", node, fitted.describe())
         setting: tiles.EncodeTiling | str | None
         if tiling == "manual":
-            setting = tiles.EncodeTiling(
+            setting = _tiling(
+                node,
+                tiles.EncodeTiling,
                 spatial_tile=spatial_tile or None,
                 spatial_overlap=spatial_overlap,
                 temporal_chunk=temporal_chunk or None,
@@ -548,6 +592,7 @@ class LTXVAEDecode:
             },
         }
 
+    @checked
     def decode(
         self,
         vae: LoadedVideoVAE,
@@ -562,21 +607,28 @@ class LTXVAEDecode:
         seed: int = 0,
     ):
         node = "LTXVAEDecode"
-        latent = _video_latent(samples, node)
+        latent = _video_latent(samples, node, vae.latent_channels)
         setting: tiles.DecodeTiling | str | None
         if tiling == "manual":
-            setting = tiles.DecodeTiling(
+            setting = _tiling(
+                node,
+                tiles.DecodeTiling,
                 spatial_tile=spatial_tile or None,
                 spatial_overlap=spatial_overlap,
                 temporal_tile=temporal_tile or None,
                 temporal_overlap=temporal_overlap,
             )
-        elif tiling in ("auto", "off"):
-            setting = None if tiling == "off" else "auto"
         else:
-            raise InputError(f"{node}: tiling is {tiling!r}; expected one of {', '.join(TILING_MODES)}")
+            setting = None if tiling == "off" else "auto"
         b, _, f, h, w = latent.shape
         frames, height, width = 1 + 8 * (f - 1), 32 * h, 32 * w
+        # The IMAGE output is allocated whole (ComfyUI passes frames as one tensor): refuse what cannot be held.
+        checks.fits_memory(
+            checks.tensor_bytes((b, frames, height, width, 3)),
+            host.available_memory(host.intermediate_device()),
+            f"{node}: decoding {b * frames} frames of {width}x{height}",
+            advice="decode a shorter or smaller latent (or its parts: core Latent nodes can slice it)",
+        )
         # The frames are written straight into the IMAGE tensor, run by run.
         images = torch.empty((b, frames, height, width, 3), dtype=torch.float32, device=host.intermediate_device())
         same_memory = host.intermediate_device() == vae.device or vae.device.type == "cpu"
@@ -603,6 +655,16 @@ class LTXVAEDecode:
                 images = restored.permute(0, 2, 3, 4, 1)
         return (images.reshape(-1, *images.shape[2:]).contiguous(),)
 
+
+def _tiling(node: str, kind: type, **sizes):
+    """A manual tiling, its errors prefixed with the node (they name the widget already)."""
+    try:
+        return kind(**sizes)
+    except InputError as e:
+        raise InputError(f"{node}: {e}") from None
+
+
+register_socket("LTX_VAE", LoadedVideoVAE, "the video VAE from LTX-AV Load Video VAE")
 
 NODES: tuple[type, ...] = (LTXLoadVideoVAE, LTXVAEEncode, LTXVAEDecode)
 

@@ -133,7 +133,7 @@ def test_newer_comfyui_nested_av_latent_decodes_its_audio_part(loaded):
     "latent,message",
     [
         ({"samples": torch.zeros(1, 128, 2, 4, 4)}, "video latent"),
-        ({"samples": torch.zeros(1, 128, 2, 4, 4), "type": "video"}, "'video' latent"),
+        ({"samples": torch.zeros(1, 128, 2, 4, 4), "type": "video"}, "of type 'video'"),
         ({"samples": torch.zeros(1, 8, 0, 16), "type": "audio"}, "empty"),
         ({"samples": torch.zeros(1, 4, 3, 16), "type": "audio"}, r"\[batch, 8, frames, 16\]"),
         ({"samples": torch.full((1, 8, 3, 16), float("nan"))}, "NaN"),
@@ -152,7 +152,7 @@ def test_decode_refuses_bad_latents_clearly(loaded, latent, message):
         ({"waveform": torch.full((1, 2, 100), float("nan")), "sample_rate": 44100}, "NaN"),
         ({"waveform": torch.zeros(1, 2, 100), "sample_rate": -1}, "sample_rate"),
         ({"waveform": torch.zeros(100), "sample_rate": 44100}, r"\[batch, channels, samples\]"),
-        ({"sample_rate": 44100}, "AUDIO dict"),
+        ({"sample_rate": 44100}, "must be an AUDIO"),
     ],
 )
 def test_encode_refuses_bad_audio_clearly(loaded, audio, message):

@@ -172,7 +172,7 @@ def test_sampler_rejects_bad_input_with_clear_errors(models):
     short = {**audio, "samples": audio["samples"][:, :, :10]}
     with pytest.raises(InputError, match="audio_latent has 10 latent frames .* needs 18"):
         run(model, _conditioning(model), video, 0, audio_latent=short, **FAST)
-    with pytest.raises(InputError, match="sigmas input must be strictly decreasing"):
+    with pytest.raises(InputError, match="sigmas input must decrease from start to end"):
         run(model, _conditioning(model), video, 0, sigmas=torch.tensor([1.0, 0.5, 0.7, 0.0]), **FAST)
     with pytest.raises(InputError, match=r"video STG blocks \[29\] name blocks the model does not have"):
         run(model, _conditioning(model), video, 0, negative=_conditioning(model), schedule="ltx2", steps=2)

@@ -125,8 +125,8 @@ def test_mismatched_gemma_is_refused_by_the_loader(models_dir, tmp_path):
 def test_bad_inputs_are_named(models_dir):
     with pytest.raises(InputError, match="not found in the 'text_encoders' folders"):
         LTXTextEncoderLoader().load("missing/", "tiny-ltx-2.safetensors")
-    with pytest.raises(InputError, match="dtype 'float16'"):
+    with pytest.raises(InputError, match="dtype is 'float16'"):
         LTXTextEncoderLoader().load("tiny-gemma-3/", "tiny-ltx-2.safetensors", dtype="float16")
-    with pytest.raises(InputError, match="must come from LTX-AV Load Text Encoder"):
+    with pytest.raises(InputError, match="text_encoder must be the text encoder from LTX-AV Load Text Encoder"):
         LTXTextEncode().encode(object(), "a cat")
     assert isinstance(_load(), LTXTextEncoderHolder)

@@ -116,7 +116,7 @@ def test_crop_and_error_fit_modes(vae23):
     assert latent["samples"].shape == (1, 128, 2, 1, 2)  # 9 frames of 64 x 32, centred
     assert "ltx_video_fit" not in latent
     assert LTXVAEDecode().decode(vae23, latent)[0].shape == (9, 32, 64, 3)
-    with pytest.raises(InputError, match="12 frames of 70x40.*9 or 17 frames, width 64 or 96, height 32 or 64"):
+    with pytest.raises(InputError, match="12 frames of 70x40.*frames 9 or 17, width 64 or 96, height 32 or 64"):
         LTXVAEEncode().encode(vae23, images, fit="error")
 
 
@@ -174,10 +174,10 @@ def test_encode_refuses_bad_images(vae23, images, message):
 @pytest.mark.parametrize(
     "samples, message",
     [
-        ({"samples": _nan_latent(), "type": "video"}, "1 NaN/inf"),
+        ({"samples": _nan_latent(), "type": "video"}, "1 NaN or infinite"),
         ({"samples": torch.zeros(1, 4, 2, 8, 8)}, "4 channels"),
         ({"samples": torch.zeros(1, 16, 8, 8)}, "image latent"),
-        ({"samples": torch.zeros(1, 8, 20, 16), "type": "audio"}, "'audio' latent"),
+        ({"samples": torch.zeros(1, 8, 20, 16), "type": "audio"}, "of type 'audio'"),
         ({"noise": torch.zeros(1)}, "must be a LATENT"),
     ],
 )

@@ -310,7 +310,7 @@ def test_noise_comes_from_the_seed_video_first_then_audio():
 def test_bad_loop_inputs_raise_clear_errors():
     model = StubModel()
     args = dict(frame_rate=FPS, positive=TextContexts(torch.zeros(1, 3, 32), torch.zeros(1, 3, 32)), negative=None)
-    with pytest.raises(InputError, match="strictly decreasing"):
+    with pytest.raises(InputError, match="must decrease from start to end"):
         sample(model, torch.zeros(1, 128, 1, 1, 1), sigmas=[1.0, 0.2, 0.4, 0.0], **args)
     with pytest.raises(InputError, match="needs a negative prompt"):
         sample(model, torch.zeros(1, 128, 1, 1, 1), sigmas=[1.0, 0.0], video_guidance=V(cfg=2.0), **args)

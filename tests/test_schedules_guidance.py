@@ -47,7 +47,7 @@ def test_eight_step_example_and_distilled_lists():
 
 def test_custom_sigmas_are_validated():
     assert validate_sigmas([1.0, 0.5, 0.0]).tolist() == [1.0, 0.5, 0.0]
-    with pytest.raises(InputError, match="strictly decreasing; value 2 \\(0.7\\) follows 0.5"):
+    with pytest.raises(InputError, match="must decrease from start to end; value 2 \\(0.7\\) follows 0.5"):
         validate_sigmas([1.0, 0.5, 0.7])
     with pytest.raises(InputError, match="at least two values"):
         validate_sigmas([1.0])

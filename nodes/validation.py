@@ -1,0 +1,121 @@
+"""Every node checks all of its inputs before it does anything, from the node's own input declaration.
+
+ComfyUI checks a widget's min/max only when the value is typed into the widget: a value from a link, from the API
+or from a script reaches the node unchecked, and ``nan`` passes every min/max test. :func:`checked` wraps a node's
+FUNCTION so that each call first checks every input against ``INPUT_TYPES`` (whole numbers, finite numbers in
+range, booleans, valid text, combo choices) and every socket against the type it declares (an LTX-AV model from
+the right loader, a LATENT dict with a tensor, an IMAGE tensor, ...). A refusal is an :class:`InputError` that
+names the node, the input, what was given and what is allowed; nothing has been loaded, allocated or written.
+
+Checks that need the values together (a frame index inside the video, a latent that fits the memory) stay in the
+nodes, after these.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from ..ltx_core import checks
+from ..ltx_core.errors import InputError
+
+# socket type -> (check(value) -> bool, what the user should connect)
+_SOCKETS: dict[str, tuple[Callable[[Any], bool], str]] = {}
+
+
+def register_socket(kind: str, check: Callable[[Any], bool] | type, source: str) -> None:
+    """Declare how a socket type is recognised: a class (isinstance) or a predicate, and where it comes from."""
+    test = (lambda value, cls=check: isinstance(value, cls)) if isinstance(check, type) else check
+    _SOCKETS[kind] = (test, source)
+
+
+def is_latent(value: Any) -> bool:
+    # newer ComfyUI may hold video + audio in one NestedTensor, which is not a torch.Tensor
+    samples = value.get("samples") if isinstance(value, dict) else None
+    return isinstance(samples, torch.Tensor) or getattr(samples, "is_nested", False) is True
+
+
+def _is_image(value: Any) -> bool:
+    return isinstance(value, torch.Tensor) and value.ndim == 4
+
+
+def _is_audio(value: Any) -> bool:
+    return isinstance(value, dict) and "waveform" in value and "sample_rate" in value
+
+
+def _is_conditioning(value: Any) -> bool:
+    return isinstance(value, list)
+
+
+register_socket("LATENT", is_latent, "a LATENT (a dict with a 'samples' tensor)")
+register_socket("IMAGE", _is_image, "an IMAGE batch [frames, height, width, 3]")
+register_socket("AUDIO", _is_audio, "an AUDIO (a dict with 'waveform' and 'sample_rate', e.g. from Load Audio)")
+register_socket("CONDITIONING", _is_conditioning, "a CONDITIONING from LTX-AV Text Encode")
+register_socket("SIGMAS", lambda v: isinstance(v, torch.Tensor), "SIGMAS (a 1-D tensor of noise levels)")
+
+
+def _got(value: Any) -> str:
+    if value is None:
+        return "nothing (None)"
+    if isinstance(value, torch.Tensor):
+        return f"a tensor of shape {list(value.shape)}"
+    if isinstance(value, dict):
+        return f"a dict with keys {sorted(map(str, value))[:6]}"
+    name = type(value).__name__
+    return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}"
+
+
+def check_inputs(cls: type, values: dict[str, Any]) -> None:
+    """Check ``values`` (name -> value, as the node's FUNCTION receives them) against ``cls.INPUT_TYPES()``."""
+    node = cls.__name__
+    spec = cls.INPUT_TYPES()
+    files = set(getattr(cls, "FILE_INPUTS", ()))
+    for section in ("required", "optional"):
+        for name, declared in spec.get(section, {}).items():
+            if name not in values:
+                continue
+            kind, options = declared[0], declared[1] if len(declared) > 1 else {}
+            value = values[name]
+            label = f"{node}: {name}"
+            if value is None and section == "optional":
+                continue
+            if isinstance(kind, (list, tuple)):
+                if name in files:
+                    if not isinstance(value, str) or not value.strip():
+                        raise InputError(f"{label} must be a file name; got {_got(value)}")
+                    checks.text(value, label)
+                else:
+                    checks.choice(value, label, list(kind))
+            elif kind == "INT":
+                checks.integer(value, label, minimum=options.get("min"), maximum=options.get("max"))
+            elif kind == "FLOAT":
+                checks.number(value, label, minimum=options.get("min"), maximum=options.get("max"))
+            elif kind == "BOOLEAN":
+                checks.boolean(value, label)
+            elif kind == "STRING":
+                checks.text(value, label)
+            elif kind in _SOCKETS:
+                test, source = _SOCKETS[kind]
+                if not test(value):
+                    got = "nothing: connect it" if value is None else _got(value)
+                    raise InputError(f"{label} must be {source}; got {got}")
+
+
+def checked(function: Callable) -> Callable:
+    """Decorate a node's FUNCTION: its inputs are checked (:func:`check_inputs`) before it runs."""
+    signature = inspect.signature(function)
+
+    @functools.wraps(function)
+    def run(self, *args, **kwargs):
+        bound = signature.bind(self, *args, **kwargs)
+        bound.apply_defaults()
+        values = dict(bound.arguments)
+        values.pop(next(iter(signature.parameters)))  # self
+        check_inputs(type(self), values)
+        return function(self, *args, **kwargs)
+
+    return run
