@@ -17,8 +17,11 @@ import json
 import logging
 import mmap
 import os
+import re
 import struct
-from collections.abc import Callable, Iterable, Mapping
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import chain
 from typing import Any, TypeVar
@@ -34,7 +37,7 @@ from .config import (
     VocoderConfig,
     detect_variant,
 )
-from .errors import CheckpointError, ConfigError
+from .errors import CheckpointError, ConfigError, InputError, LTXError
 
 log = logging.getLogger("ltx_av.checkpoint")
 
@@ -87,6 +90,8 @@ _DTYPES = {
 }
 FLOAT8_DTYPES = (torch.float8_e4m3fn, torch.float8_e5m2)
 _MAX_HEADER_BYTES = 100 * 2**20
+# The architecture config of a released file is a few kB of JSON; far more is a damaged or hostile file.
+_MAX_CONFIG_CHARS = 2**20
 _PAGE = mmap.PAGESIZE
 
 
@@ -99,65 +104,115 @@ class TensorInfo:
 
 
 class SafetensorsFile:
-    """The header of a ``.safetensors`` file, validated, and zero-copy tensors from a private memory map."""
+    """The header of a ``.safetensors`` file, validated, and zero-copy tensors from a private memory map.
+
+    Every field of the header is checked before anything is used: a damaged or hand-made file raises
+    :class:`CheckpointError` naming it, never a ``TypeError`` from deep inside.
+    """
 
     def __init__(self, path: str):
         self.path = path
         self.name = os.path.basename(path)
-        self.size = os.path.getsize(path)
-        with open(path, "rb") as f:
-            prefix = f.read(8)
-            _refuse_pickle_content(path, prefix)
-            if len(prefix) < 8:
-                raise CheckpointError(
-                    f"'{self.name}' is empty or truncated ({self.size} bytes): not a safetensors file"
-                )
-            (header_len,) = struct.unpack("<Q", prefix)
-            if header_len > min(_MAX_HEADER_BYTES, self.size - 8):
-                raise CheckpointError(
-                    f"'{self.name}' is not a valid safetensors file: its header claims {header_len} bytes but the "
-                    f"file has {self.size} (truncated download, or another format renamed to .safetensors?)"
-                )
-            raw = f.read(header_len)
+        self._map: mmap.mmap | None = None
+        if os.path.isdir(path):
+            raise CheckpointError(f"'{path}' is a folder, not a .safetensors file")
+        try:
+            self.size = os.path.getsize(path)
+            with open(path, "rb") as f:
+                prefix = f.read(9)
+                _refuse_pickle_content(path, prefix, self.size)
+                prefix = prefix[:8]
+                f.seek(8)
+                if len(prefix) < 8:
+                    raise CheckpointError(
+                        f"'{self.name}' is empty or truncated ({self.size} bytes): not a safetensors file"
+                    )
+                (header_len,) = struct.unpack("<Q", prefix)
+                if header_len > min(_MAX_HEADER_BYTES, self.size - 8):
+                    raise CheckpointError(
+                        f"'{self.name}' is not a valid safetensors file: its header claims {header_len} bytes but "
+                        f"the file has {self.size} (truncated download, or another format renamed to .safetensors?)"
+                    )
+                raw = f.read(header_len)
+        except OSError as e:
+            raise CheckpointError(f"cannot read '{path}': {e.strerror or e}") from e
         try:
             header = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise CheckpointError(f"'{self.name}' has a corrupt safetensors header ({e}); re-download the file") from e
+        except (ValueError, RecursionError) as e:  # JSONDecodeError, UnicodeDecodeError, huge integers, deep nesting
+            reason = "nested too deeply" if isinstance(e, RecursionError) else _clip(str(e), 200)
+            raise CheckpointError(
+                f"'{self.name}' has a corrupt safetensors header ({reason}); re-download the file"
+            ) from e
         if not isinstance(header, dict):
-            raise CheckpointError(f"'{self.name}' has a corrupt safetensors header (not a JSON object)")
-        self.metadata: dict[str, str] = header.pop("__metadata__", None) or {}
-        data_start = 8 + header_len
+            raise CheckpointError(
+                f"'{self.name}' has a corrupt safetensors header: a JSON {type(header).__name__} where the format "
+                "has an object"
+            )
+        self.metadata: dict[str, str] = self._metadata(header.pop("__metadata__", None))
+        self.data_start = 8 + header_len
         self.tensors: dict[str, TensorInfo] = {}
         for key, entry in header.items():
-            self.tensors[key] = self._tensor_info(key, entry, data_start)
-        self._map: mmap.mmap | None = None
+            self.tensors[key] = self._tensor_info(key, entry, self.data_start)
+        self._check_overlaps()
+
+    def _corrupt(self, what: str) -> CheckpointError:
+        return CheckpointError(f"'{self.name}' has a corrupt safetensors header: {what}; re-download the file")
+
+    def _metadata(self, value: Any) -> dict[str, str]:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise self._corrupt(f"'__metadata__' is a JSON {type(value).__name__}, where the format has an object")
+        bad = next(((k, v) for k, v in value.items() if not isinstance(v, str)), None)
+        if bad is not None:
+            raise self._corrupt(
+                f"metadata entry '{_clip(bad[0])}' is a JSON {type(bad[1]).__name__}; metadata values are text"
+            )
+        return value
 
     def _tensor_info(self, key: str, entry: Any, data_start: int) -> TensorInfo:
-        try:
-            dtype = _DTYPES[entry["dtype"]]
-            shape = tuple(int(d) for d in entry["shape"])
-            begin, end = (int(o) for o in entry["data_offsets"])
-        except (KeyError, TypeError, ValueError) as e:
-            dtype_name = entry.get("dtype") if isinstance(entry, dict) else None
-            if dtype_name is not None and dtype_name not in _DTYPES:
-                raise CheckpointError(
-                    f"'{self.name}': tensor '{key}' has dtype {dtype_name}, which LTX-AV cannot read "
-                    f"(supported: {', '.join(_DTYPES)})"
-                ) from e
-            raise CheckpointError(f"'{self.name}' has a corrupt header entry for tensor '{key}': {entry!r}") from e
+        name = _clip(key)
+        if not isinstance(entry, dict):
+            raise self._corrupt(f"the entry of tensor '{name}' is a JSON {type(entry).__name__}, not an object")
+        missing = [k for k in ("dtype", "shape", "data_offsets") if k not in entry]
+        if missing:
+            raise self._corrupt(f"the entry of tensor '{name}' lacks {', '.join(missing)}")
+        dtype_name, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
+        if not isinstance(dtype_name, str):
+            raise self._corrupt(f"tensor '{name}' has dtype {_clip(repr(dtype_name))}, which is not a dtype name")
+        if dtype_name not in _DTYPES:
+            raise CheckpointError(
+                f"'{self.name}': tensor '{name}' has dtype {_clip(dtype_name)}, which LTX-AV cannot read "
+                f"(supported: {', '.join(_DTYPES)})"
+            )
+        if not isinstance(shape, list) or not all(_is_count(d) for d in shape):
+            raise self._corrupt(f"tensor '{name}' has shape {_clip(repr(shape))}; a shape is a list of sizes >= 0")
+        if not isinstance(offsets, list) or len(offsets) != 2 or not all(_is_count(o) for o in offsets):
+            raise self._corrupt(
+                f"tensor '{name}' has data_offsets {_clip(repr(offsets))}; expected [begin, end] byte offsets >= 0"
+            )
+        dtype = _DTYPES[dtype_name]
+        begin, end = offsets
         numel = 1
         for d in shape:
             numel *= d
-        if end - begin != numel * dtype.itemsize or begin < 0:
-            raise CheckpointError(
-                f"'{self.name}' has a corrupt header: tensor '{key}' of shape {list(shape)} spans {end - begin} bytes"
+        if end < begin or end - begin != numel * dtype.itemsize:
+            raise self._corrupt(
+                f"tensor '{name}' of shape {_clip(repr(shape))} ({dtype_name}) spans bytes {begin}..{end}, "
+                f"which is not its size"
             )
         if data_start + end > self.size:
             raise CheckpointError(
-                f"'{self.name}' is truncated: tensor '{key}' needs bytes up to {data_start + end:,} but the file has "
-                f"{self.size:,} (an incomplete download? re-download the file)"
+                f"'{self.name}' is truncated: tensor '{name}' needs bytes up to {data_start + end:,} but the file "
+                f"has {self.size:,} (an incomplete download? re-download the file)"
             )
-        return TensorInfo(dtype, shape, data_start + begin, data_start + end)
+        return TensorInfo(dtype, tuple(shape), data_start + begin, data_start + end)
+
+    def _check_overlaps(self) -> None:
+        spans = sorted((info.start, info.end, key) for key, info in self.tensors.items() if info.end > info.start)
+        for (_, end, first), (start, _, second) in zip(spans, spans[1:], strict=False):
+            if start < end:
+                raise self._corrupt(f"tensors '{_clip(first)}' and '{_clip(second)}' claim the same bytes")
 
     def _mapped(self) -> mmap.mmap:
         if self._map is None:
@@ -178,6 +233,22 @@ class SafetensorsFile:
             return torch.frombuffer(data, dtype=info.dtype, count=count).reshape(info.shape)
         return torch.frombuffer(self._mapped(), dtype=info.dtype, count=count, offset=info.start).reshape(info.shape)
 
+    def read(self, key: str) -> torch.Tensor:
+        """A copy of the stored tensor that owns its memory (it outlives :meth:`close` and changes to the file)."""
+        info = self.tensors[key]
+        with open(self.path, "rb") as f:
+            f.seek(info.start)
+            data = bytearray(f.read(info.end - info.start))
+        if len(data) != info.end - info.start:
+            raise CheckpointError(f"'{self.name}' changed while it was read (tensor '{_clip(key)}' is cut short)")
+        if not data:
+            return torch.empty(info.shape, dtype=info.dtype)
+        return torch.frombuffer(data, dtype=info.dtype).reshape(info.shape)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(info.end - info.start for info in self.tensors.values())
+
     def release(self, key: str) -> None:
         """Drop the mapped pages of a tensor that has been copied elsewhere (they are re-read if touched again)."""
         info = self.tensors[key]
@@ -186,9 +257,33 @@ class SafetensorsFile:
         if last > first and self._map is not None and hasattr(mmap, "MADV_DONTNEED"):
             self._map.madvise(mmap.MADV_DONTNEED, first, last - first)
 
+    def close(self) -> None:
+        """Unmap the file (tensors from :meth:`tensor` must not be used afterwards; those from :meth:`read` may)."""
+        if self._map is not None:
+            try:
+                self._map.close()
+            except BufferError:  # views still exported: leave the mapping to the garbage collector
+                pass
+            else:
+                self._map = None
 
-def _refuse_pickle_content(path: str, prefix: bytes) -> None:
-    # Zip archives (torch.save since 1.6) start with PK; raw pickles with the PROTO opcode 0x80.
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _clip(text: str, limit: int = 80) -> str:
+    text = str(text)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _refuse_pickle_content(path: str, prefix: bytes, size: int | None = None) -> None:
+    # Zip archives (torch.save since 1.6) start with PK; raw pickles with the PROTO opcode 0x80. A safetensors header
+    # length can begin with the same two bytes (0x4B50, 0x0380, ...): its JSON header then opens with '{' at byte 8.
+    if len(prefix) >= 9 and prefix[8:9] == b"{" and size is not None:
+        (header_len,) = struct.unpack("<Q", prefix[:8])
+        if header_len <= size - 8:
+            return
     if prefix[:2] == b"PK" or (len(prefix) > 1 and prefix[0] == 0x80 and 2 <= prefix[1] <= 5):
         raise CheckpointError(
             f"'{os.path.basename(path)}' is a pickle (PyTorch .ckpt/.pt) file despite its name. LTX-AV never unpickles "
@@ -198,6 +293,8 @@ def _refuse_pickle_content(path: str, prefix: bytes) -> None:
 
 def open_checkpoint(path: str | os.PathLike) -> Checkpoint:
     """Open an LTX-2 / LTX-2.3 checkpoint (a monolith or a file with one component) without reading its tensors."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise InputError(f"a checkpoint must be given as a file path; got a {type(path).__name__}")
     return Checkpoint(os.fspath(path))
 
 
@@ -217,6 +314,11 @@ class Checkpoint:
             raise CheckpointError(
                 f"'{self.name}' is a GGUF file; LTX-2 model checkpoints are read from .safetensors files "
                 "(GGUF is accepted only for the Gemma text encoder)."
+            )
+        if os.path.isdir(path):
+            raise CheckpointError(
+                f"checkpoint '{path}' is a folder; expected the official LTX-2 / LTX-2.3 single-file .safetensors "
+                "checkpoint (only the Gemma text encoder may be given as a folder)"
             )
         if not os.path.isfile(path):
             raise CheckpointError(f"checkpoint file '{path}' does not exist")
@@ -246,10 +348,16 @@ class Checkpoint:
                 "official LTX-2 / LTX-2.3 files carry. Files converted by other tools (e.g. diffusers folders) are "
                 "not supported; use the official single-file checkpoint."
             )
+        if len(text) > _MAX_CONFIG_CHARS:
+            raise CheckpointError(
+                f"'{self.name}': metadata 'config' is {len(text):,} characters long; an LTX-2 architecture config "
+                f"is a few thousand (at most {_MAX_CONFIG_CHARS:,} are read)"
+            )
         try:
             config = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise CheckpointError(f"'{self.name}': metadata 'config' is not valid JSON ({e})") from e
+        except (ValueError, RecursionError) as e:  # JSONDecodeError, integers of thousands of digits, deep nesting
+            reason = "nested too deeply" if isinstance(e, RecursionError) else _clip(str(e), 200)
+            raise CheckpointError(f"'{self.name}': metadata 'config' is not valid JSON ({reason})") from e
         if not isinstance(config, dict):
             raise CheckpointError(
                 f"'{self.name}': metadata 'config' should be a JSON object, found {type(config).__name__}"
@@ -557,6 +665,142 @@ def load_strict(
     return module.eval()
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# The config against the file, before anything is built
+
+# Repeated modules a config sizes, per component: (module-key prefix of the numbered modules, config key, count).
+# A count that disagrees with the numbered modules the file holds means the config does not describe this file;
+# building from it could create any number of blocks (``num_layers: 1e9``), so it is refused first.
+
+
+def _repeated_modules(component: str, config: Any) -> list[tuple[str, str, int]]:
+    if component == "transformer":
+        return [("transformer_blocks", "transformer.num_layers", config.num_layers)]
+    if component == "text_encoder":
+        return [
+            (
+                "video_embeddings_connector.transformer_1d_blocks",
+                "transformer.connector_num_layers",
+                config.video_connector.num_layers,
+            ),
+            (
+                "audio_embeddings_connector.transformer_1d_blocks",
+                "transformer.audio_connector_num_layers",
+                config.audio_connector.num_layers,
+            ),
+        ]
+    if component == "video_vae":
+        return [
+            ("encoder.down_blocks", "vae.encoder_blocks (entries)", len(config.encoder_blocks)),
+            ("decoder.up_blocks", "vae.decoder_blocks (entries)", len(config.decoder_blocks)),
+        ]
+    if component == "audio_vae":
+        levels = len(config.ch_mult)
+        return [
+            ("encoder.down", "audio_vae.model.params.ddconfig.ch_mult (entries)", levels),
+            ("decoder.up", "audio_vae.model.params.ddconfig.ch_mult (entries)", levels),
+        ]
+    if component == "vocoder":
+        found = []
+        stages = (("", "vocoder", config.generator),)
+        if config.bwe is not None:
+            stages = (("vocoder.", "vocoder.vocoder", config.generator), ("bwe_generator.", "vocoder.bwe", config.bwe))
+        for prefix, section, generator in stages:
+            count = len(generator.upsample_rates)
+            found.append((prefix + "ups", f"{section}.upsample_rates (entries)", count))
+            found.append(
+                (
+                    prefix + "resblocks",
+                    f"{section}.upsample_rates x {section}.resblock_kernel_sizes (entries)",
+                    count * len(generator.resblock_kernel_sizes),
+                )
+            )
+        return found
+    return []
+
+
+def _numbered(keys: Iterable[str], prefix: str) -> int:
+    """How many numbered modules ``prefix.N.*`` the keys hold (the highest index + 1; 0 for none)."""
+    pattern = re.compile(re.escape(prefix) + r"\.(\d+)\.")
+    indices = [int(m.group(1)) for k in keys if (m := pattern.match(k))]
+    return max(indices) + 1 if indices else 0
+
+
+def check_config_against_file(ckpt: Checkpoint, component: str, config: Any, only: Iterable[str] | None = None) -> None:
+    """Refuse a config whose repeated-module counts differ from the numbered modules in the file's header.
+
+    ``only``: module-key prefixes that will be loaded; counts of other parts are not compared.
+    """
+    keys = ckpt.keys(component)
+    prefixes = tuple(only) if only is not None else None
+    for prefix, key, expected in _repeated_modules(component, config):
+        if prefixes is not None and not (prefix + ".").startswith(prefixes):
+            continue
+        found = _numbered(keys, prefix)
+        if found != expected:
+            raise CheckpointError(
+                f"'{ckpt.name}' ({ckpt.variant_name}): config key '{key}' says {expected:,} but the file holds "
+                f"{found:,} numbered '{prefix}.N' modules of its {TITLES[component]}; the config does not describe "
+                "this file's tensors (a damaged or hand-edited config?)"
+            )
+
+
+# How many parameters and buffers a factory may register per tensor of the file (plus a fixed allowance) before
+# the build is stopped: modules also hold computed, unsaved buffers, but never a multiple of the stored tensors.
+_BUILD_TENSORS_PER_FILE_TENSOR = 2
+_BUILD_TENSORS_ALLOWANCE = 256
+
+
+@contextmanager
+def _bounded_build(limit: int, stop: Callable[[int], Exception]) -> Iterator[None]:
+    """Count parameters and buffers registered by this thread; raise ``stop(limit)`` once more than ``limit``."""
+    thread = threading.get_ident()
+    count = 0
+
+    def hook(module: torch.nn.Module, name: str, tensor: Any) -> None:
+        nonlocal count
+        if tensor is not None and threading.get_ident() == thread:
+            count += 1
+            if count > limit:
+                raise stop(limit)
+
+    register = torch.nn.modules.module
+    handles = (
+        register.register_module_parameter_registration_hook(hook),
+        register.register_module_buffer_registration_hook(hook),
+    )
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def _build_on_meta(ckpt: Checkpoint, component: str, factory: Callable[[Any], M], config: Any) -> M:
+    stored = len(ckpt.keys(component))
+    limit = _BUILD_TENSORS_PER_FILE_TENSOR * stored + _BUILD_TENSORS_ALLOWANCE
+
+    def stop(limit: int) -> CheckpointError:
+        return CheckpointError(
+            f"'{ckpt.name}' ({ckpt.variant_name}): the {TITLES[component]} its config describes has more than "
+            f"{limit:,} tensors, but the file stores {stored:,} for it; the config does not describe this file "
+            "(a damaged or hand-edited config?)"
+        )
+
+    try:
+        with _bounded_build(limit, stop), torch.device("meta"):
+            return factory(config)
+    except ConfigError as e:  # a value the factory checks itself (an unknown VAE block, ...): name the file
+        raise CheckpointError(f"'{ckpt.name}' ({ckpt.variant_name}): {e}") from e
+    except LTXError:
+        raise
+    except (RuntimeError, ValueError, TypeError, OverflowError, MemoryError) as e:
+        raise CheckpointError(
+            f"'{ckpt.name}' ({ckpt.variant_name}): cannot build the {TITLES[component]} its config describes "
+            f"({type(e).__name__}: {_clip(str(e), 200)}); the config holds sizes no network has"
+        ) from e
+
+
 def build_component(
     checkpoint: Checkpoint | str | os.PathLike,
     component: str,
@@ -570,17 +814,19 @@ def build_component(
 ) -> M:
     """Build ``factory(config)`` on the meta device and fill it from the checkpoint, strictly.
 
-    Keys and shapes are checked against the file header before any tensor is read.
+    The config is compared with the file's tensor inventory before anything is built (repeated-module counts,
+    then a bound on the tensors the build may create), and keys and shapes are checked against the file header
+    before any tensor is read.
     """
     ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else open_checkpoint(checkpoint)
     config = ckpt.component_config(component)
-    with torch.device("meta"):
-        module = factory(config)
+    only = tuple(only) if only is not None else None
+    check_config_against_file(ckpt, component, config, only)
+    module = _build_on_meta(ckpt, component, factory, config)
     shapes = ckpt.shapes(component)
     shapes = {k: v for k, v in shapes.items() if not k.endswith((".weight_scale", ".input_scale"))}
     if only is not None:
-        prefixes = tuple(only)
-        shapes = {k: v for k, v in shapes.items() if k.startswith(prefixes)}
+        shapes = {k: v for k, v in shapes.items() if k.startswith(only)}
     check_keys(module, shapes, component=component, source=ckpt.path, variant=ckpt.variant_name)
     log.info("loading %s %s from %s", ckpt.variant_name, TITLES[component], ckpt.name)
     sd = ckpt.state_dict(component, dtype, device, only=only, keep_float8=keep_float8, progress=progress)

@@ -57,6 +57,33 @@ _NEWER_GENERATION_KEYS = ("keyframes_abs_pos_embedding", "use_prompt_adaln_singl
 # Gemma 3 12B, the text encoder of both LTX-2 and LTX-2.3: its hidden width, used when the file does not say.
 GEMMA3_12B_HIDDEN_SIZE = 3840
 
+# The largest whole number a config may give for a size, count or rate. Released files stay below 10**5; anything
+# near this bound describes no real network (and would overflow the int64 sizes of the tensors built from it).
+MAX_CONFIG_INT = 2**31 - 1
+# The longest list a config may hold (block lists, upsample rates, ...). Released files list at most a dozen.
+MAX_CONFIG_LIST = 1024
+
+
+def _shown(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _whole(value: Any) -> bool:
+    """An int, or a finite float without a fraction (JSON writers spell 2 as 2.0); never a bool."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return True
+    return isinstance(value, float) and math.isfinite(value) and value == int(value)
+
+
+def _as_float(value: int | float) -> float:
+    try:
+        return float(value)
+    except OverflowError:  # an int beyond the float range
+        return math.inf
+
 
 class _Section:
     """Reads typed values out of one JSON section and names the section in every error."""
@@ -68,7 +95,7 @@ class _Section:
         self.values = values
 
     def _fail(self, key: str, value: Any, wanted: str) -> ConfigError:
-        return ConfigError(f"config key '{self.name}.{key}' is {value!r}; expected {wanted}")
+        return ConfigError(f"config key '{self.name}.{key}' is {_shown(value)}; expected {wanted}")
 
     def has(self, key: str) -> bool:
         return key in self.values
@@ -77,10 +104,10 @@ class _Section:
         value = self.values.get(key, default)
         if value is None:
             raise ConfigError(f"config key '{self.name}.{key}' is missing and has no default")
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
+        if not _whole(value):
             raise self._fail(key, value, "an integer")
-        if value < minimum:
-            raise self._fail(key, value, f"an integer >= {minimum}")
+        if not minimum <= value <= MAX_CONFIG_INT:
+            raise self._fail(key, value, f"an integer from {minimum} to {MAX_CONFIG_INT}")
         return int(value)
 
     def optional_int(self, key: str) -> int | None:
@@ -88,7 +115,7 @@ class _Section:
 
     def float(self, key: str, default: float) -> float:
         value = self.values.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(_as_float(value)):
             raise self._fail(key, value, "a finite number")
         return float(value)
 
@@ -104,23 +131,37 @@ class _Section:
             raise self._fail(key, value, "one of " + ", ".join(repr(a) for a in allowed))
         return value
 
-    def ints(self, key: str, default: tuple[int, ...] | None = None, length: int | None = None) -> tuple[int, ...]:
+    def ints(
+        self, key: str, default: tuple[int, ...] | None = None, length: int | None = None, minimum: int = 1
+    ) -> tuple[int, ...]:
         value = self.values.get(key, default)
         if value is None:
             raise ConfigError(f"config key '{self.name}.{key}' is missing and has no default")
-        if not isinstance(value, (list, tuple)) or not all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) and int(v) == v for v in value
-        ):
-            raise self._fail(key, value, "a list of integers")
+        wanted = f"a list of integers from {minimum} to {MAX_CONFIG_INT}"
+        self._check_length(key, value)
+        if not isinstance(value, (list, tuple)) or not all(_whole(v) and minimum <= v <= MAX_CONFIG_INT for v in value):
+            raise self._fail(key, value, wanted)
         if length is not None and len(value) != length:
             raise self._fail(key, value, f"a list of {length} integers")
         return tuple(int(v) for v in value)
 
     def int_lists(self, key: str, default: tuple[tuple[int, ...], ...]) -> tuple[tuple[int, ...], ...]:
         value = self.values.get(key, default)
-        if not isinstance(value, (list, tuple)) or not all(isinstance(v, (list, tuple)) for v in value):
-            raise self._fail(key, value, "a list of lists of integers")
+        self._check_length(key, value)
+        if not isinstance(value, (list, tuple)) or not all(
+            isinstance(v, (list, tuple))
+            and len(v) <= MAX_CONFIG_LIST
+            and all(_whole(x) and 1 <= x <= MAX_CONFIG_INT for x in v)
+            for v in value
+        ):
+            raise self._fail(key, value, f"a list of lists of integers from 1 to {MAX_CONFIG_INT}")
         return tuple(tuple(int(x) for x in v) for v in value)
+
+    def _check_length(self, key: str, value: Any) -> None:
+        if isinstance(value, (list, tuple)) and len(value) > MAX_CONFIG_LIST:
+            raise ConfigError(
+                f"config key '{self.name}.{key}' lists {len(value):,} entries; expected at most {MAX_CONFIG_LIST}"
+            )
 
     def sub(self, key: str) -> _Section:
         return _Section(f"{self.name}.{key}", self.values.get(key) or {})
@@ -333,6 +374,11 @@ class TextEncoderConfig:
             )
         num_states = None
         if projection_shape is not None:
+            if len(projection_shape) != 2 or 0 in projection_shape:
+                raise ConfigError(
+                    f"the text projection weight has shape {list(projection_shape)}; a linear weight is "
+                    "[out features, in features], both above 0"
+                )
             if version == 1:
                 hidden = projection_shape[0]
             in_features = projection_shape[1]
@@ -405,15 +451,25 @@ def _block_list(s: _Section, key: str) -> tuple[tuple[str, dict[str, Any]], ...]
     raw = s.values.get(key)
     if not isinstance(raw, (list, tuple)) or not raw:
         raise ConfigError(f"config key '{s.name}.{key}' is missing or empty; it lists the VAE's blocks")
+    s._check_length(key, raw)
     blocks = []
     for i, entry in enumerate(raw):
         if not isinstance(entry, (list, tuple)) or len(entry) != 2 or not isinstance(entry[0], str):
-            raise ConfigError(f"config key '{s.name}.{key}[{i}]' is {entry!r}; expected [block_name, params]")
+            raise ConfigError(f"config key '{s.name}.{key}[{i}]' is {_shown(entry)}; expected [block_name, params]")
         name, params = entry
         if isinstance(params, int) and not isinstance(params, bool):
             params = {"num_layers": params}
         if not isinstance(params, Mapping):
-            raise ConfigError(f"config key '{s.name}.{key}[{i}]' has params {params!r}; expected an int or object")
+            raise ConfigError(
+                f"config key '{s.name}.{key}[{i}]' has params {_shown(params)}; expected an int or object"
+            )
+        block = _Section(f"{s.name}.{key}[{i}]", params)
+        for count in ("num_layers", "multiplier"):
+            if block.values.get(count) is not None:
+                block.int(count)
+        for switch in ("residual", "inject_noise"):
+            if switch in params and params[switch] not in (True, False, None):
+                raise block._fail(switch, params[switch], "true or false")
         blocks.append((name, dict(params)))
     return tuple(blocks)
 
@@ -458,18 +514,21 @@ class AudioVAEConfig:
         stft = root.sub("preprocessing").sub("stft")
         mel = root.sub("preprocessing").sub("mel")
         variables = root.sub("variables")
-        mel_bins = dd.values.get("mel_bins") or mel.values.get("n_mel_channels") or variables.values.get("mel_bins")
-        if not mel_bins:
+        for section, key in ((dd, "mel_bins"), (mel, "n_mel_channels"), (variables, "mel_bins")):
+            if section.values.get(key):
+                mel_bins = section.int(key)
+                break
+        else:
             raise ConfigError(
                 "config section 'audio_vae' does not give the number of mel bins (looked in model.params.ddconfig"
                 ".mel_bins, preprocessing.mel.n_mel_channels and variables.mel_bins)"
             )
-        attn = dd.values.get("attn_resolutions", (8, 16, 32))
+        attn = dd.ints("attn_resolutions", (8, 16, 32)) if dd.values.get("attn_resolutions") is not None else ()
         cfg = cls(
             ch=dd.int("ch", 128),
             ch_mult=dd.ints("ch_mult", (1, 2, 4)),
             num_res_blocks=dd.int("num_res_blocks", 2),
-            attn_resolutions=tuple(int(a) for a in (attn or ())),
+            attn_resolutions=attn,
             resolution=dd.int("resolution", 256),
             z_channels=dd.int("z_channels", 8),
             double_z=dd.bool("double_z", True),
@@ -479,7 +538,7 @@ class AudioVAEConfig:
             norm_type=dd.choice("norm_type", "pixel", ("pixel", "group")),
             causality_axis=dd.choice("causality_axis", "height", ("none", "width", "height", "width-compatibility")),
             dropout=dd.float("dropout", 0.0),
-            mel_bins=int(mel_bins),
+            mel_bins=mel_bins,
             sampling_rate=params.int("sampling_rate", 16000),
             mel_hop_length=stft.int("hop_length", 160),
             n_fft=stft.int("filter_length", 1024),

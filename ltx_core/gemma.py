@@ -132,8 +132,17 @@ def inspect_gemma(path: str | os.PathLike, tokenizer_dir: str | os.PathLike | No
     ``tokenizer_dir`` overrides where the tokenizer comes from. Raises :class:`CheckpointError` for another model
     family, a missing config or a missing tokenizer (listing where it looked).
     """
+    if not isinstance(path, (str, os.PathLike)):
+        raise CheckpointError(f"a Gemma source must be given as a file or folder path; got a {type(path).__name__}")
     path = os.fspath(path)
     tokenizer_dir = os.fspath(tokenizer_dir) if tokenizer_dir else None
+    try:
+        return _inspect(path, tokenizer_dir)
+    except OSError as e:  # unreadable folder or file (permissions, a file vanishing meanwhile)
+        raise CheckpointError(f"cannot read the Gemma source '{path}': {e.strerror or e}") from e
+
+
+def _inspect(path: str, tokenizer_dir: str | None) -> GemmaSource:
     if tokenizer_dir is not None and not _has_tokenizer(tokenizer_dir):
         raise CheckpointError(
             f"tokenizer folder '{tokenizer_dir}' has none of {', '.join(TOKENIZER_FILES)}; name the folder that "
@@ -162,20 +171,43 @@ def inspect_gemma(path: str | os.PathLike, tokenizer_dir: str | os.PathLike | No
     return source
 
 
+# A config.json or index of a Gemma release is well under a megabyte.
+_MAX_JSON_BYTES = 16 * 2**20
+
+
 def _read_json(path: str) -> dict[str, Any]:
     try:
+        if os.path.getsize(path) > _MAX_JSON_BYTES:
+            raise CheckpointError(
+                f"'{path}' is {os.path.getsize(path):,} bytes; a Gemma config or index is far smaller (a damaged or "
+                "misplaced file?)"
+            )
         with open(path, encoding="utf-8") as f:
             value = json.load(f)
-    except (OSError, json.JSONDecodeError) as e:
-        raise CheckpointError(f"cannot read '{path}': {e}") from e
+    except OSError as e:
+        raise CheckpointError(f"cannot read '{path}': {e.strerror or e}") from e
+    except (ValueError, RecursionError) as e:  # not JSON, not UTF-8, numbers of thousands of digits, deep nesting
+        reason = "nested too deeply" if isinstance(e, RecursionError) else str(e)[:200]
+        raise CheckpointError(f"'{path}' is not valid JSON ({reason}); re-download it") from e
     if not isinstance(value, dict):
-        raise CheckpointError(f"'{path}' is not a JSON object")
+        raise CheckpointError(f"'{path}' is a JSON {type(value).__name__}, not the JSON object a config holds")
+    return value
+
+
+def _size(value: Any, name: str, key: str) -> int:
+    """A model size from a config (``hidden_size``, ``num_hidden_layers``): a whole number from 1 to 2**20."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 2**20:
+        shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+        raise CheckpointError(f"'{name}': its config gives {key} = {shown}; expected a whole number from 1 to {2**20}")
     return value
 
 
 def _text_config(config: dict[str, Any], name: str) -> dict[str, Any]:
     """The language-model part of a config.json, after checking the family."""
-    family = str(config.get("model_type", ""))
+    family = config.get("model_type", "")
+    family = family if isinstance(family, str) else repr(family)
     if family not in GEMMA3_MODEL_TYPES:
         raise _need_gemma3(name, family or "unknown (config.json has no model_type)")
     text = config.get("text_config") if family == "gemma3" else config
@@ -186,6 +218,7 @@ def _text_config(config: dict[str, Any], name: str) -> dict[str, Any]:
         if key not in text:
             # Gemma3Config fills an absent text_config with the 4B defaults; spell out what we could not find.
             raise CheckpointError(f"'{name}': config.json gives no text_config.{key}, so the Gemma size is unknown")
+        text[key] = _size(text[key], name, f"text_config.{key}")
     return text
 
 
@@ -219,7 +252,15 @@ def _inspect_folder(folder: str) -> GemmaSource:
     index = os.path.join(folder, "model.safetensors.index.json")
     if os.path.isfile(index):
         weight_map = _read_json(index).get("weight_map") or {}
-        files = sorted({os.path.join(folder, f) for f in weight_map.values()})
+        shards = set(weight_map.values()) if isinstance(weight_map, dict) else None
+        bad = shards is None or any(
+            not isinstance(f, str) or os.path.basename(f) != f or f in ("", ".", "..") for f in shards
+        )
+        if bad:
+            raise CheckpointError(
+                f"'{index}' is damaged: its weight_map should map tensor names to shard file names in the folder"
+            )
+        files = sorted(os.path.join(folder, f) for f in shards)
     else:
         files = sorted(os.path.join(folder, f) for f in os.listdir(folder) if f.endswith(".safetensors"))
     if not files:
@@ -292,7 +333,12 @@ def _check_gemma3_keys(header: SafetensorsFile, name: str) -> None:
 
 def _lm_size(header: SafetensorsFile) -> tuple[int, int]:
     prefix = _lm_prefix(header.tensors, header.name)
-    width = header.tensors[prefix + "embed_tokens.weight"].shape[1]
+    shape = header.tensors[prefix + "embed_tokens.weight"].shape
+    if len(shape) != 2:
+        raise CheckpointError(
+            f"'{header.name}': its token embedding has shape {list(shape)}; a Gemma embedding is [vocabulary, width]"
+        )
+    width = shape[1]
     layers = {k[len(prefix) + 7 :].split(".", 1)[0] for k in header.tensors if k.startswith(prefix + "layers.")}
     return width, len(layers)
 
@@ -310,50 +356,67 @@ def read_gguf_metadata(path: str, wanted: Sequence[str]) -> dict[str, Any]:
     name = os.path.basename(path)
     found: dict[str, Any] = {}
     keys: list[str] = []
+    size = 0
+
+    def take(f, n: int, keep: bool = True) -> bytes:
+        # Every length in the header is checked against what is left of the file before it is read, so a damaged
+        # length cannot ask for more memory than the file has.
+        if n > size - f.tell():
+            raise CheckpointError(
+                f"'{name}' is truncated or damaged: its GGUF header asks for {n:,} bytes at offset {f.tell():,} "
+                f"of a {size:,}-byte file"
+            )
+        if not keep:
+            f.seek(n, 1)
+            return b""
+        return f.read(n)
+
     try:
+        size = os.path.getsize(path)
         with open(path, "rb") as f:
             if f.read(4) != b"GGUF":
                 raise CheckpointError(f"'{name}' is not a GGUF file (bad magic bytes)")
             (version,) = struct.unpack("<I", f.read(4))
             if version < 2:
                 raise CheckpointError(f"'{name}' is GGUF version {version}; re-convert it with a current llama.cpp")
-            _, kv_count = struct.unpack("<QQ", f.read(16))
+            _, kv_count = struct.unpack("<QQ", take(f, 16))
 
             def string(keep: bool = True) -> str | None:
-                (n,) = struct.unpack("<Q", f.read(8))
-                if not keep:
-                    f.seek(n, 1)
-                    return None
-                return f.read(n).decode("utf-8", errors="replace")
+                (n,) = struct.unpack("<Q", take(f, 8))
+                raw = take(f, n, keep)
+                return raw.decode("utf-8", errors="replace") if keep else None
 
-            def value(kind: int, keep: bool) -> Any:
+            def value(kind: int, keep: bool, depth: int = 0) -> Any:
                 if kind in _GGUF_SCALARS:
                     fmt = _GGUF_SCALARS[kind]
-                    raw = f.read(struct.calcsize(fmt))
+                    raw = take(f, struct.calcsize(fmt))
                     return struct.unpack(fmt, raw)[0] if keep else None
                 if kind == 8:
                     return string(keep)
                 if kind == 9:
-                    elem, count = struct.unpack("<IQ", f.read(12))
+                    if depth >= 4:  # llama.cpp writes arrays of scalars or strings only
+                        raise CheckpointError(f"'{name}' has a corrupt GGUF header (arrays nested {depth} deep)")
+                    elem, count = struct.unpack("<IQ", take(f, 12))
                     if elem in _GGUF_SCALARS:
-                        size = count * struct.calcsize(_GGUF_SCALARS[elem])
-                        if not keep:
-                            f.seek(size, 1)
-                            return None
-                        return np.frombuffer(f.read(size), dtype=np.dtype(_GGUF_SCALARS[elem]))
-                    items = [value(elem, keep) for _ in range(count)]
+                        raw = take(f, count * struct.calcsize(_GGUF_SCALARS[elem]), keep)
+                        return np.frombuffer(raw, dtype=np.dtype(_GGUF_SCALARS[elem])) if keep else None
+                    if elem not in (8, 9):
+                        raise CheckpointError(f"'{name}' has a corrupt GGUF header (array of value type {elem})")
+                    if count > size - f.tell():  # every element takes at least a byte
+                        take(f, count)
+                    items = [value(elem, keep, depth + 1) for _ in range(count)]
                     return items if keep else None
                 raise CheckpointError(f"'{name}' has a corrupt GGUF header (value type {kind})")
 
             for _ in range(kv_count):
                 key = string()
-                (kind,) = struct.unpack("<I", f.read(4))
+                (kind,) = struct.unpack("<I", take(f, 4))
                 keys.append(key)
                 result = value(kind, key in wanted)
                 if key in wanted:
                     found[key] = result
-    except (OSError, struct.error, UnicodeDecodeError) as e:
-        raise CheckpointError(f"cannot read the GGUF header of '{name}': {e}") from e
+    except (OSError, struct.error, ValueError) as e:
+        raise CheckpointError(f"cannot read the GGUF header of '{name}' (a damaged or truncated file?): {e}") from e
     found["_keys"] = keys
     return found
 
@@ -490,14 +553,14 @@ def _inspect_gguf(path: str) -> GemmaSource:
     name = os.path.basename(path)
     arch = read_gguf_metadata(path, ("general.architecture",)).get("general.architecture", "unknown")
     if arch != "gemma3":
-        raise _need_gemma3(name, arch)
+        raise _need_gemma3(name, arch if isinstance(arch, str) else repr(arch)[:40])
     meta = read_gguf_metadata(path, ("gemma3.embedding_length", "gemma3.block_count"))
     if "gemma3.embedding_length" not in meta or "gemma3.block_count" not in meta:
         raise CheckpointError(f"'{name}': its GGUF header gives no gemma3.embedding_length / gemma3.block_count")
     text = {
         "model_type": "gemma3_text",
-        "hidden_size": int(meta["gemma3.embedding_length"]),
-        "num_hidden_layers": int(meta["gemma3.block_count"]),
+        "hidden_size": _size(meta["gemma3.embedding_length"], name, "gemma3.embedding_length"),
+        "num_hidden_layers": _size(meta["gemma3.block_count"], name, "gemma3.block_count"),
     }
     source = GemmaSource(path, "gguf", text, (path,), None)
     if "tokenizer.ggml.model" not in meta["_keys"]:

@@ -20,6 +20,8 @@ from typing import Any
 
 import torch
 
+from ..ltx_core.errors import InputError
+
 log = logging.getLogger("ltx_av.host")
 
 MODEL_SUFFIXES = (".safetensors",)
@@ -202,22 +204,67 @@ def model_folders(kind: str) -> list[str]:
     return [os.path.join(_fallback_models_dir(), kind)]
 
 
+def walk(folder: str):
+    """``os.walk(folder, followlinks=True)`` that enters each real folder once, so a symbolic link to an ancestor
+    (a loop) or to a folder already listed is skipped. Sub-folders are visited in name order, real ones before
+    links, so a file is first met under its own name."""
+    seen: set[str] = set()
+    for root, dirs, files in os.walk(folder, followlinks=True):
+        real = os.path.realpath(root)
+        if real in seen:
+            dirs[:] = []
+            continue
+        seen.add(real)
+        dirs.sort(key=lambda d: (os.path.islink(os.path.join(root, d)), d))
+        yield root, dirs, sorted(files)
+
+
+def unique_files(entries: list[tuple[str, str]]) -> list[str]:
+    """The names of ``(name, path)`` entries, one per real file (links to the same file, loops), sorted.
+
+    Of several names for one file the one reached without links wins, then the shortest, then the first in order.
+    """
+    best: dict[str, tuple[bool, int, str]] = {}
+    for name, path in entries:
+        real = os.path.realpath(path) if path else name
+        rank = (bool(path) and real != os.path.abspath(path), name.count("/"), name)
+        if real not in best or rank < best[real]:
+            best[real] = rank
+    return sorted(rank[2] for rank in best.values())
+
+
 def list_models(kind: str, suffixes: tuple[str, ...] = MODEL_SUFFIXES) -> list[str]:
-    """Model files of a kind, as names relative to their folder (what a combo input shows)."""
+    """Model files of a kind, as names relative to their folder (what a combo input shows), each real file once."""
     fp = _comfy("folder_paths")
     if fp is not None:
         try:
             names = fp.get_filename_list(kind)
         except KeyError:
             names = []
-        return sorted(n for n in names if n.lower().endswith(suffixes))
-    names = []
+        names = [n for n in names if n.lower().endswith(suffixes)]
+        return unique_files([(n, fp.get_full_path(kind, n) or "") for n in names])
+    entries = []
     for folder in model_folders(kind):
-        for root, _, files in os.walk(folder, followlinks=True):
+        for root, _, files in walk(folder):
             for f in files:
                 if f.lower().endswith(suffixes):
-                    names.append(os.path.relpath(os.path.join(root, f), folder).replace(os.sep, "/"))
-    return sorted(set(names))
+                    path = os.path.join(root, f)
+                    entries.append((os.path.relpath(path, folder).replace(os.sep, "/"), path))
+    return unique_files(entries)
+
+
+def check_model_name(kind: str, name: object) -> str:
+    """A model name as a combo gives it: text, relative to the folder, without '..' (nothing outside it is read)."""
+    if not isinstance(name, str) or not name.strip():
+        got = repr(name) if isinstance(name, str) else type(name).__name__
+        raise InputError(f"model name must be a file name from the '{kind}' folders; got {got}")
+    parts = name.replace("\\", "/").split("/")
+    if "\0" in name or os.path.isabs(name) or name.startswith(("/", "\\")) or ".." in parts:
+        raise InputError(
+            f"model name {name[:80]!r} is not a name inside the '{kind}' folders (absolute paths, '..' and NUL "
+            "characters are refused); choose a file from the list"
+        )
+    return name
 
 
 def model_path(kind: str, name: str) -> str:
@@ -228,6 +275,7 @@ def model_path(kind: str, name: str) -> str:
         if path:
             return path
     else:
+        check_model_name(kind, name)
         for folder in model_folders(kind):
             path = os.path.join(folder, name)
             if os.path.isfile(path):

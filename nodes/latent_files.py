@@ -1,88 +1,171 @@
 """Latent files: ``LTXSaveLatent`` / ``LTXLoadLatent`` keep whole LATENT dicts (video + audio, every key they carry).
 
 Core SaveLatent keeps only ``samples``; these keep frame rates, image conditions, noise masks and padding records
-too, in one ``.ltx.safetensors`` file under ``output/latents``.
+too, in one ``.ltx.safetensors`` file under ``output/latents`` (the format: :mod:`ltx_core.latent_file`).
+
+Both nodes stay inside that folder: names are relative, without ``..``, and must still be inside it once symbolic
+links are resolved. Everything is checked before a folder is created or a file is opened.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
+import re
 
 import torch
-from safetensors import safe_open
-from safetensors.torch import save_file
 
-from ..ltx_core.errors import InputError
+from ..ltx_core import checks
+from ..ltx_core.errors import InputError, LTXError
+from ..ltx_core.latent_file import SUFFIX, encode_latents, read_latents, write_latents
 from . import host
 from .sampling import _latent_dict
 
 log = logging.getLogger("ltx_av.nodes.latent_files")
 
-LATENT_SUFFIX = ".ltx.safetensors"
+LATENT_SUFFIX = SUFFIX
 LATENT_FOLDER = "latents"
 
-
-# -- encoding --------------------------------------------------------------------------------------------------
-
-
-def _encode_value(value, path: str, tensors: dict[str, torch.Tensor]):
-    """A LATENT value -> JSON-able structure; tensors are stored under their key path."""
-    if isinstance(value, torch.Tensor):
-        if getattr(value, "is_nested", False):
-            return {"__nested__": [_encode_value(t, f"{path}/{i}", tensors) for i, t in enumerate(value.unbind())]}
-        tensors[path] = value.detach().cpu().contiguous()
-        return {"__tensor__": path}
-    if isinstance(value, dict):
-        if not all(isinstance(k, str) for k in value):
-            raise InputError(f"LTXSaveLatent: {path} has non-string keys; cannot be saved")
-        return {"__dict__": {k: _encode_value(v, f"{path}/{k}", tensors) for k, v in value.items()}}
-    if isinstance(value, (list, tuple)):
-        return {"__list__": [_encode_value(v, f"{path}/{i}", tensors) for i, v in enumerate(value)]}
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    raise InputError(f"LTXSaveLatent: {path} holds a {type(value).__name__}, which cannot be saved")
+# File systems allow 255 bytes per name; a saved name adds "_NNNNN.ltx.safetensors" (and its temporary name a
+# little more), so a prefix's last part is kept well below.
+MAX_PREFIX_NAME_BYTES = 200
+MAX_NAME_BYTES = 255
+MAX_PATH_BYTES = 1024
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
-def _decode_value(value, tensors: dict[str, torch.Tensor]):
-    if isinstance(value, dict):
-        if "__tensor__" in value:
-            return tensors[value["__tensor__"]]
-        if "__nested__" in value:
-            return torch.nested.nested_tensor([_decode_value(v, tensors) for v in value["__nested__"]])
-        if "__dict__" in value:
-            return {k: _decode_value(v, tensors) for k, v in value["__dict__"].items()}
-        if "__list__" in value:
-            return [_decode_value(v, tensors) for v in value["__list__"]]
-    return value
+def _shown(value: object) -> str:
+    if isinstance(value, str):
+        return repr(value if len(value) <= 60 else value[:57] + "...")
+    return "nothing (None)" if value is None else f"a {type(value).__name__}"
 
 
-def save_latents(path: str, video: dict, audio: dict | None = None) -> str:
-    """Write whole LATENT dicts (every key, conditions included) to one safetensors file."""
-    tensors: dict[str, torch.Tensor] = {}
-    layout = {"video": _encode_value(video, "video", tensors), "audio": _encode_value(audio, "audio", tensors)}
-    save_file(tensors, path, metadata={"ltx_av_latents": json.dumps(layout), "format": "ltx-av-latents-1"})
-    return path
+def _root() -> str:
+    """The latents folder, symbolic links resolved (it may itself be a link: that is the user's choice)."""
+    return os.path.realpath(os.path.join(host.output_directory(), LATENT_FOLDER))
 
 
-def load_latents(path: str) -> tuple[dict, dict | None]:
-    with safe_open(path, "pt") as f:
-        metadata = f.metadata() or {}
-        if "ltx_av_latents" not in metadata:
-            raise InputError(f"LTXLoadLatent: '{path}' was not written by LTX-AV Save Latent")
-        tensors = {k: f.get_tensor(k) for k in f.keys()}
-    layout = json.loads(metadata["ltx_av_latents"])
-    return _decode_value(layout["video"], tensors), _decode_value(layout.get("audio"), tensors)
+def _parts(value: object, label: str, example: str) -> list[str]:
+    """The components of a relative name inside the latents folder; refuses anything that could leave it."""
+    if not isinstance(value, str):
+        raise InputError(f"{label} must be text such as {example!r}; got {_shown(value)}")
+    checks.text(value, label)
+    if not value.strip():
+        raise InputError(f"{label} is empty; give a name such as {example!r}")
+    bad = _CONTROL.search(value)
+    if bad:
+        raise InputError(
+            f"{label} contains the control character {bad.group()!r} at position {bad.start()}; names in "
+            "output/latents are plain text"
+        )
+    if os.path.isabs(value) or value.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", value):
+        raise InputError(
+            f"{label} {_shown(value)} is an absolute path; give a name inside output/latents such as {example!r}"
+        )
+    parts = re.split(r"[/\\]", value) if os.sep == "\\" else value.split("/")
+    if ".." in parts:
+        raise InputError(
+            f"{label} {_shown(value)} contains '..', which points outside the output folder; names stay inside "
+            f"output/latents (sub-folders are fine: {example!r})"
+        )
+    if len(value.encode("utf-8")) > MAX_PATH_BYTES:
+        raise InputError(f"{label} is {len(value.encode('utf-8'))} bytes long; at most {MAX_PATH_BYTES} are allowed")
+    long = next((p for p in parts if len(p.encode("utf-8")) > MAX_NAME_BYTES), None)
+    if long is not None:
+        raise InputError(
+            f"{label} has a part of {len(long.encode('utf-8'))} bytes ({_shown(long)}); file systems allow "
+            f"{MAX_NAME_BYTES} per name"
+        )
+    if parts[-1] in ("", "."):
+        return parts  # a name that ends with a folder: the caller says what it expected
+    return [p for p in parts if p not in ("", ".")]
+
+
+def _inside(root: str, path: str, label: str, value: str) -> str:
+    real = os.path.realpath(path)
+    if os.path.commonpath([root, real]) != root:
+        raise InputError(
+            f"{label} {_shown(value)} points outside the output folder (a symbolic link leads to '{real}'); "
+            "only files inside output/latents are used"
+        )
+    return real
+
+
+def _prefix(filename_prefix: object) -> tuple[str, list[str], str]:
+    """(latents folder, sub-folders to create or use, file stem) of LTXSaveLatent's ``filename_prefix``."""
+    label = "LTXSaveLatent: filename_prefix"
+    parts = _parts(filename_prefix, label, "ltx_av")
+    if parts[-1] in ("", "."):
+        raise InputError(
+            f"{label} {_shown(filename_prefix)} ends with a folder; give a file name after the last '/', "
+            "e.g. 'run/ltx_av'"
+        )
+    stem = parts[-1]
+    if len(stem.encode("utf-8")) > MAX_PREFIX_NAME_BYTES:
+        raise InputError(
+            f"{label} {_shown(filename_prefix)} has a file name part of {len(stem.encode('utf-8'))} bytes; at "
+            f"most {MAX_PREFIX_NAME_BYTES} are allowed (the counter and '{SUFFIX}' are added to it)"
+        )
+    root = _root()
+    _inside(root, os.path.join(root, *parts), label, filename_prefix)
+    return root, parts[:-1], stem
+
+
+def _make_folders(folder: str) -> list[str]:
+    """Create ``folder`` and whichever of its parents are missing; returns those created, outermost first."""
+    missing = []
+    path = folder
+    while not os.path.isdir(path) and os.path.dirname(path) != path:
+        missing.append(path)
+        path = os.path.dirname(path)
+    created: list[str] = []
+    try:
+        for path in reversed(missing):
+            os.mkdir(path)
+            created.append(path)
+    except OSError as e:
+        _remove_folders(created)
+        what = "a file of that name is in the way" if isinstance(e, (FileExistsError, NotADirectoryError)) else None
+        raise InputError(
+            f"LTXSaveLatent: cannot create the folder '{path}' for filename_prefix: {what or e.strerror or e}; "
+            "nothing was written"
+        ) from e
+    return created
+
+
+def _remove_folders(created: list[str]) -> None:
+    for path in reversed(created):
+        try:
+            os.rmdir(path)
+        except OSError:
+            break
+
+
+def _load_path(file: object) -> str:
+    """The real path of LTXLoadLatent's ``file``, which must be a latent file inside output/latents."""
+    label = "LTXLoadLatent: file"
+    example = f"ltx_av_00001{SUFFIX}"
+    parts = _parts(file, label, example)
+    if not file.endswith(SUFFIX):
+        raise InputError(f"{label} {_shown(file)} is not a latent file; expected a name ending in {SUFFIX}")
+    root = _root()
+    real = _inside(root, os.path.join(root, *parts), label, file)
+    if os.path.isdir(real):
+        raise InputError(f"{label} {_shown(file)} is a folder; expected a {SUFFIX} file in it")
+    if not os.path.isfile(real):
+        raise InputError(f"{label} {_shown(file)} was not found in '{root}'")
+    return real
 
 
 def _latent_files() -> list[str]:
-    root = os.path.join(host.output_directory(), LATENT_FOLDER)
+    root = _root()
     found = []
-    for folder, _, files in os.walk(root):
+    for folder, dirs, files in os.walk(root):
+        dirs.sort()
         for name in files:
-            if name.endswith(LATENT_SUFFIX):
-                found.append(os.path.relpath(os.path.join(folder, name), root).replace(os.sep, "/"))
+            path = os.path.join(folder, name)
+            if name.endswith(LATENT_SUFFIX) and os.path.commonpath([root, os.path.realpath(path)]) == root:
+                found.append(os.path.relpath(path, root).replace(os.sep, "/"))
     return sorted(found)
 
 
@@ -103,7 +186,13 @@ class LTXSaveLatent:
         return {
             "required": {
                 "video_latent": ("LATENT", {"tooltip": "The video latent to save."}),
-                "filename_prefix": ("STRING", {"default": "ltx_av", "tooltip": "File name prefix (may hold folders)."}),
+                "filename_prefix": (
+                    "STRING",
+                    {
+                        "default": "ltx_av",
+                        "tooltip": "File name prefix inside output/latents (may start with folders).",
+                    },
+                ),
             },
             "optional": {"audio_latent": ("LATENT", {"tooltip": "Its audio latent, saved in the same file."})},
         }
@@ -112,17 +201,17 @@ class LTXSaveLatent:
         node = "LTXSaveLatent"
         video = _latent_dict(video_latent, node, "video_latent")
         audio = None if audio_latent is None else _latent_dict(audio_latent, node, "audio_latent")
-        root = os.path.realpath(os.path.join(host.output_directory(), LATENT_FOLDER))
-        prefix = os.path.realpath(os.path.join(root, filename_prefix or "ltx_av"))
-        if os.path.commonpath([root, prefix]) != root:
-            raise InputError(f"{node}: filename_prefix {filename_prefix!r} points outside the output folder")
-        os.makedirs(os.path.dirname(prefix), exist_ok=True)
-        counter = 1
-        while os.path.exists(f"{prefix}_{counter:05d}{LATENT_SUFFIX}"):
-            counter += 1
-        path = save_latents(f"{prefix}_{counter:05d}{LATENT_SUFFIX}", video, audio)
+        root, folders, stem = _prefix(filename_prefix)
+        encoded = encode_latents(video, audio, node)  # everything is checked before anything is created
+        folder = os.path.join(root, *folders)
+        created = _make_folders(folder)
+        try:
+            path = write_latents(folder, stem, encoded, node)
+        except BaseException:
+            _remove_folders(created)
+            raise
         log.info("%s: wrote %s", node, path)
-        return {"ui": {"text": [os.path.relpath(path, root)]}}
+        return {"ui": {"text": [os.path.relpath(path, root).replace(os.sep, "/")]}}
 
 
 class LTXLoadLatent:
@@ -140,14 +229,16 @@ class LTXLoadLatent:
 
     @classmethod
     def IS_CHANGED(cls, file):
-        path = os.path.join(host.output_directory(), LATENT_FOLDER, file)
-        return os.path.getmtime(path) if os.path.exists(path) else float("nan")
+        try:
+            stat = os.stat(_load_path(file))
+        except (LTXError, OSError, ValueError):
+            return float("nan")  # never equal: the node runs and reports the problem
+        return f"{stat.st_mtime_ns}:{stat.st_size}"
 
     def load(self, file: str):
-        path = os.path.join(host.output_directory(), LATENT_FOLDER, file)
-        if not os.path.isfile(path):
-            raise InputError(f"LTXLoadLatent: file '{file}' was not found in {os.path.dirname(path)}")
-        return load_latents(path)
+        path = _load_path(file)
+        label = f"LTXLoadLatent: file {_shown(file)}"
+        return read_latents(path, label, available=host.available_memory(torch.device("cpu")))
 
 
 NODES: tuple[type, ...] = (LTXSaveLatent, LTXLoadLatent)

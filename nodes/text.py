@@ -44,26 +44,29 @@ CACHE_SIZE = 32
 
 def _walk_text_encoders() -> tuple[list[str], list[str]]:
     """(Gemma sources: folders with a config.json, shown with a trailing '/', and single files; tokenizer folders)."""
-    sources, tokenizers = set(), set()
+    # (name, path) entries; host.unique_files keeps one name per real file or folder. host.walk enters each real
+    # folder once, so symbolic-link loops end.
+    sources, tokenizers = [], []
     for root in host.model_folders("text_encoders"):
         if not os.path.isdir(root):
             continue
-        for folder, dirs, files in os.walk(root, followlinks=True):
+        for folder, dirs, files in host.walk(root):
             rel = os.path.relpath(folder, root).replace(os.sep, "/")
             if any(f in files for f in TOKENIZER_FILES) and rel != ".":
-                tokenizers.add(rel)
+                tokenizers.append((rel, folder))
             if "config.json" in files and rel != "." and any(f.endswith(".safetensors") for f in files):
-                sources.add(rel + "/")
+                sources.append((rel + "/", folder))
                 dirs[:] = [d for d in dirs if d == "tokenizer"]  # shards of a model folder are not sources
                 continue
             for f in files:
                 if f.lower().endswith(GEMMA_FILE_SUFFIXES):
-                    sources.add(f if rel == "." else f"{rel}/{f}")
-    return sorted(sources), sorted(tokenizers)
+                    sources.append((f if rel == "." else f"{rel}/{f}", os.path.join(folder, f)))
+    return host.unique_files(sources), host.unique_files(tokenizers)
 
 
 def _resolve(kind: str, name: str) -> str:
-    """Absolute path of a file or folder chosen in a combo of ``kind``'s folders."""
+    """Absolute path of a file or folder chosen in a combo of ``kind``'s folders (nothing outside them)."""
+    host.check_model_name(kind, name)
     for root in host.model_folders(kind):
         path = os.path.join(root, name.rstrip("/"))
         if os.path.exists(path):

@@ -364,3 +364,38 @@ def test_single_component_files_load_in_both_layouts(tiny_checkpoints, tmp_path)
         assert ckpt.component_config("video_vae") == full.component_config("video_vae")
         with pytest.raises(CheckpointError, match="has no transformer|holds a video VAE, not a transformer"):
             ckpt.state_dict("transformer")
+
+
+@pytest.mark.parametrize("header_len", [0x0380, 0x4B50])
+def test_a_header_length_that_starts_like_a_pickle_or_zip_is_still_safetensors(tmp_path, header_len):
+    # 0x0380 is written 80 03 ..., the start of a protocol-3 pickle; 0x4B50 is written 50 4B ("PK"), a zip.
+    header = json.dumps({"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}).encode()
+    header = header.ljust(header_len)  # the format allows trailing spaces
+    path = tmp_path / "lookalike.safetensors"
+    path.write_bytes(struct.pack("<Q", len(header)) + header + struct.pack("<2f", 1.5, -2.0))
+    from ltx_av.ltx_core.checkpoint import SafetensorsFile
+
+    file = SafetensorsFile(str(path))
+    assert file.read("w").tolist() == [1.5, -2.0] and file.tensor("w").tolist() == [1.5, -2.0]
+
+
+def test_honest_configs_pass_the_inventory_checks_of_every_component(tiny_checkpoint):
+    from ltx_av.ltx_core.audio_vae import AudioVAE
+    from ltx_av.ltx_core.checkpoint import check_config_against_file
+    from ltx_av.ltx_core.text_encoder import TextPath
+    from ltx_av.ltx_core.transformer import AudioVideoTransformer
+    from ltx_av.ltx_core.video_vae import VideoVAE
+    from ltx_av.ltx_core.vocoder import build_vocoder
+
+    ckpt = open_checkpoint(tiny_checkpoint)
+    factories = {
+        "transformer": AudioVideoTransformer,
+        "text_encoder": TextPath,
+        "video_vae": VideoVAE,
+        "audio_vae": AudioVAE,
+        "vocoder": build_vocoder,
+    }
+    for component, factory in factories.items():
+        check_config_against_file(ckpt, component, ckpt.component_config(component))
+        module = build_component(ckpt, component, factory, dtype=torch.float32)
+        assert not any(t.is_meta for t in module.state_dict().values())
