@@ -55,11 +55,12 @@ def check_sample_rate(sample_rate: object, name: str = "sample_rate") -> int:
     return int(sample_rate)
 
 
-def to_stereo(waveform: torch.Tensor, sample_rate: object, name: str = "audio") -> torch.Tensor:
-    """Validated float32 stereo ``[B, 2, N]`` from ``[B, C, N]`` (see the module rules)."""
+def check_waveform(waveform: object, sample_rate: object, name: str = "audio") -> torch.Tensor:
+    """The checks of :func:`to_stereo` that do not read the samples: type, shape, dtype, rate."""
     check_sample_rate(sample_rate, f"{name} sample_rate")
     if not isinstance(waveform, torch.Tensor):
-        raise InputError(f"{name} waveform must be a torch tensor [batch, channels, samples]; got {type(waveform)}")
+        got = "nothing (None)" if waveform is None else f"a {type(waveform).__name__}"
+        raise InputError(f"{name} waveform must be a torch tensor [batch, channels, samples]; got {got}")
     if waveform.ndim != 3:
         raise InputError(f"{name} waveform must be [batch, channels, samples]; got {describe(waveform)}")
     if not waveform.is_floating_point():
@@ -70,6 +71,13 @@ def to_stereo(waveform: torch.Tensor, sample_rate: object, name: str = "audio") 
     b, c, n = waveform.shape
     if b == 0 or c == 0 or n == 0:
         raise InputError(f"{name} is empty: waveform of shape {list(waveform.shape)} (batch, channels, samples)")
+    return waveform
+
+
+def to_stereo(waveform: torch.Tensor, sample_rate: object, name: str = "audio") -> torch.Tensor:
+    """Validated float32 stereo ``[B, 2, N]`` from ``[B, C, N]`` (see the module rules)."""
+    waveform = check_waveform(waveform, sample_rate, name)
+    b, c, n = waveform.shape
     bad = (~torch.isfinite(waveform)).sum().item()
     if bad:
         raise InputError(f"{name} contains {bad} NaN or infinite samples out of {waveform.numel()}; fix the source")
@@ -93,7 +101,12 @@ def to_stereo(waveform: torch.Tensor, sample_rate: object, name: str = "audio") 
 
 
 def encode_audio(
-    vae: AudioVAE, waveform: torch.Tensor, sample_rate: int, *, latent_frames: int | None = None
+    vae: AudioVAE,
+    waveform: torch.Tensor,
+    sample_rate: int,
+    *,
+    latent_frames: int | None = None,
+    name: str = "audio",
 ) -> torch.Tensor:
     """Waveform ``[B, C, N]`` at ``sample_rate`` -> normalised latent ``[B, 8, N' // 640 + 1, 16]`` (``N'`` the
     length at the VAE's 16 kHz), on the VAE's device and dtype.
@@ -102,17 +115,17 @@ def encode_audio(
     longer audio and padding shorter audio with silence before encoding.
     """
     param = next(vae.parameters())
-    rate = check_sample_rate(sample_rate)
+    rate = check_sample_rate(sample_rate, f"{name} sample_rate")
     cfg = vae.config
-    stereo = to_stereo(waveform, rate)
+    waveform = check_waveform(waveform, rate, name)
     if latent_frames is not None:
         if isinstance(latent_frames, bool) or not isinstance(latent_frames, int) or latent_frames < 1:
             raise InputError(f"latent_frames must be a positive integer; got {latent_frames!r}")
         # Only the start of a long clip is encoded: cut it at the source rate (with a margin for the resampler's
-        # and the STFT's look-ahead) so a long file is never resampled whole.
+        # and the STFT's look-ahead) so a long file is never read or resampled whole.
         keep = ((latent_frames + 1) * cfg.mel_hop_length * vae.compression + 2 * cfg.n_fft) * rate
-        stereo = stereo[..., : -(-keep // cfg.sampling_rate) + 64]
-    audio = resample(stereo.to(param.device), rate, cfg.sampling_rate)
+        waveform = waveform[..., : -(-keep // cfg.sampling_rate) + 64]
+    audio = resample(to_stereo(waveform, rate, name).to(param.device), rate, cfg.sampling_rate)
     if latent_frames is not None:
         # n samples give n // (hop * 4) + 1 latents
         needed = (latent_frames - 1) * cfg.mel_hop_length * vae.compression
@@ -173,9 +186,10 @@ def decode_bytes(vae: AudioVAE, vocoder: nn.Module, batch: int, latent_frames: i
     return int(peak + batch * 2 * mel * vocoder.hop_length * 4)
 
 
-def check_audio_latent(samples: object, vae: AudioVAE, name: str = "samples") -> torch.Tensor:
+def check_audio_latent(samples: object, vae: AudioVAE, name: str = "samples", scan: bool = True) -> torch.Tensor:
     """The latent as ``[B, z_channels, T, latent_mel_bins]``; :class:`InputError` naming what was given
-    otherwise."""
+    otherwise. ``scan=False`` skips the NaN/inf check, which reads every value (callers that first check the size
+    scan afterwards)."""
     z, bins = vae.config.z_channels, vae.latent_mel_bins
     expected = f"an audio latent [batch, {z}, frames, {bins}]"
     if not isinstance(samples, torch.Tensor):
@@ -191,9 +205,10 @@ def check_audio_latent(samples: object, vae: AudioVAE, name: str = "samples") ->
         raise InputError(f"{name} is empty: {describe(samples)}")
     if not samples.is_floating_point():
         raise InputError(f"{name} must be floating point; got {describe(samples)}")
-    bad = (~torch.isfinite(samples)).sum().item()
-    if bad:
-        raise InputError(f"{name} contains {bad} NaN or infinite values (did sampling diverge?)")
+    if scan:
+        bad = (~torch.isfinite(samples)).sum().item()
+        if bad:
+            raise InputError(f"{name} contains {bad} NaN or infinite values (did sampling diverge?)")
     return samples
 
 

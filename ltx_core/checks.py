@@ -19,15 +19,22 @@ from .errors import InputError, TooLargeError
 MEMORY_SHARE = 0.8
 
 
+def article(noun: str) -> str:
+    """``"an int"``, ``"a str"``: a type or thing named with its article."""
+    return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
+
+
 def _shown(value: Any) -> str:
+    if value is None:
+        return "nothing (None)"
     if isinstance(value, str):
         text = value if len(value) <= 60 else value[:57] + "..."
         return repr(text)
-    if isinstance(value, (bool, int, float)) or value is None:
+    if isinstance(value, (bool, int, float)):
         return repr(value)
     if isinstance(value, torch.Tensor):
         return f"a tensor of shape {list(value.shape)}"
-    return f"a {type(value).__name__}"
+    return article(type(value).__name__)
 
 
 def number(
@@ -63,11 +70,14 @@ def integer(value: Any, name: str, *, minimum: int | None = None, maximum: int |
 
 
 def _range(minimum: float | None, maximum: float | None) -> str:
+    def shown(bound: float) -> str:
+        return str(bound) if isinstance(bound, int) else f"{bound:g}"
+
     if minimum is not None and maximum is not None:
-        return f"between {minimum:g} and {maximum:g}"
+        return f"between {shown(minimum)} and {shown(maximum)}"
     if minimum is not None:
-        return f"at least {minimum:g}"
-    return f"at most {maximum:g}"
+        return f"at least {shown(minimum)}"
+    return f"at most {shown(maximum)}"
 
 
 def choice(value: Any, name: str, allowed: tuple[str, ...] | list[str]) -> str:
@@ -85,7 +95,7 @@ def boolean(value: Any, name: str) -> bool:
 def text(value: Any, name: str) -> str:
     """A string that encodes to UTF-8 (lone surrogates, legal in JSON, do not; tokenizers fail on them)."""
     if not isinstance(value, str):
-        raise InputError(f"{name} must be text; got {_shown(value)}")
+        raise InputError(f"{name} must be a string of text; got {_shown(value)}")
     try:
         value.encode("utf-8")
     except UnicodeEncodeError as e:

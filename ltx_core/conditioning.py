@@ -282,8 +282,14 @@ def _check_mask_values(mask: torch.Tensor, name: str) -> torch.Tensor:
     if not isinstance(mask, torch.Tensor):
         raise InputError(f"{name} must be a tensor; got {type(mask).__name__}")
     mask = mask.detach().float().cpu()
-    if not torch.isfinite(mask).all() or (mask < 0).any() or (mask > 1).any():
-        raise InputError(f"{name} must hold values in [0, 1] (1: regenerate, 0: keep)")
+    if not torch.isfinite(mask).all():
+        raise InputError(
+            f"{name} contains NaN or infinite values; it must hold values in [0, 1] (1: regenerate, 0: keep)"
+        )
+    if (mask < 0).any() or (mask > 1).any():
+        raise InputError(
+            f"{name} must hold values in [0, 1] (1: regenerate, 0: keep); got {mask.min().item():g}..{mask.max().item():g}"
+        )
     return mask
 
 

@@ -17,12 +17,12 @@ from ..ltx_core import checks
 from ..ltx_core.audio import (
     check_audio_latent,
     check_sample_rate,
+    check_waveform,
     decode_audio,
     decode_bytes,
     decoded_seconds,
     encode_audio,
     encode_bytes,
-    to_stereo,
     trim_to_duration,
 )
 from ..ltx_core.audio_vae import AudioVAE, load_audio_vae
@@ -32,7 +32,7 @@ from ..ltx_core.latents import audio_latent_length
 from ..ltx_core.vocoder import load_vocoder
 from . import host
 from .dtypes import VAE_DTYPES, vae_dtype
-from .validation import checked, is_latent, register_socket
+from .validation import checked, is_latent, model_file, register_socket
 
 log = logging.getLogger("ltx_av.nodes.audio")
 
@@ -122,7 +122,7 @@ class LoadedAudioVAE:
         with ``T = N16k // 640 + 1``, or exactly ``latent_frames`` (cropped, or silence-padded audio).
 
         Refused before any work (:class:`TooLargeError`) when the estimated working memory does not fit."""
-        to_stereo(waveform, sample_rate, name)  # checks the waveform and its rate before any estimate
+        check_waveform(waveform, sample_rate, name)  # type, shape and rate; the samples are read after the estimate
         rate = check_sample_rate(sample_rate, f"{name} sample_rate")
         samples = waveform.shape[-1]
         if latent_frames is not None:
@@ -132,12 +132,12 @@ class LoadedAudioVAE:
         checks.fits_memory(
             encode_bytes(self.vae, waveform.shape[0], samples, rate),
             host.available_memory(self.device),
-            f"encoding {name} ({waveform.shape[0]} x {samples / rate:.1f} s at {rate} Hz)",
+            f"{name}: encoding {waveform.shape[0]} x {samples / rate:.1f} s at {rate} Hz",
             advice="encode a shorter clip (or set video_frames to encode only what the video needs)",
         )
         with self._in_use(), torch.no_grad():
             try:
-                latent = encode_audio(self.vae, waveform, sample_rate, latent_frames=latent_frames)
+                latent = encode_audio(self.vae, waveform, sample_rate, latent_frames=latent_frames, name=name)
             except Exception as error:
                 if host.is_out_of_memory(error):
                     raise TooLargeError(
@@ -146,18 +146,21 @@ class LoadedAudioVAE:
                 raise
         return latent.to(device=host.intermediate_device(), dtype=torch.float32)
 
-    def decode(self, latent: torch.Tensor, progress: host.Progress | None = None) -> tuple[torch.Tensor, int]:
+    def decode(
+        self, latent: torch.Tensor, progress: host.Progress | None = None, name: str = "samples"
+    ) -> tuple[torch.Tensor, int]:
         """Latent ``[B, 8, T, 16]`` -> (waveform ``[B, 2, (4T - 3) * hop]`` float32, sample rate).
 
         Refused before any work (:class:`TooLargeError`) when the estimated working memory does not fit."""
-        latent = check_audio_latent(latent, self.vae)
+        latent = check_audio_latent(latent, self.vae, name, scan=False)
         seconds = self.decoded_seconds(latent.shape[2])
         checks.fits_memory(
             decode_bytes(self.vae, self.vocoder, latent.shape[0], latent.shape[2]),
             host.available_memory(self.device),
-            f"decoding {latent.shape[0]} x {seconds:.1f} s of audio",
+            f"{name}: decoding {latent.shape[0]} x {seconds:.1f} s of audio",
             advice="decode a shorter latent (core latent nodes can slice it)",
         )
+        check_audio_latent(latent, self.vae, name)
         with self._in_use(), torch.no_grad():
             try:
                 waveform = decode_audio(
@@ -253,10 +256,7 @@ class LTXAudioVAELoader:
 
     @checked
     def load(self, ckpt_name: str, dtype: str = "auto"):
-        try:
-            path = host.model_path("checkpoints", ckpt_name)
-        except FileNotFoundError as e:
-            raise InputError(f"LTXAudioVAELoader: {e}") from e
+        path = model_file("LTXAudioVAELoader", "ckpt_name", ("checkpoints",), ckpt_name)
         return (load_audio(path, dtype=dtype),)
 
 
@@ -285,8 +285,7 @@ class LTXAudioDecode:
     @checked
     def decode(self, audio_vae: LoadedAudioVAE, samples: dict):
         latent = _audio_latent_tensor(samples, "LTXAudioDecode")
-        latent = check_audio_latent(latent, audio_vae.vae, "LTXAudioDecode: samples")
-        waveform, rate = audio_vae.decode(latent, progress=host.Progress(2))
+        waveform, rate = audio_vae.decode(latent, progress=host.Progress(2), name="LTXAudioDecode: samples")
         duration = samples.get("duration")
         if isinstance(duration, (int, float)) and duration > 0:
             produced = audio_vae.decoded_seconds(latent.shape[2])
@@ -349,7 +348,7 @@ class LTXAudioEncode:
     def encode(self, audio_vae: LoadedAudioVAE, audio: dict, video_frames: int = 0, frame_rate: float = 24.0):
         node = "LTXAudioEncode"
         waveform, rate = audio["waveform"], audio["sample_rate"]
-        to_stereo(waveform, rate, f"{node}: audio")  # checked before anything is estimated or allocated
+        check_waveform(waveform, rate, f"{node}: audio")  # checked before anything is estimated or allocated
         rate = check_sample_rate(rate, f"{node}: audio sample_rate")
         out: dict = {"type": "audio"}
         frames = None

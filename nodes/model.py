@@ -21,7 +21,7 @@ from ..ltx_core.transformer import (
 )
 from . import host
 from .dtypes import named_dtype
-from .validation import checked, register_socket
+from .validation import checked, model_file, register_socket
 
 log = logging.getLogger("ltx_av.nodes.model")
 
@@ -192,19 +192,6 @@ def _model_names() -> list[str]:
     return names
 
 
-def _resolve(name: str) -> str:
-    for kind in MODEL_FOLDERS:
-        try:
-            return host.model_path(kind, name)
-        except FileNotFoundError:
-            continue
-    folders = [f for kind in MODEL_FOLDERS for f in host.model_folders(kind)]
-    raise InputError(
-        f"LTXModelLoader: model_name '{name}' was not found in the checkpoints or diffusion_models folders "
-        f"({', '.join(folders) or 'none configured'})"
-    )
-
-
 class LTXModelLoader:
     DISPLAY_NAME = "LTX-AV Load Model (transformer)"
     CATEGORY = "LTX-AV/loaders"
@@ -259,7 +246,7 @@ class LTXModelLoader:
 
     @checked
     def load(self, model_name: str, dtype: str, offload: str, cross_modal_timesteps: str = DEFAULT_AV_TIMESTEP_RULE):
-        path = _resolve(model_name)
+        path = model_file("LTXModelLoader", "model_name", MODEL_FOLDERS, model_name)
         ckpt = open_checkpoint(path)
         progress = host.Progress(len(ckpt.keys("transformer")))
         return (

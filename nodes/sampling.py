@@ -88,14 +88,19 @@ def _latent_dict(value: object, node: str, name: str) -> dict:
     return value
 
 
-def _floats(samples: torch.Tensor, node: str, name: str) -> torch.Tensor:
+def _floats(samples: torch.Tensor, node: str, name: str, scan: bool = True) -> torch.Tensor:
+    """Float32 samples; ``scan``: also refuse NaN/inf (reads every value, so callers with a size check do it
+    after that, with ``scan=False`` here)."""
     if not samples.is_floating_point():
         raise InputError(f"{node}: {name} holds {samples.dtype} values; a latent holds floating-point numbers")
-    checks.finite_tensor(samples, f"{node}: {name}")
+    if scan:
+        checks.finite_tensor(samples, f"{node}: {name}")
     return samples.float()
 
 
-def _video_samples(latent: dict, node: str, name: str, channels: int = VIDEO_LATENT_CHANNELS) -> torch.Tensor:
+def _video_samples(
+    latent: dict, node: str, name: str, channels: int = VIDEO_LATENT_CHANNELS, scan: bool = True
+) -> torch.Tensor:
     samples = latent["samples"]
     if getattr(samples, "is_nested", False):  # newer ComfyUI packs video + audio into one NestedTensor
         samples = samples.unbind()[0]
@@ -106,10 +111,10 @@ def _video_samples(latent: dict, node: str, name: str, channels: int = VIDEO_LAT
             f"{node}: {name} has shape {list(samples.shape)}; an LTX video latent is [batch, {channels}, frames, "
             "H/32, W/32] with no empty dimension"
         )
-    return _floats(samples, node, name)
+    return _floats(samples, node, name, scan)
 
 
-def _audio_samples(latent: dict, node: str, name: str) -> torch.Tensor:
+def _audio_samples(latent: dict, node: str, name: str, scan: bool = True) -> torch.Tensor:
     samples = latent["samples"]
     if getattr(samples, "is_nested", False):
         samples = samples.unbind()[-1]
@@ -125,7 +130,7 @@ def _audio_samples(latent: dict, node: str, name: str) -> torch.Tensor:
             f"{node}: {name} has shape {list(samples.shape)}; an LTX audio latent is [batch, 8, frames, 16] with at "
             "least one frame"
         )
-    return _floats(samples, node, name)
+    return _floats(samples, node, name, scan)
 
 
 def _fit(latent: dict) -> VideoFit | None:
@@ -161,8 +166,8 @@ def _conditions(latent: dict, node: str, name: str) -> list:
         return []
     if not isinstance(found, (list, tuple)):
         raise InputError(
-            f"{node}: {name}'s {CONDITIONS_KEY!r} is a {type(found).__name__}; it is a list made by LTX-AV Image "
-            "Condition"
+            f"{node}: {name}'s {CONDITIONS_KEY!r} is {checks.article(type(found).__name__)}; it is a list made by "
+            "LTX-AV Image Condition"
         )
     return list(found)
 
@@ -488,7 +493,7 @@ def choose_sigmas(
 ) -> tuple[torch.Tensor, bool]:
     """(sigmas, guided by default?) for the sampler's schedule settings; a SIGMAS input wins."""
     if sigmas is not None:
-        return validate_sigmas(sigmas, "sigmas input"), True
+        return validate_sigmas(sigmas, "LTXSampler: sigmas input"), True
     if schedule == "distilled":
         return torch.tensor(DISTILLED_SIGMAS), False
     if schedule == "stage2":
@@ -496,7 +501,10 @@ def choose_sigmas(
     if schedule != "ltx2":
         raise InputError(f"LTXSampler: schedule is {schedule!r}; expected one of {', '.join(SCHEDULES)}")
     steps = steps if steps > 0 else default_steps(variant)
-    return ltx2_sigmas(steps, tokens, max_shift, base_shift, stretch, terminal), True
+    try:
+        return ltx2_sigmas(steps, tokens, max_shift, base_shift, stretch, terminal), True
+    except InputError as e:
+        raise InputError(f"LTXSampler: {e}") from None
 
 
 def audio_keep_mask(latent: dict, samples: torch.Tensor, mode: str, node: str = "LTXSampler") -> torch.Tensor | None:
@@ -695,13 +703,13 @@ class LTXSampler:
     ):
         node = "LTXSampler"
         video = _latent_dict(video_latent, node, "video_latent")
-        video_samples = _video_samples(video, node, "video_latent", model.config.in_channels)
+        video_samples = _video_samples(video, node, "video_latent", model.config.in_channels, scan=False)
         audio, audio_samples = None, None
         if audio_latent is not None:
             audio = _latent_dict(audio_latent, node, "audio_latent")
-            audio_samples = _audio_samples(audio, node, "audio_latent")
+            audio_samples = _audio_samples(audio, node, "audio_latent", scan=False)
         elif getattr(video["samples"], "is_nested", False):
-            audio, audio_samples = video, _audio_samples(video, node, "video_latent")
+            audio, audio_samples = video, _audio_samples(video, node, "video_latent", scan=False)
 
         fps = _frame_rate(video, node, "video_latent")
         if fps is None and audio is not None:
@@ -770,6 +778,9 @@ class LTXSampler:
             where=f"memory on {model.device} beyond the weights",
             advice="make the video shorter or smaller (a 768x512x121 video is 6,144 tokens)",
         )
+        checks.finite_tensor(video_samples, f"{node}: video_latent")
+        if audio_samples is not None:
+            checks.finite_tensor(audio_samples, f"{node}: {'audio_latent' if audio is not video else 'video_latent'}")
         log.info(
             "%s: %d steps %s, video %s, audio %s, guidance video %s audio %s, %d condition(s)",
             node,
@@ -890,6 +901,7 @@ class LTXTimeWindowMask:
             },
         }
 
+    @checked
     def mask(self, latent, start_seconds: float, end_seconds: float, regenerate: str = "inside", frame_rate=0.0):
         node = "LTXTimeWindowMask"
         latent = _latent_dict(latent, node, "latent")
@@ -903,6 +915,8 @@ class LTXTimeWindowMask:
             raise InputError(f"{node}: latent has shape {list(samples.shape)}; connect an LTX video or audio latent")
         if regenerate not in ("inside", "outside"):
             raise InputError(f"{node}: regenerate is {regenerate!r}; expected 'inside' or 'outside'")
+        if not end_seconds > start_seconds:
+            raise InputError(f"{node}: end_seconds ({end_seconds:g}) must be after start_seconds ({start_seconds:g})")
         mask = time_window_mask(tuple(samples.shape), start_seconds, end_seconds, fps, regenerate == "inside")
         if not bool(mask.any()):
             log.warning(

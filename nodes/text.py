@@ -24,6 +24,7 @@ from ..ltx_core.errors import InputError
 from ..ltx_core.gemma import TOKENIZER_FILES, GemmaEncoder, inspect_gemma, load_gemma
 from ..ltx_core.text_encoder import TextContexts, TextPath, check_gemma_fits, encode_prompts, load_text_path
 from . import host
+from .validation import checked, register_socket
 
 log = logging.getLogger("ltx_av.nodes.text")
 
@@ -219,6 +220,7 @@ class LTXTextEncoderLoader:
     RETURN_TYPES = ("LTX_TEXT_ENCODER",)
     RETURN_NAMES = ("text_encoder",)
     FUNCTION = "load"
+    FILE_INPUTS = ("gemma", "ckpt_name", "tokenizer")
 
     @classmethod
     def INPUT_TYPES(cls):
@@ -259,14 +261,22 @@ class LTXTextEncoderLoader:
             }
         }
 
+    @checked
     def load(self, gemma, ckpt_name, tokenizer=AUTO, gemma_device="default", dtype="bfloat16"):
         if dtype not in DTYPES:
             raise InputError(f"LTXTextEncoderLoader: dtype '{dtype}' is not one of {', '.join(DTYPES)}")
         if gemma_device not in DEVICES:
             raise InputError(f"LTXTextEncoderLoader: gemma_device '{gemma_device}' is not one of {', '.join(DEVICES)}")
-        gemma_path = _resolve("text_encoders", gemma)
-        tokenizer_dir = None if tokenizer == AUTO else _resolve("text_encoders", tokenizer)
-        checkpoint_path = _resolve("checkpoints", ckpt_name)
+        node = "LTXTextEncoderLoader"
+        paths = {}
+        for name, kind, value in (("gemma", "text_encoders", gemma), ("ckpt_name", "checkpoints", ckpt_name)) + (
+            (("tokenizer", "text_encoders", tokenizer),) if tokenizer != AUTO else ()
+        ):
+            try:
+                paths[name] = _resolve(kind, value)
+            except InputError as e:
+                raise InputError(f"{node}: {name}: {e}") from None
+        gemma_path, checkpoint_path, tokenizer_dir = paths["gemma"], paths["ckpt_name"], paths.get("tokenizer")
         holder = LTXTextEncoderHolder(
             gemma_path, checkpoint_path, tokenizer_dir=tokenizer_dir, gemma_device=gemma_device, dtype=DTYPES[dtype]
         )
@@ -303,6 +313,7 @@ class LTXTextEncode:
             }
         }
 
+    @checked
     def encode(self, text_encoder, text, after_encoding=AFTER_ENCODING[0]):
         if not isinstance(text_encoder, LTXTextEncoderHolder):
             raise InputError(
@@ -315,5 +326,7 @@ class LTXTextEncode:
         checks.text(text, "LTXTextEncode: text")
         return (text_encoder.conditioning(text, after=after_encoding),)
 
+
+register_socket("LTX_TEXT_ENCODER", LTXTextEncoderHolder, "the text encoder from LTX-AV Load Text Encoder")
 
 NODES: tuple[type, ...] = (LTXTextEncoderLoader, LTXTextEncode)

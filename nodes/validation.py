@@ -22,6 +22,7 @@ import torch
 
 from ..ltx_core import checks
 from ..ltx_core.errors import InputError
+from . import host
 
 # socket type -> (check(value) -> bool, what the user should connect)
 _SOCKETS: dict[str, tuple[Callable[[Any], bool], str]] = {}
@@ -65,8 +66,7 @@ def _got(value: Any) -> str:
         return f"a tensor of shape {list(value.shape)}"
     if isinstance(value, dict):
         return f"a dict with keys {sorted(map(str, value))[:6]}"
-    name = type(value).__name__
-    return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}"
+    return checks.article(type(value).__name__)
 
 
 def check_inputs(cls: type, values: dict[str, Any]) -> None:
@@ -119,3 +119,20 @@ def checked(function: Callable) -> Callable:
         return function(self, *args, **kwargs)
 
     return run
+
+
+def model_file(node: str, name_input: str, kinds: tuple[str, ...], name: str) -> str:
+    """The path of the model file a loader's combo names, looked up in ``kinds``' folders (nothing outside them);
+    an :class:`InputError` naming the node, the input and the folders searched otherwise."""
+    for kind in kinds:
+        try:
+            return host.model_path(kind, name)
+        except FileNotFoundError:
+            continue
+        except InputError as e:
+            raise InputError(f"{node}: {name_input}: {e}") from None
+    folders = [f for kind in kinds for f in host.model_folders(kind)]
+    raise InputError(
+        f"{node}: {name_input} {name[:120]!r} was not found as a file in the {' or '.join(kinds)} folders "
+        f"({', '.join(folders) or 'none configured'})"
+    )

@@ -28,7 +28,7 @@ from ..ltx_core.video_vae import (
 )
 from . import host
 from .dtypes import VAE_DTYPES, vae_dtype
-from .validation import checked, is_latent, register_socket
+from .validation import checked, is_latent, model_file, register_socket
 
 log = logging.getLogger("ltx_av.nodes.video")
 
@@ -274,7 +274,6 @@ def _video_latent(samples: object, node: str, channels: int) -> torch.Tensor:
         )
     if not latent.is_floating_point():
         raise InputError(f"{node}: samples holds {latent.dtype} values; a latent holds floating-point numbers")
-    checks.finite_tensor(latent, f"{node}: samples")
     return latent
 
 
@@ -365,10 +364,7 @@ class LTXLoadVideoVAE:
             raise InputError(
                 f"LTXLoadVideoVAE: vae_name is {vae_name!r}; expected 'checkpoints/<file>' or 'vae/<file>'"
             )
-        try:
-            path = host.model_path(folder, name)
-        except FileNotFoundError as e:
-            raise InputError(f"LTXLoadVideoVAE: {e}") from e
+        path = model_file("LTXLoadVideoVAE", "vae_name", (folder,), name)
         return (load_video(path, dtype=dtype),)
 
 
@@ -629,6 +625,7 @@ class LTXVAEDecode:
             f"{node}: decoding {b * frames} frames of {width}x{height}",
             advice="decode a shorter or smaller latent (or its parts: core Latent nodes can slice it)",
         )
+        checks.finite_tensor(latent, f"{node}: samples")  # after the size check: this reads every value
         # The frames are written straight into the IMAGE tensor, run by run.
         images = torch.empty((b, frames, height, width, 3), dtype=torch.float32, device=host.intermediate_device())
         same_memory = host.intermediate_device() == vae.device or vae.device.type == "cpu"
