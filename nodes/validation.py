@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 from ..ltx_core import checks
-from ..ltx_core.errors import InputError
+from ..ltx_core.errors import InputError, LTXError
 from . import host
 
 # socket type -> (check(value) -> bool, what the user should connect)
@@ -115,8 +115,18 @@ def checked(function: Callable) -> Callable:
         bound.apply_defaults()
         values = dict(bound.arguments)
         values.pop(next(iter(signature.parameters)))  # self
+        node = type(self).__name__
         check_inputs(type(self), values)
-        return function(self, *args, **kwargs)
+        try:
+            return function(self, *args, **kwargs)
+        except LTXError as error:
+            # Errors from the library (a damaged file, a bad tensor deep in a latent) name what they are about but
+            # not the node; the user reading a log or a script's output should not have to guess which one.
+            if str(error).startswith(f"{node}:"):
+                raise
+            named = type(error)(f"{node}: {error}")
+            named.__cause__ = error.__cause__
+            raise named.with_traceback(error.__traceback__) from error.__cause__
 
     return run
 
