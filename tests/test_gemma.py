@@ -23,6 +23,7 @@ from safetensors.torch import save_file
 from ltx_av.ltx_core import CheckpointError, InputError
 from ltx_av.ltx_core.gemma import (
     GemmaEncoder,
+    Tokens,
     gguf_tokenizer,
     inspect_gemma,
     load_gemma,
@@ -162,13 +163,23 @@ def _language_model(folder, prefix):
     return {prefix + k[len(src) :]: v for k, v in _weights(folder).items() if k.startswith(src)}
 
 
+def _copy_config_and_tokenizer(folder, to):
+    """config.json and the tokenizer files ``save_pretrained`` wrote (transformers 5 writes no
+    special_tokens_map.json: the special tokens live in tokenizer_config.json)."""
+    copied = []
+    for name in ("config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        if os.path.isfile(os.path.join(folder, name)):
+            shutil.copy(os.path.join(folder, name), os.path.join(to, name))
+            copied.append(name)
+    assert {"config.json", "tokenizer.json", "tokenizer_config.json"} <= set(copied)
+
+
 def test_single_file_with_config_and_tokenizer_beside_it(gemma, gemma_folder, tmp_path):
     # ComfyUI's layout: language model under "model.", the vision tower under its own prefix.
     tensors = _language_model(gemma_folder, "model.")
     tensors["vision_model.some.weight"] = torch.zeros(2)
     save_file(tensors, str(tmp_path / "gemma.safetensors"))
-    for name in ("config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
-        shutil.copy(os.path.join(gemma_folder, name), tmp_path / name)
+    _copy_config_and_tokenizer(gemma_folder, tmp_path)
     loaded = load_gemma(str(tmp_path / "gemma.safetensors"), dtype=torch.float32)
     assert loaded.source.layout == "safetensors"
     tokens = gemma.tokenize(["a cat"])
@@ -180,8 +191,7 @@ def test_single_file_with_a_named_tokenizer_folder(gemma, gemma_folder, tmp_path
     save_file(_language_model(gemma_folder, ""), str(tmp_path / "models" / "gemma-lm.safetensors"))
     tokenizer = tmp_path / "gemma-tokenizer"
     tokenizer.mkdir()
-    for name in ("config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
-        shutil.copy(os.path.join(gemma_folder, name), tokenizer / name)
+    _copy_config_and_tokenizer(gemma_folder, tokenizer)
     path = str(tmp_path / "models" / "gemma-lm.safetensors")
     with pytest.raises(CheckpointError, match="no Gemma tokenizer found") as error:
         inspect_gemma(path)
@@ -200,8 +210,7 @@ def test_float8_weights_are_upcast_with_their_scales(gemma_folder, tmp_path):
     tensors[key] = (tensors[key] / scale).to(torch.float8_e4m3fn)
     tensors[key.replace(".weight", ".weight_scale")] = scale.reshape(())
     save_file(tensors, str(tmp_path / "gemma-fp8.safetensors"))
-    for name in ("config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
-        shutil.copy(os.path.join(gemma_folder, name), tmp_path / name)
+    _copy_config_and_tokenizer(gemma_folder, tmp_path)
     loaded = load_gemma(str(tmp_path / "gemma-fp8.safetensors"), dtype=torch.float32)
     expected = tensors[key].float() * scale
     torch.testing.assert_close(loaded.model.layers[0].mlp.up_proj.weight, expected)
@@ -325,6 +334,66 @@ def test_embedded_sentencepiece_model_equals_the_gguf_tokenizer(tmp_path):
         sentencepiece_model_tokenizer(
             tiny_gemma.sentencepiece_proto(tokens, scores, types, model_type=1), "unigram.model"
         )
+
+
+def test_gguf_weights_load_exactly_and_run_like_the_model_they_came_from(tmp_path):
+    """A small Gemma 3 written as llama.cpp writes one (its tensor names, RMSNorm scales stored as 1 + weight,
+    dimensions reversed, the config as GGUF keys) loads back into the same weights and the same hidden states: our
+    dequantising loader plus transformers' reading of the GGUF config, on whichever transformers runs the test."""
+    import gguf
+    import numpy as np
+    from transformers import Gemma3TextConfig, Gemma3TextModel
+
+    tokens, scores, types = _tiny_sentencepiece()
+    sizes = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=6, num_attention_heads=2)
+    sizes.update(num_key_value_heads=1, head_dim=16, sliding_window=4, max_position_embeddings=2048)
+    config = Gemma3TextConfig(vocab_size=len(tokens), rms_norm_eps=1e-6, **sizes)
+    assert "full_attention" in config.layer_types and "sliding_attention" in config.layer_types
+    torch.manual_seed(0)
+    source = Gemma3TextModel(config).eval()
+    with torch.no_grad():
+        for param in source.parameters():
+            param.normal_(0, 0.3)
+    weights = {k: v for k, v in source.state_dict().items() if "rotary" not in k}
+
+    writer = gguf.GGUFWriter(str(tmp_path / "tiny.gguf"), "gemma3")
+    writer.add_context_length(sizes["max_position_embeddings"])
+    writer.add_embedding_length(sizes["hidden_size"])
+    writer.add_block_count(sizes["num_hidden_layers"])
+    writer.add_feed_forward_length(sizes["intermediate_size"])
+    writer.add_head_count(sizes["num_attention_heads"])
+    writer.add_head_count_kv(sizes["num_key_value_heads"])
+    writer.add_key_length(sizes["head_dim"])
+    writer.add_value_length(sizes["head_dim"])
+    writer.add_sliding_window(sizes["sliding_window"])
+    writer.add_layer_norm_rms_eps(1e-6)
+    writer.add_rope_freq_base(1e6)  # Gemma 3's global RoPE base (transformers' default too)
+    writer.add_tokenizer_model("llama")
+    writer.add_token_list(tokens)
+    writer.add_token_scores(scores)
+    writer.add_token_types(types)
+    writer.add_bos_token_id(2)
+    names = gguf.get_tensor_name_map(gguf.MODEL_ARCH.GEMMA3, sizes["num_hidden_layers"])
+    for key, value in weights.items():
+        stem, suffix = key.rsplit(".", 1)
+        data = value.numpy().astype(np.float32) + (1 if key.endswith("norm.weight") else 0)
+        writer.add_tensor(f"{names.get_name('model.' + stem)}.{suffix}", data)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+
+    loaded = load_gemma(str(tmp_path / "tiny.gguf"), dtype=torch.float32)
+    assert loaded.source.layout == "gguf" and isinstance(loaded.model, Gemma3TextModel)
+    assert loaded.model.config.layer_types == config.layer_types
+    state = loaded.model.state_dict()
+    for key, value in weights.items():
+        torch.testing.assert_close(state[key], value, atol=1e-6, rtol=0, msg=key)  # (x + 1) - 1 in float32
+    ids = torch.tensor([[2, 9, 11, 6, 7, 10, 12, 9, 11, 6, 7, 10]])  # longer than the sliding window
+    with torch.no_grad():
+        expected = source(input_ids=ids, output_hidden_states=True).hidden_states
+    got = loaded.hidden_states(Tokens(ids, torch.ones_like(ids)), trim_padding=False).states
+    torch.testing.assert_close(got, torch.stack(expected, dim=-1), atol=1e-4, rtol=1e-4)
 
 
 def test_comfyui_single_file_uses_its_embedded_tokenizer(gemma, gemma_folder, tmp_path):

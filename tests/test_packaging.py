@@ -127,3 +127,5 @@ def test_ci_runs_exactly_the_readme_test_command():
     ci = [ln for ln in open(os.path.join(REPO_ROOT, ".ci", "run")).read().splitlines() if ln and not ln.startswith("#")]
     assert ci[-1].strip() == command
     assert "torch==2.13.0" in command and "ltx-core==1.0.0" in command and "--no-deps" in command
+    # test_transformers5.py runs the text tests on the transformers 5 installed here (sys.prefix is .venv)
+    assert '--target .venv/transformers5 "transformers>=5,<6"' in command
