@@ -20,6 +20,7 @@ from ..ltx_core.errors import InputError, LTXError
 from ..ltx_core.latent_file import SUFFIX, encode_latents, read_latents, write_latents
 from . import host
 from .sampling import _latent_dict
+from .validation import checked
 
 log = logging.getLogger("ltx_av.nodes.latent_files")
 
@@ -197,6 +198,7 @@ class LTXSaveLatent:
             "optional": {"audio_latent": ("LATENT", {"tooltip": "Its audio latent, saved in the same file."})},
         }
 
+    @checked
     def save(self, video_latent, filename_prefix: str = "ltx_av", audio_latent=None):
         node = "LTXSaveLatent"
         video = _latent_dict(video_latent, node, "video_latent")
@@ -222,6 +224,7 @@ class LTXLoadLatent:
     RETURN_NAMES = ("video_latent", "audio_latent")
     OUTPUT_TOOLTIPS = ("The saved video latent.", "The saved audio latent (None if none was saved).")
     FUNCTION = "load"
+    FILE_INPUTS = ("file",)
 
     @classmethod
     def INPUT_TYPES(cls):
@@ -235,6 +238,7 @@ class LTXLoadLatent:
             return float("nan")  # never equal: the node runs and reports the problem
         return f"{stat.st_mtime_ns}:{stat.st_size}"
 
+    @checked
     def load(self, file: str):
         path = _load_path(file)
         label = f"LTXLoadLatent: file {_shown(file)}"

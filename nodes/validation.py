@@ -86,7 +86,8 @@ def check_inputs(cls: type, values: dict[str, Any]) -> None:
             if isinstance(kind, (list, tuple)):
                 if name in files:
                     if not isinstance(value, str) or not value.strip():
-                        raise InputError(f"{label} must be a file name; got {_got(value)}")
+                        got = "an empty name" if isinstance(value, str) else _got(value)
+                        raise InputError(f"{label} must be a file name from the list; got {got}")
                     checks.text(value, label)
                 else:
                     checks.choice(value, label, list(kind))

@@ -354,8 +354,8 @@ BAD_PREFIXES = {
     "z/" * 600: "bytes long; at most 1024",
     "run/": "ends with a folder",
     "half \ud83d emoji": "not valid Unicode text",
-    None: "must be text such as 'ltx_av'; got nothing",
-    5: "must be text such as 'ltx_av'; got a int",
+    None: "must be a string of text; got nothing",
+    5: "must be a string of text; got 5",
 }
 
 
@@ -493,7 +493,7 @@ BAD_LOAD_NAMES = {
     "folder.ltx.safetensors": "is a folder; expected a .ltx.safetensors file",
     "outside.ltx.safetensors": "points outside the output folder \\(a symbolic link leads to",
     "a\0.ltx.safetensors": "control character",
-    "": "is empty",
+    "": "must be a file name from the list; got an empty name",
 }
 
 
