@@ -1,11 +1,14 @@
-"""``python -m ltx_av``: generate a video with sound headless, or write tiny stand-in model files.
+"""python -m ltx_av: generate a video with sound headless, or write tiny stand-in model files.
 
     python -m ltx_av generate --prompt "a cat walks on a beach at sunset" [--image first.png]
     python -m ltx_av generate --checkpoint ltx-2.3-22b-dev.safetensors --gemma gemma-3-12b-it/ --prompt "..."
     python -m ltx_av make-tiny-models ComfyUI/models
 
-Without ``--checkpoint`` the run uses a tiny built-in model with random weights (no downloads, a few seconds on a
-CPU): the result is structured noise, which shows the whole path works end to end.
+Without --checkpoint the run uses a tiny built-in model with random weights (no downloads, seconds on a CPU): the
+result is structured noise, which shows the whole path works end to end.
+
+Every argument is checked before any model is loaded; a mistake ends the run at once with exit status 2 and one
+line on stderr, ``error: --flag: what was given and what is allowed``, and nothing is written.
 """
 
 from __future__ import annotations
@@ -13,138 +16,707 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
+
+from .ltx_core.errors import InputError
+
+# Exit statuses: 2 for a mistake in the arguments (as argparse's own usage errors), 1 when the run itself fails
+# (a disk filling up while writing), 130 when interrupted.
+USAGE_ERROR = 2
+RUN_FAILED = 1
+INTERRUPTED = 130
+
+DEFAULT_PROMPT = "a calm ocean at sunrise, waves rolling onto the sand, gulls calling"
+# Sizes of a run: (width, height, frames, steps) with a checkpoint and with the built-in tiny model.
+CHECKPOINT_SIZES = (768, 512, 121, None)
+TINY_SIZES = (256, 160, 49, 8)
+
+log = logging.getLogger("ltx_av")
 
 
-def _progress(stage: str, done: int, total: int) -> None:
-    width = 30
-    filled = int(width * done / max(total, 1))
-    end = "\n" if done >= total else ""
-    sys.stderr.write(f"\r{stage:>13} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}{end}")
-    sys.stderr.flush()
+class Refused(InputError):
+    """A command-line mistake: ``flag`` is what the user typed (``--fps``), ``message`` what is wrong with it."""
+
+    def __init__(self, flag: str, message: str):
+        super().__init__(f"{flag}: {message}")
+        self.flag = flag
 
 
-def _load_image(path: str):
+def _flagged(flag: str, error: Exception) -> Refused:
+    """The pack's error for one flag as a :class:`Refused`, without repeating the flag or the argument's Python
+    name at the start of the message."""
+    text = str(error)
+    for prefix in (flag, flag.lstrip("-").replace("-", "_"), flag.lstrip("-")):
+        if text.startswith(prefix + " ") or text.startswith(prefix + ":"):
+            text = text[len(prefix) :].lstrip(": ")
+            break
+    return Refused(flag, text)
+
+
+# -- the terminal: a progress bar that log lines never land in --------------------------------------------------
+
+
+class Console:
+    """Progress on stderr: redrawn in place on a terminal (``\\r``), one line per update otherwise. A log record
+    printed while a bar is drawn first ends the bar's line (see :class:`ConsoleHandler`)."""
+
+    def __init__(self, stream=None, quiet: bool = False):
+        self.stream = stream or sys.stderr
+        self.quiet = quiet
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.open = False  # a bar is drawn and its line not ended
+
+    def progress(self, stage: str, done: int, total: int) -> None:
+        if self.quiet:
+            return
+        width = 30
+        filled = int(width * done / max(total, 1))
+        line = f"{stage:>13} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}"
+        if self.tty:
+            finished = done >= total
+            self.stream.write(f"\r{line}" + ("\n" if finished else ""))
+            self.open = not finished
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def end_line(self) -> None:
+        if self.open:
+            self.stream.write("\n")
+            self.stream.flush()
+            self.open = False
+
+
+class ConsoleHandler(logging.StreamHandler):
+    """A log handler that ends an open progress line before it prints, so a warning never lands inside the bar."""
+
+    def __init__(self, console: Console):
+        super().__init__(console.stream)
+        self.console = console
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.console.end_line()
+        super().emit(record)
+
+
+class _Format(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        if record.levelno >= logging.ERROR:
+            return f"error: {text}"
+        if record.levelno >= logging.WARNING:
+            return f"warning: {text}"
+        return text
+
+
+def _setup_logging(console: Console, quiet: bool) -> None:
+    handler = ConsoleHandler(console)
+    handler.setFormatter(_Format("%(message)s"))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        if isinstance(old, ConsoleHandler):
+            root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(logging.WARNING)
+    log.setLevel(logging.WARNING if quiet else logging.INFO)
+    logging.captureWarnings(True)  # Python warnings (torch, PIL) go through the same handler
+
+
+# -- checking arguments ------------------------------------------------------------------------------------------
+
+
+def _pick_threads() -> int:
+    """Threads for torch on the CPU: the cores this process may use, less one. torch's own default (one thread per
+    core) collapses on a machine shared with another busy process, because every parallel region waits for a
+    thread the OS has descheduled; keeping one core free absorbs one such process (README: the measured times)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return max(1, cores - 1)
+
+
+@dataclass
+class Plan:
+    """Everything a ``generate`` run needs, checked."""
+
+    checkpoint: str | None
+    gemma: str | None
+    variant: str
+    device: str
+    offload: str
+    threads: int
+    prompt: str
+    negative_prompt: str
+    width: int
+    height: int
+    frames: int
+    frame_rate: float
+    steps: int | None
+    schedule: str
+    seed: int
+    image: object  # [H, W, 3] float tensor or None
+    image_frame: int
+    output: str
+    new_folders: list[str]
+
+
+def _check_device(text: str | None, *, tiny: bool) -> str:
+    import torch
+
+    if text is None:
+        if tiny:
+            return "cpu"
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        device = torch.device(text)
+    except (RuntimeError, ValueError, TypeError):
+        raise Refused("--device", f"{text!r} is not a device; expected cpu, cuda or cuda:N") from None
+    if device.type not in ("cpu", "cuda"):
+        raise Refused("--device", f"{text!r} is not supported; expected cpu, cuda or cuda:N")
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            build = f"CUDA {torch.version.cuda}" if torch.version.cuda else "without CUDA"
+            raise Refused(
+                "--device",
+                f"{text!r} was asked for, but this PyTorch ({torch.__version__}, built {build}) sees no CUDA device; "
+                "use --device cpu or leave --device out",
+            )
+        count = torch.cuda.device_count()
+        if device.index is not None and device.index >= count:
+            raise Refused("--device", f"{text!r}: this machine has {count} CUDA device(s), cuda:0 to cuda:{count - 1}")
+    elif device.index not in (None, 0):
+        raise Refused("--device", f"{text!r}: the CPU has no numbered devices; use cpu")
+    return str(device)
+
+
+def _nearest_existing(path: str) -> tuple[str, list[str]]:
+    """(the deepest existing folder above ``path``, the folders below it that would have to be created, top
+    first). Raises :class:`Refused` (by the caller's flag) when something on the way is a file."""
+    missing = []
+    parent = os.path.dirname(path)
+    while not os.path.lexists(parent):
+        missing.append(parent)
+        parent = os.path.dirname(parent)
+    return parent, missing[::-1]
+
+
+def check_writable_place(path: str, flag: str, *, what: str) -> list[str]:
+    """Check that ``path`` (a file or folder to be written) can be created: the deepest existing folder above it
+    is a folder this process can write in, and names fit the file system. Nothing is left behind. Returns the
+    folders that will have to be created, top first."""
+    parent, missing = _nearest_existing(path)
+    if not os.path.isdir(parent):
+        raise Refused(flag, f"cannot write {what} {path!r}: {parent!r} is a file, not a folder")
+    try:
+        limit = os.pathconf(parent, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        limit = 255
+    for part in [os.path.basename(p) for p in missing] + [os.path.basename(path)]:
+        if len(os.fsencode(part)) > limit:
+            raise Refused(flag, f"the name {part[:40]!r}... is {len(os.fsencode(part))} bytes long; at most {limit}")
+    try:
+        fd, probe = tempfile.mkstemp(dir=parent, prefix=".ltx_av_probe_")
+    except OSError as e:
+        raise Refused(flag, f"cannot write {what} in {parent!r}: {e.strerror or e}") from None
+    os.close(fd)
+    os.unlink(probe)
+    return missing
+
+
+def _check_output(text: str | None) -> tuple[str, list[str]]:
+    output = text if text is not None else f"ltx_av_{time.strftime('%Y%m%d_%H%M%S')}.mp4"
+    if not output.strip():
+        raise Refused("--output", "is empty; give a file name ending in .mp4")
+    output = os.path.abspath(os.path.expanduser(output))
+    if text is not None and (text.endswith(os.sep) or os.path.isdir(output)):
+        raise Refused(
+            "--output",
+            f"{text!r} is a folder; give a file name, e.g. {os.path.join(text, 'clip.mp4')!r}",
+        )
+    stem, suffix = os.path.splitext(output)
+    if suffix.lower() != ".mp4":
+        shown = "no extension" if not suffix else f"the extension {suffix!r}"
+        raise Refused(
+            "--output",
+            f"{text!r} has {shown}; the video is written as H.264 + AAC in an MP4 file, so the name must end in "
+            f".mp4 (e.g. {os.path.basename(stem) + '.mp4'!r})",
+        )
+    if os.path.lexists(output) and not os.path.isfile(output):
+        raise Refused("--output", f"{text!r} exists and is not a regular file")
+    missing = check_writable_place(output, "--output", what="the video")
+    return output, missing
+
+
+def _check_image(path: str):
     import numpy as np
     import torch
-    from PIL import Image
+    from PIL import Image, UnidentifiedImageError
 
-    with Image.open(path) as img:
-        return torch.from_numpy(np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0)
+    if not os.path.exists(path):
+        raise Refused("--image", f"no such file {path!r}")
+    if os.path.isdir(path):
+        raise Refused("--image", f"{path!r} is a folder; expected an image file (PNG, JPEG, WebP, ...)")
+    try:
+        with Image.open(path) as img:
+            img.verify()  # the whole file is read: a truncated or damaged image fails here, not after sampling
+        with Image.open(path) as img:
+            size = img.size
+            rgb = np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
+    except (UnidentifiedImageError, Image.DecompressionBombError) as e:
+        raise Refused("--image", f"{path!r} is not an image PIL can read ({e})") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as e:  # PIL's errors for damaged files
+        raise Refused("--image", f"{path!r} cannot be read as an image ({e})") from None
+    if min(size) < 1:
+        raise Refused("--image", f"{path!r} is {size[0]}x{size[1]} pixels; it has no pixels")
+    return torch.from_numpy(rgb)
 
 
-def generate(args: argparse.Namespace) -> str:
+def _check_checkpoint(path: str, gemma: str | None) -> tuple[str, str]:
+    from .ltx_core.checkpoint import open_checkpoint
+    from .ltx_core.errors import LTXError
+    from .ltx_core.gemma import inspect_gemma
+    from .ltx_core.text_encoder import check_gemma_fits
+
+    if not os.path.lexists(path):
+        raise Refused("--checkpoint", f"no such file {path!r}")
+    ckpt = None
+    try:
+        ckpt = open_checkpoint(path)  # reads the header and the config only
+        needed = ("transformer", "text_encoder", "video_vae", "audio_vae", "vocoder")
+        lacking = [c for c in needed if c not in ckpt.components]
+        if lacking:
+            raise Refused(
+                "--checkpoint",
+                f"{path!r} holds {', '.join(ckpt.components) or 'no LTX component'} but not {', '.join(lacking)}; "
+                "generate needs the official single-file checkpoint with all five parts",
+            )
+        text_config = ckpt.component_config("text_encoder")
+        variant = ckpt.variant_name
+    except LTXError as e:
+        raise _flagged("--checkpoint", e) from None
+    finally:
+        if ckpt is not None:
+            ckpt.file.close()
+    if gemma is None:
+        raise Refused(
+            "--gemma",
+            "is required with --checkpoint: the Gemma 3 12B text encoder as a Hugging Face folder, a .safetensors "
+            "or a .gguf file",
+        )
+    if not os.path.exists(gemma):
+        raise Refused("--gemma", f"no such file or folder {gemma!r}")
+    try:
+        source = inspect_gemma(gemma)  # headers only
+        check_gemma_fits(text_config, source.hidden_size, source.num_hidden_states, f"Gemma '{source.name}'")
+    except LTXError as e:
+        raise _flagged("--gemma", e) from None
+    return path, variant
+
+
+def plan_generate(args: argparse.Namespace) -> Plan:
+    """Check every ``generate`` argument, cheapest first; nothing is loaded and nothing is written."""
+    from .ltx_core import checks
+    from .ltx_core.pipeline import DEFAULT_NEGATIVE_PROMPT, TINY_NEGATIVE_PROMPT, check_request
+
+    tiny = args.checkpoint is None
+    if tiny and args.gemma is not None:
+        raise Refused("--gemma", "is only used with --checkpoint (the built-in tiny model has its own text encoder)")
+    if not tiny and args.variant is not None:
+        raise Refused(
+            "--variant", "chooses the built-in tiny model's version; with --checkpoint it comes from the file"
+        )
+    if args.image is None and args.image_frame is not None:
+        raise Refused("--image-frame", "says which frame --image becomes; give --image too")
+
+    width, height, frames, steps = TINY_SIZES if tiny else CHECKPOINT_SIZES
+    width = args.width if args.width is not None else width
+    height = args.height if args.height is not None else height
+    frames = args.frames if args.frames is not None else frames
+    if args.steps is not None:
+        steps = args.steps
+    elif args.schedule == "distilled":
+        steps = None
+    names = {
+        "prompt": "--prompt",
+        "negative_prompt": "--negative-prompt",
+        "width": "--width",
+        "height": "--height",
+        "frames": "--frames",
+        "frame_rate": "--fps",
+        "steps": "--steps",
+        "schedule": "--schedule",
+        "seed": "--seed",
+        "image_frame": "--image-frame",
+    }
+    negative = args.negative_prompt
+    if negative is None:
+        negative = TINY_NEGATIVE_PROMPT if tiny else DEFAULT_NEGATIVE_PROMPT
+    try:
+        request = check_request(
+            prompt=args.prompt,
+            negative_prompt=negative,
+            width=width,
+            height=height,
+            frames=frames,
+            frame_rate=args.fps,
+            steps=steps,
+            schedule=args.schedule,
+            seed=args.seed,
+            image_frame=args.image_frame if args.image_frame is not None else 0,
+            names=names,
+        )
+    except InputError as e:
+        flag = next((f for f in names.values() if str(e).startswith(f + " ") or str(e).startswith(f + ":")), None)
+        if flag is None:
+            raise
+        raise _flagged(flag, e) from None
+    try:
+        threads = checks.integer(args.threads, "--threads", minimum=1, maximum=1024)
+    except InputError as e:
+        raise _flagged("--threads", e) from None
+    device = _check_device(args.device, tiny=tiny)
+    if args.offload == "blocks" and not device.startswith("cuda"):
+        raise Refused(
+            "--offload",
+            f"blocks streams the transformer's blocks from system RAM to a GPU one at a time; the device is {device}, "
+            "where the weights already live in system RAM (leave --offload out, or add --device cuda)",
+        )
+    _check_memory(request)
+    output, new_folders = _check_output(args.output)
+    checkpoint, variant = (None, args.variant or "LTX-2.3")
+    if not tiny:
+        checkpoint, variant = _check_checkpoint(args.checkpoint, args.gemma)
+    image = _check_image(args.image) if args.image is not None else None
+    return Plan(
+        checkpoint=checkpoint,
+        gemma=args.gemma,
+        variant=variant,
+        device=device,
+        offload=args.offload,
+        threads=threads,
+        image=image,
+        output=output,
+        new_folders=new_folders,
+        **request,
+    )
+
+
+def _check_memory(request: dict) -> None:
+    """Refuse a size whose decoded frames alone (float32 pixels plus the uint8 copy written out) cannot fit the
+    memory available now, before minutes are spent sampling it."""
+    import torch
+
+    from .ltx_core import checks
+    from .ltx_core.errors import TooLargeError
+    from .nodes import host
+
+    f, h, w = request["frames"], request["height"], request["width"]
+    needed = f * h * w * 3 * (4 + 1)
+    try:
+        checks.fits_memory(
+            needed,
+            host.available_memory(torch.device("cpu")),
+            f"--frames {f} --width {w} --height {h}: the decoded video",
+            where="system memory",
+            advice="make the video shorter or smaller",
+        )
+    except TooLargeError as e:
+        raise Refused("--frames", str(e)) from None
+
+
+# -- running -----------------------------------------------------------------------------------------------------
+
+
+def generate(plan: Plan, console: Console) -> str:
+    import torch
+
+    threads_before = torch.get_num_threads()
+    torch.set_num_threads(plan.threads)
+    try:
+        return _generate(plan, console)
+    finally:
+        torch.set_num_threads(threads_before)
+
+
+def _generate(plan: Plan, console: Console) -> str:
     from .ltx_core.media import write_mp4
     from .ltx_core.pipeline import Pipeline, tiny_pipeline
 
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="ltx_av_tiny_") as scratch:
-        if args.checkpoint:
-            if not args.gemma:
-                raise SystemExit("--checkpoint needs --gemma: a Gemma 3 12B folder, .safetensors or .gguf file")
-            pipe = Pipeline.load(args.checkpoint, args.gemma, device=args.device, offload=args.offload)
+        if plan.checkpoint:
+            pipe = Pipeline.load(plan.checkpoint, plan.gemma, device=plan.device, offload=plan.offload)
         else:
-            logging.getLogger("ltx_av").info("no --checkpoint: using the tiny built-in model (random weights)")
-            pipe = tiny_pipeline(scratch, args.variant)
-        image = _load_image(args.image) if args.image else None
+            log.info(
+                "no --checkpoint: using the tiny built-in %s model (random weights) on %s, %d thread(s)",
+                plan.variant,
+                plan.device,
+                plan.threads,
+            )
+            pipe = tiny_pipeline(scratch, plan.variant, device=plan.device, offload=plan.offload)
         result = pipe.generate(
-            args.prompt,
-            negative_prompt=args.negative_prompt if args.negative_prompt is not None else _default_negative(args),
-            width=args.width,
-            height=args.height,
-            frames=args.frames,
-            frame_rate=args.fps,
-            steps=args.steps,
-            schedule=args.schedule,
-            seed=args.seed,
-            image=image,
-            image_frame=args.image_frame,
-            report=_progress,
+            plan.prompt,
+            negative_prompt=plan.negative_prompt,
+            width=plan.width,
+            height=plan.height,
+            frames=plan.frames,
+            frame_rate=plan.frame_rate,
+            steps=plan.steps,
+            schedule=plan.schedule,
+            seed=plan.seed,
+            image=plan.image,
+            image_frame=plan.image_frame,
+            report=console.progress,
         )
-    output = os.path.abspath(args.output or f"ltx_av_{time.strftime('%Y%m%d_%H%M%S')}.mp4")
-    os.makedirs(os.path.dirname(output), exist_ok=True)
-    write_mp4(output, result.frames, result.frame_rate, result.waveform, result.sample_rate)
+    console.end_line()
+    replaced = os.path.exists(plan.output)
+    _write_atomically(plan, lambda path: write_mp4(path, result.frames, result.frame_rate, result.waveform,
+                                                   result.sample_rate))  # fmt: skip
     seconds = time.perf_counter() - started
     print(
-        f"wrote {output} ({result.frames.shape[0]} frames {result.frames.shape[2]}x{result.frames.shape[1]} at "
-        f"{result.frame_rate:g} fps, {result.sample_rate} Hz stereo audio) in {seconds:.1f} s"
+        f"wrote {plan.output}{' (replaced the file there)' if replaced else ''} ({result.frames.shape[0]} frames "
+        f"{result.frames.shape[2]}x{result.frames.shape[1]} at {result.frame_rate:g} fps, {result.sample_rate} Hz "
+        f"stereo audio) in {seconds:.1f} s"
     )
-    return output
+    return plan.output
 
 
-def _default_negative(args: argparse.Namespace) -> str:
-    from .ltx_core.pipeline import DEFAULT_NEGATIVE_PROMPT, TINY_NEGATIVE_PROMPT
-
-    return DEFAULT_NEGATIVE_PROMPT if args.checkpoint else TINY_NEGATIVE_PROMPT
+def _write_atomically(plan: Plan, write) -> None:
+    """Create the missing folders, write into a hidden file beside the output and rename it into place: a failed
+    or interrupted write leaves neither a partial .mp4 nor the folders it created, and an existing file is only
+    replaced by a complete one."""
+    created = []
+    partial = None
+    try:
+        for folder in plan.new_folders:
+            os.mkdir(folder)
+            created.append(folder)
+        fd, partial = tempfile.mkstemp(
+            dir=os.path.dirname(plan.output), prefix=f".{os.path.basename(plan.output)}.", suffix=".partial"
+        )
+        os.close(fd)
+        write(partial)
+        os.replace(partial, plan.output)
+        partial = None
+    except BaseException:
+        if partial is not None and os.path.exists(partial):
+            os.unlink(partial)
+        for folder in reversed(created):
+            try:
+                os.rmdir(folder)
+            except OSError:
+                pass
+        raise
 
 
 def make_tiny_models(args: argparse.Namespace) -> None:
-    from .ltx_core.tiny import write_tiny_models
+    from .ltx_core.tiny import check_tiny_targets, write_tiny_models
 
-    for path in write_tiny_models(args.folder):
+    folder = os.path.abspath(os.path.expanduser(args.folder))
+    if os.path.lexists(folder) and not os.path.isdir(folder):
+        raise Refused("folder", f"{args.folder!r} is a file; expected a folder laid out like ComfyUI/models")
+    check_writable_place(folder, "folder", what="the model files")
+    try:
+        check_tiny_targets(folder)
+    except InputError as e:
+        raise Refused("folder", str(e)) from None
+    for path in write_tiny_models(folder):
         print(f"wrote {path}")
 
 
+# -- the parser --------------------------------------------------------------------------------------------------
+
+
+class _Formatter(argparse.HelpFormatter):
+    """Help wrapped to the terminal, with the default of every option in its text; paragraphs whose lines are
+    indented (the examples) are kept as written."""
+
+    def __init__(self, prog: str):
+        super().__init__(prog, max_help_position=30, width=min(120, _terminal_width()))
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        import textwrap
+
+        paragraphs = []
+        for paragraph in text.split("\n\n"):
+            lines = paragraph.splitlines()
+            if len(lines) > 1 and all(line.startswith(" ") for line in lines[1:]):
+                paragraphs.append("\n".join(indent + line for line in lines))
+            else:
+                paragraphs.append(
+                    textwrap.fill(" ".join(lines), width, initial_indent=indent, subsequent_indent=indent)
+                )
+        return "\n\n".join(paragraphs)
+
+
+def _terminal_width() -> int:
+    import shutil
+
+    return shutil.get_terminal_size((100, 24)).columns
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse's usage errors (a bad choice, a word where a number goes) in the same one-line form as ours, with
+    the same exit status 2."""
+
+    def error(self, message: str):
+        message = re.sub(r"^argument ([^:]+): ", lambda m: m.group(1).split("/")[-1] + ": ", message)
+        message = re.sub(r"^the following arguments are required: (.+)$", r"\1: missing; it is required", message)
+        self.exit(USAGE_ERROR, f"error: {message} (see: {self.prog} --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    doc = __doc__.replace("``", "")
+    parser = _Parser(prog="python -m ltx_av", description=doc.split("\n\n")[0], formatter_class=_Formatter)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="command", parser_class=_Parser)
+
+    gen = sub.add_parser(
+        "generate",
+        help="text (and optionally an image) -> .mp4 with sound",
+        description="Generate a video with its soundtrack and write it as an .mp4 (H.264 + AAC). Without "
+        "--checkpoint a tiny built-in model with random weights runs on the CPU (structured noise, seconds).",
+        epilog="examples:\n"
+        "  python -m ltx_av generate\n"
+        "  python -m ltx_av generate --checkpoint ltx-2.3-22b-dev.safetensors \\\n"
+        '      --gemma gemma-3-12b-it-qat-q4_0-unquantized --prompt "a cat walks along a beach" --output cat.mp4',
+        formatter_class=_Formatter,
+    )
+    what = gen.add_argument_group("what to generate")
+    what.add_argument(
+        "--prompt", default=DEFAULT_PROMPT, metavar="TEXT", help=f"the prompt (default: {DEFAULT_PROMPT!r})"
+    )
+    what.add_argument(
+        "--negative-prompt",
+        metavar="TEXT",
+        help="what to steer away from (default: the official pipelines' negative prompt; a short one for the tiny "
+        "model, whose byte tokenizer would cut the official one)",
+    )
+    what.add_argument(
+        "--image", metavar="FILE", help="an image (PNG, JPEG, WebP, ...) that one frame becomes (default: none)"
+    )
+    what.add_argument(
+        "--image-frame",
+        type=int,
+        metavar="N",
+        help="the frame --image becomes; negative counts from the end, -1 is the last (default: 0, the first)",
+    )
+    what.add_argument(
+        "--width", type=int, metavar="PX", help="a multiple of 32 (default: 768; 256 with the tiny model)"
+    )
+    what.add_argument(
+        "--height", type=int, metavar="PX", help="a multiple of 32 (default: 512; 160 with the tiny model)"
+    )
+    what.add_argument(
+        "--frames", type=int, metavar="N", help="8k+1: 9, 17, ..., 121, ... (default: 121; 49 with the tiny model)"
+    )
+    what.add_argument("--fps", type=float, default=24.0, metavar="RATE", help="frames per second (default: 24)")
+    what.add_argument(
+        "--steps",
+        type=int,
+        metavar="N",
+        help="denoising steps of the ltx2 schedule (default: 30 for LTX-2.3, 40 for LTX-2; 8 with the tiny model)",
+    )
+    what.add_argument(
+        "--schedule",
+        default="ltx2",
+        choices=("ltx2", "distilled"),
+        help="ltx2: --steps with the official guidance, for dev checkpoints; distilled: the 8 fixed steps without "
+        "guidance that distilled checkpoints are trained for (default: ltx2)",
+    )
+    what.add_argument("--seed", type=int, default=0, metavar="N", help="noise seed, 0 to 2^64-1 (default: 0)")
+    what.add_argument(
+        "--output",
+        metavar="FILE.mp4",
+        help="where to write the video; missing folders are created, an existing file is replaced "
+        "(default: ./ltx_av_<date>_<time>.mp4)",
+    )
+    models = gen.add_argument_group("models and hardware")
+    models.add_argument(
+        "--checkpoint",
+        metavar="FILE",
+        help="an official LTX-2 / LTX-2.3 .safetensors checkpoint (default: the tiny built-in model)",
+    )
+    models.add_argument(
+        "--gemma",
+        metavar="PATH",
+        help="Gemma 3 12B: a Hugging Face folder, a .safetensors or a .gguf file (required with --checkpoint)",
+    )
+    models.add_argument(
+        "--variant",
+        choices=("LTX-2", "LTX-2.3"),
+        help="the version of the tiny built-in model (default: LTX-2.3; with --checkpoint the file decides)",
+    )
+    models.add_argument(
+        "--device",
+        metavar="DEVICE",
+        help="cpu, cuda or cuda:N (default: cuda when available with --checkpoint; cpu for the tiny model)",
+    )
+    models.add_argument(
+        "--offload",
+        default="none",
+        choices=("none", "blocks"),
+        help="blocks: keep the transformer in system RAM and stream its blocks to the GPU one at a time (needs a "
+        "CUDA device; default: none)",
+    )
+    models.add_argument(
+        "--threads",
+        type=int,
+        default=_pick_threads(),
+        metavar="N",
+        help="CPU threads for torch (default: %(default)s here, the cores less one; more threads than idle cores "
+        "makes a shared machine many times slower)",
+    )
+    gen.add_argument("-q", "--quiet", action="store_true", help="print only warnings, errors and the result")
+
+    tiny = sub.add_parser(
+        "make-tiny-models",
+        help="write tiny stand-in model files for the example workflows",
+        description="Write tiny random-weight stand-ins under the file names the example workflows use "
+        "(checkpoints/ltx-2.3-22b-dev.safetensors, ..., text_encoders/gemma-3-12b-it-qat-q4_0-unquantized/), to try "
+        "a graph before downloading the real models. Stand-ins written earlier are replaced; any other file of 1 "
+        "GiB or more is never touched (the run stops instead).",
+        formatter_class=_Formatter,
+    )
+    tiny.add_argument("folder", help="a folder laid out like ComfyUI/models (created if missing)")
+    return parser
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m ltx_av", description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    gen = sub.add_parser("generate", help="text (and optionally an image) -> .mp4 with sound")
-    gen.add_argument("--prompt", default="a calm ocean at sunrise, waves rolling onto the sand, gulls calling")
-    gen.add_argument("--negative-prompt", default=None, help="default: the official pipelines' negative prompt")
-    gen.add_argument("--image", help="condition a frame on this image (PNG/JPEG)")
-    gen.add_argument("--image-frame", type=int, default=0, help="which frame the image is (negative: from the end)")
-    gen.add_argument("--checkpoint", help="official LTX-2 / LTX-2.3 .safetensors (default: tiny built-in model)")
-    gen.add_argument("--gemma", help="Gemma 3 12B: Hugging Face folder, .safetensors or .gguf")
-    gen.add_argument("--variant", default="LTX-2.3", choices=("LTX-2", "LTX-2.3"), help="tiny built-in model only")
-    gen.add_argument("--width", type=int, help="multiple of 32 (default 768; 256 for the tiny model)")
-    gen.add_argument("--height", type=int, help="multiple of 32 (default 512; 160 for the tiny model)")
-    gen.add_argument("--frames", type=int, help="8k+1 (default 121; 49 for the tiny model)")
-    gen.add_argument("--fps", type=float, default=24.0)
-    gen.add_argument("--steps", type=int, help="default: 40 (LTX-2) / 30 (LTX-2.3); 8 for the tiny model")
-    gen.add_argument("--schedule", default="ltx2", choices=("ltx2", "distilled"))
-    gen.add_argument("--seed", type=int, default=0)
-    gen.add_argument("--device", help="cuda or cpu (default: cuda when available)")
-    gen.add_argument("--offload", default="none", choices=("none", "blocks"), help="stream transformer blocks")
-    gen.add_argument("--output", help="output .mp4 path (default: ./ltx_av_<time>.mp4)")
-    gen.add_argument("-q", "--quiet", action="store_true")
-
-    tiny = sub.add_parser("make-tiny-models", help="write tiny stand-in model files for the example workflows")
-    tiny.add_argument("folder", help="a folder laid out like ComfyUI/models (checkpoints/, text_encoders/)")
-
+    parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING if getattr(args, "quiet", False) else logging.INFO, format="%(message)s")
+    console = Console(quiet=getattr(args, "quiet", False))
+    _setup_logging(console, console.quiet)
     from .ltx_core.errors import LTXError
 
     try:
         if args.command == "generate":
-            tiny_defaults = not args.checkpoint
-            args.width = args.width or (256 if tiny_defaults else 768)
-            args.height = args.height or (160 if tiny_defaults else 512)
-            args.frames = args.frames or (49 if tiny_defaults else 121)
-            args.steps = args.steps or (8 if tiny_defaults else None)
-            _check_sizes(args)
-            generate(args)
+            plan = plan_generate(args)
+            generate(plan, console)
         else:
             make_tiny_models(args)
+    except Refused as e:
+        console.end_line()
+        _fail(USAGE_ERROR, str(e))
     except LTXError as e:  # our errors already say what was given and what is allowed: no traceback
-        raise SystemExit(f"error: {e}") from None
+        console.end_line()
+        _fail(USAGE_ERROR, str(e))
+    except OSError as e:  # the disk filled up, a folder vanished: the run failed, not the arguments
+        console.end_line()
+        _fail(RUN_FAILED, f"{e.strerror or e}{f': {e.filename!r}' if e.filename else ''}; nothing was written")
+    except KeyboardInterrupt:
+        console.end_line()
+        _fail(INTERRUPTED, "interrupted; nothing was written")
 
 
-def _check_sizes(args: argparse.Namespace) -> None:
-    """Refuse bad sizes before any model is loaded (the same rule the pipeline applies)."""
-    from .ltx_core.errors import InputError
-    from .ltx_core.latents import video_latent_shape
-
-    try:
-        video_latent_shape(args.frames, args.height, args.width)
-    except InputError as e:
-        flag = next((f for f in ("frames", "height", "width") if str(e).startswith(f)), None)
-        raise InputError(f"--{flag}: {e}" if flag else str(e)) from None
-    if args.image and not os.path.isfile(args.image):
-        raise InputError(f"--image: no such file {args.image!r}")
+def _fail(status: int, message: str) -> None:
+    sys.stderr.write(f"error: {message}\n")
+    sys.stderr.flush()
+    raise SystemExit(status)
 
 
 if __name__ == "__main__":

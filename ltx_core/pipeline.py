@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
+from . import checks
 from .checkpoint import Checkpoint, build_component, open_checkpoint
 from .conditioning import condition_for_frame, condition_pixels
 from .errors import InputError
@@ -21,8 +22,8 @@ from .gemma import GemmaEncoder, load_gemma
 from .guidance import GuidanceParams, default_guidance, default_steps
 from .latents import audio_latent_length, video_latent_shape
 from .offload import place_weights
-from .sampling import sample
-from .schedules import DISTILLED_SIGMAS, ltx2_sigmas
+from .sampling import MAX_SEED, sample
+from .schedules import DISTILLED_SIGMAS, MAX_STEPS, ltx2_sigmas
 from .text_encoder import TextContexts, TextPath, encode_prompts, load_text_path
 from .transformer import AudioVideoTransformer
 
@@ -44,6 +45,12 @@ DEFAULT_NEGATIVE_PROMPT = (
 )
 
 SCHEDULES = ("ltx2", "distilled")
+OFFLOAD_MODES = ("none", "blocks")
+
+# Bounds of a request (as LTX-AV Empty Latent's): sides in pixels, frames, frames per second.
+MAX_SIDE = 8192
+MAX_FRAMES = 10001
+MAX_FRAME_RATE = 1000.0
 
 # A short negative prompt for the tiny stand-in, whose byte-level tokenizer would truncate the official one.
 TINY_NEGATIVE_PROMPT = "blurry, distorted, low quality, silent"
@@ -62,6 +69,88 @@ class Generated:
     sample_rate: int
 
 
+_REQUEST_ARGUMENTS = (
+    "prompt",
+    "negative_prompt",
+    "width",
+    "height",
+    "frames",
+    "frame_rate",
+    "steps",
+    "schedule",
+    "seed",
+    "image_frame",
+)
+
+
+def check_request(
+    *,
+    prompt: str,
+    negative_prompt: str,
+    width: int,
+    height: int,
+    frames: int,
+    frame_rate: float,
+    steps: int | None,
+    schedule: str,
+    seed: int,
+    image_frame: int = 0,
+    names: dict[str, str] | None = None,
+) -> dict:
+    """Check what :meth:`Pipeline.generate` is asked for before any work; returns the values by argument name.
+
+    ``names`` maps an argument to how the caller's user knows it (the command line passes ``{"frame_rate":
+    "--fps", ...}``); every message starts with that name. ``steps`` None means the version's default; with the
+    distilled schedule, whose 8 steps are fixed, it must be None.
+    """
+    n = {key: key for key in _REQUEST_ARGUMENTS} | (names or {})
+    checks.text(prompt, n["prompt"])
+    checks.text(negative_prompt, n["negative_prompt"])
+    checks.choice(schedule, n["schedule"], SCHEDULES)
+    frames = checks.integer(frames, n["frames"], minimum=1, maximum=MAX_FRAMES)
+    height = checks.integer(height, n["height"], minimum=32, maximum=MAX_SIDE)
+    width = checks.integer(width, n["width"], minimum=32, maximum=MAX_SIDE)
+    try:
+        video_latent_shape(frames, height, width)  # names the nearest valid values
+    except InputError as e:
+        text = str(e)
+        key = next(k for k in ("frames", "height", "width") if text.startswith(k))
+        raise InputError(n[key] + text[len(key) :]) from None
+    frame_rate = checks.number(frame_rate, n["frame_rate"], above=0.0, maximum=MAX_FRAME_RATE)
+    if steps is not None:
+        if schedule == "distilled":
+            raise InputError(
+                f"{n['steps']} is {steps!r}, but the distilled schedule always runs the 8 steps distilled checkpoints "
+                f"are trained for; leave {n['steps']} out, or use {n['schedule']} ltx2"
+            )
+        steps = checks.integer(steps, n["steps"], minimum=1, maximum=MAX_STEPS)
+    seed = checks.integer(seed, n["seed"], minimum=0, maximum=MAX_SEED)
+    image_frame = checks.integer(image_frame, n["image_frame"], minimum=-frames, maximum=frames - 1)
+    return dict(
+        prompt=prompt,
+        negative_prompt=negative_prompt,
+        width=width,
+        height=height,
+        frames=frames,
+        frame_rate=frame_rate,
+        steps=steps,
+        schedule=schedule,
+        seed=seed,
+        image_frame=image_frame,
+    )
+
+
+def check_offload(offload: str, device: torch.device) -> str:
+    """``offload`` as :meth:`Pipeline.load` takes it; block streaming only means something on a GPU."""
+    checks.choice(offload, "offload", OFFLOAD_MODES)
+    if offload == "blocks" and device.type == "cpu":
+        raise InputError(
+            "offload 'blocks' streams the transformer's blocks from system RAM to a GPU; on the CPU the weights "
+            "already live in system RAM, so there is nothing to stream (use offload 'none')"
+        )
+    return offload
+
+
 class Pipeline:
     """Every model of one checkpoint plus a Gemma 3, ready to generate."""
 
@@ -73,11 +162,11 @@ class Pipeline:
         self.checkpoint = checkpoint
         self.variant = checkpoint.variant_name
         self.device, self.dtype = torch.device(device), dtype
+        check_offload(offload, self.device)
         self.gemma = gemma
         self.text_path: TextPath = load_text_path(checkpoint, dtype=torch.float32, device=self.device)
         self.transformer = build_component(checkpoint, "transformer", AudioVideoTransformer, device="cpu")
-        stream = offload == "blocks" and self.device.type != "cpu"
-        place_weights(self.transformer, self.device, dtype, stream_blocks=stream)
+        place_weights(self.transformer, self.device, dtype, stream_blocks=offload == "blocks")
         self.video_vae = load_video_vae(checkpoint, dtype=dtype, device=self.device)
         self.audio_vae = load_audio_vae(checkpoint, dtype=dtype, device=self.device)
         self.vocoder = load_vocoder(checkpoint, device=self.device)
@@ -96,6 +185,7 @@ class Pipeline:
         Default device: CUDA if available (bfloat16), else the CPU (float32)."""
         device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         dtype = dtype or (torch.bfloat16 if device.type == "cuda" else torch.float32)
+        check_offload(offload, device)
         ckpt = open_checkpoint(checkpoint)
         encoder = load_gemma(gemma, dtype=dtype, device=device)
         return cls(ckpt, encoder, device=device, dtype=dtype, offload=offload)
@@ -132,10 +222,25 @@ class Pipeline:
 
         ``image`` (``[H, W, 3]`` or ``[N, H, W, 3]`` floats in 0..1) conditions frame ``image_frame`` (0: the first
         frame; negative counts from the end). ``schedule``: "ltx2" (``steps``, default 40 for LTX-2 / 30 for
-        LTX-2.3, with the official guidance) or "distilled" (8 fixed steps, no guidance, for distilled files).
+        LTX-2.3, with the official guidance) or "distilled" (8 fixed steps, no guidance, for distilled files;
+        ``steps`` must be None). Every argument is checked (:func:`check_request`) before any model runs.
         """
-        if schedule not in SCHEDULES:
-            raise InputError(f"schedule must be one of {', '.join(SCHEDULES)}; got {schedule!r}")
+        check_request(
+            prompt=prompt,
+            negative_prompt=negative_prompt,
+            width=width,
+            height=height,
+            frames=frames,
+            frame_rate=frame_rate,
+            steps=steps,
+            schedule=schedule,
+            seed=seed,
+            image_frame=image_frame,
+        )
+        if image is not None:
+            checks.finite_tensor(image, "image")
+            if image.ndim not in (3, 4) or image.shape[-1] != 3:
+                raise InputError(f"image must be [H, W, 3] or [N, H, W, 3] in 0..1; got shape {list(image.shape)}")
         report = report or (lambda stage, done, total: None)
         latent_frames, latent_h, latent_w = video_latent_shape(frames, height, width)
         report("text", 0, 2)
@@ -206,12 +311,16 @@ class Pipeline:
         return Generated(rgb.permute(1, 2, 3, 0).cpu()[:frames], frame_rate, waveform, sample_rate)
 
 
-def tiny_pipeline(folder: str, variant: str = "LTX-2.3", seed: int = 0) -> Pipeline:
-    """Write the tiny stand-in checkpoint and Gemma into ``folder`` and load them (CPU, float32)."""
-    from .tiny import DEEP_LAYERS, write_tiny_checkpoint, write_tiny_gemma
+def tiny_pipeline(
+    folder: str, variant: str = "LTX-2.3", seed: int = 0, *, device: str | torch.device = "cpu", offload: str = "none"
+) -> Pipeline:
+    """Write the tiny stand-in checkpoint and Gemma (the files ``make-tiny-models`` writes) into ``folder`` and
+    load them: float32 on the CPU, the default dtype of ``device`` elsewhere."""
+    from .tiny import write_tiny_checkpoint, write_tiny_gemma
 
-    checkpoint = write_tiny_checkpoint(
-        os.path.join(folder, "tiny-ltx.safetensors"), variant, seed, num_layers=DEEP_LAYERS
-    )
+    device = torch.device(device)
+    check_offload(offload, device)
+    checkpoint = write_tiny_checkpoint(os.path.join(folder, "tiny-ltx.safetensors"), variant, seed, stand_in=True)
     gemma = write_tiny_gemma(os.path.join(folder, "tiny-gemma-3"), seed)
-    return Pipeline.load(checkpoint, gemma, device="cpu", dtype=torch.float32)
+    dtype = torch.float32 if device.type == "cpu" else None
+    return Pipeline.load(checkpoint, gemma, device=device, dtype=dtype, offload=offload)

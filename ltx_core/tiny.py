@@ -8,6 +8,14 @@ The configs keep each release's structure (block kinds, text-path version, gated
 type, padding modes) with small widths: transformer video 4x16 and audio 4x8 wide with 2 layers, 128 latent
 channels (the real latent layout), a video VAE with 16-channel pixel-side blocks, and a Gemma 3 of width 32 with 4
 layers whose tokenizer reads bytes.
+
+The *stand-ins* (``stand_in=True``: the files ``make-tiny-models`` writes and the command line's built-in model)
+must run the shipped workflows at their shipped settings (768x512, 121 frames, 30 guided steps) on a small CPU.
+There the video transformer's self-attention over 6,144 tokens is nearly all the work, repeated for every layer,
+guidance pass (4) and step (30), so they are leaner: one 16-wide attention head per stream (16 is the fastest head
+width of torch's CPU attention; 8 is slower), just enough layers for the official STG block (29 for LTX-2.3, 30 for
+LTX-2), a video encoder that leaves full resolution at once (its first width is the 128 latent channels), a
+half-width video decoder and vocoder. Their files carry :data:`STAND_IN_KEY` in the metadata.
 """
 
 from __future__ import annotations
@@ -45,15 +53,70 @@ def _res(layers: int = 1) -> list:
     return ["res_x", {"num_layers": layers}]
 
 
-# Layers of the tiny transformers the example workflows and the CLI use: enough for the official default STG
-# block (29 for LTX-2, 28 for LTX-2.3) to exist. Tests use 2.
-DEEP_LAYERS = 30
+# Layers of the stand-ins: just enough for the official default STG block (29 for LTX-2, 28 for LTX-2.3) to
+# exist. Tests use 2.
+STAND_IN_LAYERS = {"LTX-2": 30, "LTX-2.3": 29}
+
+# Metadata entry that marks a file as a random-weight stand-in written by this module.
+STAND_IN_KEY = "ltx_av_stand_in"
+# make-tiny-models never replaces a file or folder this large that is not a stand-in: no real LTX or Gemma weights
+# are this small, and no stand-in is this large.
+PROTECTED_BYTES = 2**30
 
 
-def tiny_config(variant: str, num_layers: int = 2) -> dict:
-    """The metadata config (``metadata["config"]``) of a tiny checkpoint of ``variant``."""
+def tiny_config(variant: str, num_layers: int | None = None, *, stand_in: bool = False) -> dict:
+    """The metadata config (``metadata["config"]``) of a tiny checkpoint of ``variant``: the test widths, or the
+    leaner stand-ins' (see the module's docstring). ``num_layers`` default: 2, or :data:`STAND_IN_LAYERS`."""
     if variant not in VARIANTS:
         raise ValueError(f"variant must be one of {VARIANTS}; got {variant!r}")
+    if num_layers is None:
+        num_layers = STAND_IN_LAYERS[variant] if stand_in else 2
+    config = _test_config(variant, num_layers)
+    if stand_in:
+        _make_lean(config, variant)
+    return config
+
+
+def _make_lean(config: dict, variant: str) -> None:
+    """Shrink a test config to the stand-ins' widths in place (structure and block kinds kept)."""
+    t = config["transformer"]
+    t.update(
+        num_attention_heads=1,
+        attention_head_dim=16,
+        audio_num_attention_heads=1,
+        audio_attention_head_dim=16,
+        cross_attention_dim=16,
+        audio_cross_attention_dim=16,
+    )
+    if variant == "LTX-2.3":  # the text path projects straight to the streams' widths
+        t.update(
+            connector_num_attention_heads=1,
+            connector_attention_head_dim=16,
+            audio_connector_num_attention_heads=1,
+            audio_connector_attention_head_dim=16,
+        )
+    vae = config["vae"]
+    # The encoder's first width is the latent width (128): leave full resolution with the first block instead of
+    # running residual blocks there (4x less work for a 768x512 video); every block kind is still there.
+    vae["encoder_blocks"] = [
+        ["compress_all_res", {"multiplier": 1}],
+        ["compress_space_res", {"multiplier": 1}],
+        _res(),
+        ["compress_time_res", {"multiplier": 1}],
+        ["compress_all_res", {"multiplier": 1}],
+        _res(),
+    ]
+    vae["decoder_base_channels"] = 8
+    # The audio VAE keeps its width: its latent statistics have 'ch' entries, which must be z_channels x mel bins / 4.
+    vocoder = config["vocoder"]
+    if variant == "LTX-2.3":
+        vocoder["vocoder"]["upsample_initial_channel"] = 64  # six 2x channel halvings
+        vocoder["bwe"]["upsample_initial_channel"] = 32
+    else:
+        vocoder["upsample_initial_channel"] = 32
+
+
+def _test_config(variant: str, num_layers: int) -> dict:
     v23 = variant == "LTX-2.3"
     transformer = {
         **_TRANSFORMER_FIXED,
@@ -251,7 +314,9 @@ def _stft_bases(n_fft: int) -> torch.Tensor:
     return torch.cat([torch.cos(angle) * window, -torch.sin(angle) * window]).unsqueeze(1).float()
 
 
-def tiny_modules(variant: str, seed: int = 0, num_layers: int = 2) -> dict[str, torch.nn.Module]:
+def tiny_modules(
+    variant: str, seed: int = 0, num_layers: int | None = None, *, stand_in: bool = False
+) -> dict[str, torch.nn.Module]:
     """Our modules of every component of a tiny ``variant`` checkpoint, filled from ``seed`` (float32, CPU)."""
     from .audio_vae import AudioVAE
     from .mel import mel_filterbank
@@ -260,7 +325,7 @@ def tiny_modules(variant: str, seed: int = 0, num_layers: int = 2) -> dict[str, 
     from .video_vae import VideoVAE
     from .vocoder import build_vocoder
 
-    config = tiny_config(variant, num_layers)
+    config = tiny_config(variant, num_layers, stand_in=stand_in)
     transformer_cfg = TransformerConfig.from_dict(config["transformer"])
     text_out = GEMMA_HIDDEN if transformer_cfg.text_path_version == 1 else transformer_cfg.video_dim
     modules = {
@@ -294,19 +359,39 @@ def to_file_key(component: str, module_key: str) -> str:
 
 
 def write_tiny_checkpoint(
-    path: str, variant: str, seed: int = 0, dtype: torch.dtype = torch.float32, num_layers: int = 2
+    path: str,
+    variant: str,
+    seed: int = 0,
+    dtype: torch.dtype = torch.float32,
+    num_layers: int | None = None,
+    *,
+    stand_in: bool = False,
 ) -> str:
-    """Write a tiny ``variant`` monolith in the official single-file layout (config in the metadata)."""
+    """Write a tiny ``variant`` monolith in the official single-file layout (config in the metadata); with
+    ``stand_in`` the leaner stand-in widths, marked with :data:`STAND_IN_KEY`. The file appears complete or not at
+    all (written beside it, then renamed)."""
     from safetensors.torch import save_file
 
     tensors = {}
-    for component, module in tiny_modules(variant, seed, num_layers).items():
+    for component, module in tiny_modules(variant, seed, num_layers, stand_in=stand_in).items():
         for key, value in module.state_dict().items():
             value = value.detach().to(dtype) if value.is_floating_point() else value.detach()
             tensors[to_file_key(component, key)] = value.contiguous().clone()
-    metadata = {"config": json.dumps(tiny_config(variant, num_layers)), "model_version": MODEL_VERSIONS[variant]}
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    save_file(tensors, path, metadata=metadata)
+    metadata = {
+        "config": json.dumps(tiny_config(variant, num_layers, stand_in=stand_in)),
+        "model_version": MODEL_VERSIONS[variant],
+    }
+    if stand_in:
+        metadata[STAND_IN_KEY] = "random weights written by python -m ltx_av make-tiny-models"
+    path = os.path.abspath(path)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    partial = f"{path}.partial"
+    try:
+        save_file(tensors, partial, metadata=metadata)
+        os.replace(partial, path)
+    finally:
+        if os.path.exists(partial):
+            os.unlink(partial)
     return path
 
 
@@ -361,7 +446,13 @@ def write_tiny_gemma(folder: str, seed: int = 0) -> str:
         tokenizer_object=_byte_tokenizer(), bos_token="<bos>", eos_token="<eos>", pad_token="<pad>", unk_token="<unk>"
     )
     tokenizer.save_pretrained(folder)
+    with open(os.path.join(folder, STAND_IN_FILE), "w") as f:
+        f.write("random weights written by python -m ltx_av make-tiny-models\n")
     return folder
+
+
+# Marks a Gemma folder as a stand-in (the checkpoints carry STAND_IN_KEY in their metadata instead).
+STAND_IN_FILE = "ltx_av_stand_in.txt"
 
 
 # -- stand-ins under the file names the example workflows use ------------------------------------------------------
@@ -375,15 +466,101 @@ TINY_MODEL_FILES: dict[str, str | None] = {
 }
 
 
-def write_tiny_models(models_dir: str, seed: int = 0) -> list[str]:
-    """Write tiny stand-ins under :data:`TINY_MODEL_FILES` in ``models_dir`` (laid out like ``ComfyUI/models``), so
-    every example workflow runs on a CPU in seconds. Existing files are replaced; returns the paths written."""
-    written = []
+def _is_stand_in(path: str) -> bool:
+    if os.path.isdir(path):
+        return os.path.isfile(os.path.join(path, STAND_IN_FILE))
+    try:
+        from safetensors import safe_open
+
+        with safe_open(path, "pt") as f:
+            return STAND_IN_KEY in (f.metadata() or {})
+    except Exception:  # not a safetensors file at all: certainly not ours
+        return False
+
+
+def _size(path: str) -> int:
+    if not os.path.isdir(path):
+        return os.path.getsize(path)
+    total = 0
+    for root, _, files in os.walk(path):
+        total += sum(os.path.getsize(os.path.join(root, f)) for f in files if os.path.isfile(os.path.join(root, f)))
+    return total
+
+
+def check_tiny_targets(models_dir: str) -> None:
+    """Refuse, before anything is written, to put stand-ins where a real model is: a file or folder at one of
+    :data:`TINY_MODEL_FILES` that is not a stand-in and holds :data:`PROTECTED_BYTES` or more, or a file where a
+    folder must go (and the reverse)."""
+    from . import checks
+    from .errors import InputError
+
     for relative, variant in TINY_MODEL_FILES.items():
         path = os.path.join(models_dir, *relative.split("/"))
-        if variant is None:
-            write_tiny_gemma(path, seed)
-        else:
-            write_tiny_checkpoint(path, variant, seed, num_layers=DEEP_LAYERS)
-        written.append(path)
+        parent = os.path.dirname(path)
+        if os.path.lexists(parent) and not os.path.isdir(parent):
+            raise InputError(f"{parent!r} is a file, but the stand-ins go in a folder of that name")
+        if not os.path.lexists(path):
+            continue
+        if (variant is None) != os.path.isdir(path):
+            want = "a folder" if variant is None else "a file"
+            raise InputError(f"{path!r} exists and is not {want}; move it away first")
+        size = _size(path)
+        if size >= PROTECTED_BYTES and not _is_stand_in(path):
+            raise InputError(
+                f"{path!r} already exists and holds {checks.gib(size)}: it looks like the real model, which a "
+                "random stand-in must never replace; write the stand-ins into another folder"
+            )
+
+
+def write_tiny_models(models_dir: str, seed: int = 0) -> list[str]:
+    """Write the stand-ins under :data:`TINY_MODEL_FILES` in ``models_dir`` (laid out like ``ComfyUI/models``) so
+    every example workflow runs at its shipped settings on a CPU (about two minutes each on 2 cores; see the
+    README). Earlier stand-ins and small files are replaced; a real model is never (:func:`check_tiny_targets`).
+    If writing fails, what this call created is removed. Returns the paths written."""
+    import shutil
+
+    check_tiny_targets(models_dir)
+    written, created = [], []
+    done: dict[str, str] = {}  # variant -> the file written for it
+    partial = None
+    try:
+        for relative, variant in TINY_MODEL_FILES.items():
+            path = os.path.join(models_dir, *relative.split("/"))
+            missing = []
+            folder = os.path.dirname(path)
+            while not os.path.lexists(folder):
+                missing.append(folder)
+                folder = os.path.dirname(folder)
+            created.extend(reversed(missing))
+            existed = os.path.lexists(path)
+            if variant is None:
+                partial = f"{path}.partial"
+                shutil.rmtree(partial, ignore_errors=True)
+                write_tiny_gemma(partial, seed)
+                if existed:
+                    shutil.rmtree(path)
+                os.replace(partial, path)
+                partial = None
+            elif variant in done:  # the same stand-in under a second name (dev and distilled)
+                partial = f"{path}.partial"
+                shutil.copyfile(done[variant], partial)
+                os.replace(partial, path)
+                partial = None
+            else:
+                write_tiny_checkpoint(path, variant, seed, stand_in=True)
+                done[variant] = path
+            if not existed:
+                created.append(path)
+            written.append(path)
+    except BaseException:
+        for path in reversed(created):
+            if os.path.isdir(path):
+                shutil.rmtree(path, ignore_errors=True)
+            elif os.path.lexists(path):
+                os.unlink(path)
+        if partial is not None and os.path.isdir(partial):
+            shutil.rmtree(partial, ignore_errors=True)
+        elif partial is not None and os.path.lexists(partial):
+            os.unlink(partial)
+        raise
     return written

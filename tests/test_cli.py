@@ -1,0 +1,304 @@
+"""The command line, tried as a new user would: every bad argument of ``generate`` and ``make-tiny-models`` is
+refused before any model loads, with the flag the user typed named on one line of stderr, exit status 2, no
+traceback and nothing written. Most cases call ``main([...])`` in-process (the loaders are replaced by traps that
+fail the test if reached); two run the real ``python -m ltx_av`` entry point."""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+import ltx_av.__main__ as cli
+from ltx_av.ltx_core import pipeline, tiny
+
+# (id, arguments, flag named, words the message must contain)
+GENERATE_CASES = [
+    ("steps-zero", ["--steps", "0"], "--steps", "between 1 and 1000; got 0"),
+    ("steps-negative", ["--steps", "-3"], "--steps", "got -3"),
+    ("steps-too-many", ["--steps", "1001"], "--steps", "between 1 and 1000"),
+    ("steps-word", ["--steps", "abc"], "--steps", "invalid int value: 'abc'"),
+    ("steps-with-distilled", ["--schedule", "distilled", "--steps", "4"], "--steps", "8 steps"),
+    ("schedule-unknown", ["--schedule", "fast"], "--schedule", "invalid choice: 'fast'"),
+    ("width-zero", ["--width", "0"], "--width", "between 32 and 8192; got 0"),
+    ("width-not-32k", ["--width", "250"], "--width", "nearest valid: 224 or 256"),
+    ("height-not-32k", ["--height", "100"], "--height", "nearest valid: 96 or 128"),
+    ("width-huge", ["--width", "99999"], "--width", "between 32 and 8192; got 99999"),
+    ("frames-zero", ["--frames", "0"], "--frames", "between 1 and 10001; got 0"),
+    ("frames-not-8k1", ["--frames", "100"], "--frames", "nearest valid: 97 or 105"),
+    ("too-large", ["--width", "8192", "--height", "8192", "--frames", "10001"], "--frames", "is available"),
+    ("fps-zero", ["--fps", "0"], "--fps", "greater than 0; got 0"),
+    ("fps-negative", ["--fps", "-24"], "--fps", "greater than 0"),
+    ("fps-nan", ["--fps", "nan"], "--fps", "finite"),
+    ("fps-inf", ["--fps", "inf"], "--fps", "finite"),
+    ("fps-huge", ["--fps", "5000"], "--fps", "at most 1000; got 5000"),
+    ("seed-negative", ["--seed", "-1"], "--seed", "between 0 and 18446744073709551615; got -1"),
+    ("seed-too-big", ["--seed", str(2**64)], "--seed", "got 18446744073709551616"),
+    ("prompt-lone-surrogate", ["--prompt", "a cat \ud83d"], "--prompt", "lone surrogate"),
+    ("threads-zero", ["--threads", "0"], "--threads", "got 0"),
+    ("image-frame-without-image", ["--image-frame", "3"], "--image-frame", "give --image too"),
+    ("image-frame-past-end", ["--image", "{png}", "--image-frame", "49"], "--image-frame", "between -49 and 48"),
+    ("image-frame-before-start", ["--image", "{png}", "--image-frame", "-50"], "--image-frame", "got -50"),
+    ("image-missing", ["--image", "{tmp}/nope.png"], "--image", "no such file"),
+    ("image-is-text", ["--image", "{text}"], "--image", "not an image"),
+    ("image-truncated", ["--image", "{truncated}"], "--image", "cannot be read as an image"),
+    ("image-is-folder", ["--image", "{tmp}"], "--image", "is a folder"),
+    ("device-unknown", ["--device", "foo"], "--device", "'foo' is not a device"),
+    ("device-other-kind", ["--device", "meta"], "--device", "not supported"),
+    ("device-cpu-number", ["--device", "cpu:1"], "--device", "no numbered devices"),
+    ("device-cuda-absent", ["--device", "{cuda}"], "--device", "cuda"),
+    ("offload-on-cpu", ["--offload", "blocks"], "--offload", "system RAM"),
+    ("offload-unknown", ["--offload", "disk"], "--offload", "invalid choice"),
+    ("gemma-without-checkpoint", ["--gemma", "{tmp}"], "--gemma", "only used with --checkpoint"),
+    ("checkpoint-missing", ["--checkpoint", "{tmp}/x.safetensors", "--gemma", "{gemma}"], "--checkpoint", "no such"),
+    ("checkpoint-is-folder", ["--checkpoint", "{tmp}", "--gemma", "{gemma}"], "--checkpoint", "is a folder"),
+    ("checkpoint-pickle", ["--checkpoint", "{pickle}", "--gemma", "{gemma}"], "--checkpoint", "pickle"),
+    ("checkpoint-corrupt", ["--checkpoint", "{corrupt}", "--gemma", "{gemma}"], "--checkpoint", "corrupt.safetensors"),
+    ("checkpoint-without-gemma", ["--checkpoint", "{ckpt}"], "--gemma", "required with --checkpoint"),
+    ("gemma-missing", ["--checkpoint", "{ckpt}", "--gemma", "{tmp}/none"], "--gemma", "no such file or folder"),
+    ("gemma-not-gemma", ["--checkpoint", "{ckpt}", "--gemma", "{text}"], "--gemma", "not a Gemma source"),
+    ("variant-with-checkpoint", ["--checkpoint", "{ckpt}", "--variant", "LTX-2"], "--variant", "comes from the file"),
+    ("output-is-folder", ["--output", "{tmp}"], "--output", "is a folder"),
+    ("output-parent-is-file", ["--output", "{text}/clip.mp4"], "--output", "is a file, not a folder"),
+    ("output-under-file-deep", ["--output", "{text}/a/b/clip.mp4"], "--output", "is a file, not a folder"),
+    ("output-unwritable", ["--output", "/proc/ltx_av_clip.mp4"], "--output", "cannot write the video in '/proc'"),
+    ("output-not-mp4", ["--output", "{tmp}/clip.avi"], "--output", "must end in .mp4"),
+    ("output-no-suffix", ["--output", "{tmp}/clip"], "--output", "'clip.mp4'"),
+    ("output-name-too-long", ["--output", "{tmp}/new/" + "x" * 300 + ".mp4"], "--output", "bytes long"),
+]
+
+TINY_CASES = [
+    ("folder-is-file", ["{text}"], "folder", "is a file"),
+    ("folder-under-file", ["{text}/models"], "folder", "is a file, not a folder"),
+    ("folder-unwritable", ["/proc/ltx_av_models"], "folder", "cannot write the model files in '/proc'"),
+    ("real-model-in-place", ["{models_with_real}"], "folder", "looks like the real model"),
+    ("folder-where-file-goes", ["{models_with_folder}"], "folder", "is not a file"),
+    ("file-where-folder-goes", ["{models_with_file}"], "folder", "is a file, but the stand-ins go in a folder"),
+    ("folder-missing", [], "folder", "missing; it is required"),
+]
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """Inputs the cases point at, outside the folder each case runs in."""
+    from PIL import Image
+
+    root = tmp_path_factory.mktemp("cli_inputs")
+    out = {"tmp": str(root)}
+    Image.new("RGB", (64, 48), (200, 10, 10)).save(root / "frame.png")
+    out["png"] = str(root / "frame.png")
+    (root / "notes.txt").write_text("not an image\n")
+    out["text"] = str(root / "notes.txt")
+    data = (root / "frame.png").read_bytes()
+    (root / "cut.png").write_bytes(data[: len(data) // 2])
+    out["truncated"] = str(root / "cut.png")
+    (root / "model.ckpt").write_bytes(b"\x80\x04")
+    out["pickle"] = str(root / "model.ckpt")
+    (root / "corrupt.safetensors").write_bytes(b"\xff" * 64)
+    out["corrupt"] = str(root / "corrupt.safetensors")
+    out["ckpt"] = tiny.write_tiny_checkpoint(str(root / "tiny.safetensors"), "LTX-2.3")
+    out["gemma"] = tiny.write_tiny_gemma(str(root / "gemma"))
+    out["cuda"] = "cuda:99" if _cuda() else "cuda"
+    for name in ("real", "folder", "file"):
+        models = root / f"models_with_{name}"
+        (models / "checkpoints").mkdir(parents=True)
+        out[f"models_with_{name}"] = str(models)
+    # the size of a real checkpoint (sparse: no disk used)
+    with open(root / "models_with_real" / "checkpoints" / "ltx-2.3-22b-dev.safetensors", "wb") as f:
+        f.truncate(tiny.PROTECTED_BYTES + 1)
+    (root / "models_with_folder" / "checkpoints" / "ltx-2.3-22b-dev.safetensors").mkdir()
+    (root / "models_with_file" / "text_encoders").write_text("")  # a file where a folder must go
+    return out
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+@pytest.fixture
+def no_loading(monkeypatch):
+    """Replace everything that loads or writes a model with a trap."""
+
+    def trap(*args, **kwargs):
+        raise AssertionError("a model was loaded or written before the arguments were checked")
+
+    monkeypatch.setattr(pipeline.Pipeline, "load", trap)
+    monkeypatch.setattr(pipeline, "tiny_pipeline", trap)
+    monkeypatch.setattr(tiny, "write_tiny_models", trap)
+    monkeypatch.setattr(tiny, "write_tiny_checkpoint", trap)
+    monkeypatch.setattr(tiny, "write_tiny_gemma", trap)
+
+
+def _snapshot(*folders: str) -> set[tuple[str, int]]:
+    seen = set()
+    for folder in folders:
+        for root, dirs, names in os.walk(folder):
+            for name in dirs + names:
+                path = os.path.join(root, name)
+                seen.add((path, os.path.getsize(path) if os.path.isfile(path) else -1))
+    return seen
+
+
+def _refused(argv: list[str], files: dict, workdir, capsys) -> str:
+    argv = [a.format(**files) for a in argv]
+    if any(a.startswith("/proc/") for a in argv) and not os.path.isdir("/proc"):
+        pytest.skip("needs Linux's /proc, a folder nobody may create files in")
+    before = _snapshot(str(workdir), files["tmp"])
+    started = time.perf_counter()
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(argv)
+    seconds = time.perf_counter() - started
+    captured = capsys.readouterr()
+    assert exit_info.value.code == 2, captured.err
+    assert seconds < 2.0, f"{argv}: took {seconds:.1f} s to refuse"
+    assert "Traceback" not in captured.err and captured.out == ""
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1, captured.err
+    assert _snapshot(str(workdir), files["tmp"]) == before, "a file or folder was left behind"
+    return lines[0]
+
+
+@pytest.mark.parametrize(("args", "flag", "words"), [c[1:] for c in GENERATE_CASES], ids=[c[0] for c in GENERATE_CASES])
+def test_generate_refuses_a_bad_argument_before_loading(
+    args, flag, words, files, tmp_path, monkeypatch, capsys, no_loading
+):
+    monkeypatch.chdir(tmp_path)  # where the default output would go
+    line = _refused(["generate", *args], files, tmp_path, capsys)
+    assert line.startswith(f"error: {flag}: "), line
+    assert words in line, line
+
+
+@pytest.mark.parametrize(("args", "flag", "words"), [c[1:] for c in TINY_CASES], ids=[c[0] for c in TINY_CASES])
+def test_make_tiny_models_refuses_a_bad_folder_before_writing(
+    args, flag, words, files, tmp_path, monkeypatch, capsys, no_loading
+):
+    monkeypatch.chdir(tmp_path)
+    line = _refused(["make-tiny-models", *args], files, tmp_path, capsys)
+    assert line.startswith(f"error: {flag}: "), line
+    assert words in line, line
+
+
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [([], "command: missing; it is required"), (["render"], "command: invalid choice: 'render'")],
+    ids=["no-command", "unknown-command"],
+)
+def test_a_missing_or_unknown_command_is_a_usage_error(argv, words, files, tmp_path, monkeypatch, capsys, no_loading):
+    monkeypatch.chdir(tmp_path)
+    line = _refused(argv, files, tmp_path, capsys)
+    assert line.startswith(f"error: {words}") and line.endswith("(see: python -m ltx_av --help)"), line
+
+
+def test_a_real_model_is_never_replaced(files):
+    path = os.path.join(files["models_with_real"], "checkpoints", "ltx-2.3-22b-dev.safetensors")
+    with pytest.raises(Exception, match="looks like the real model"):
+        tiny.check_tiny_targets(files["models_with_real"])
+    assert os.path.getsize(path) == tiny.PROTECTED_BYTES + 1
+
+
+@pytest.mark.parametrize(
+    ("argv", "flag"),
+    [(["generate", "--fps", "0"], "--fps"), (["make-tiny-models", "{text}"], "folder")],
+    ids=["generate", "make-tiny-models"],
+)
+def test_the_real_entry_point_refuses_in_one_line(argv, flag, files, tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "ltx_av", *[a.format(**files) for a in argv]],
+        cwd=str(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.startswith(f"error: {flag}: ") and proc.stderr.count("\n") == 1, proc.stderr
+    assert "Traceback" not in proc.stderr and not os.listdir(tmp_path)
+
+
+def test_good_arguments_are_planned_without_loading(files, tmp_path, no_loading):
+    args = cli.build_parser().parse_args(
+        ["generate", "--checkpoint", files["ckpt"], "--gemma", files["gemma"], "--image", files["png"]]
+        + ["--image-frame", "-1", "--output", str(tmp_path / "a" / "b" / "clip.MP4"), "--device", "cpu"]
+    )
+    plan = cli.plan_generate(args)
+    assert (plan.width, plan.height, plan.frames, plan.steps) == (768, 512, 121, None)  # the checkpoint's defaults
+    assert plan.variant == "LTX-2.3" and plan.image.shape == (48, 64, 3) and plan.image_frame == -1
+    assert plan.new_folders == [str(tmp_path / "a"), str(tmp_path / "a" / "b")]
+    assert not os.listdir(tmp_path)  # folders are only created when the video is written
+    tiny_plan = cli.plan_generate(cli.build_parser().parse_args(["generate", "--schedule", "distilled"]))
+    assert (tiny_plan.width, tiny_plan.height, tiny_plan.frames, tiny_plan.steps) == (256, 160, 49, None)
+    assert tiny_plan.device == "cpu" and tiny_plan.variant == "LTX-2.3"
+
+
+def test_help_shows_defaults_without_markup(capsys):
+    for argv in (["--help"], ["generate", "--help"], ["make-tiny-models", "--help"]):
+        with pytest.raises(SystemExit) as exit_info:
+            cli.main(argv)
+        assert exit_info.value.code == 0
+        text = capsys.readouterr().out
+        assert "`" not in text
+    with pytest.raises(SystemExit):
+        cli.main(["generate", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for default in ("(default: 24)", "(default: 0)", "(default: ltx2)", "(default: none)", "(default: 768; 256"):
+        assert default in text
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_a_log_line_never_lands_inside_the_progress_bar():
+    stream = _Terminal()
+    console = cli.Console(stream)
+    logger = logging.getLogger("ltx_av.test_cli")
+    handler = cli.ConsoleHandler(console)
+    handler.setFormatter(cli._Format("%(message)s"))
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        console.progress("text", 1, 2)
+        logger.warning("prompt is 1079 tokens; it was truncated")
+        console.progress("text", 2, 2)
+        console.progress("denoise", 1, 8)
+    finally:
+        logger.removeHandler(handler)
+    lines = stream.getvalue().split("\n")
+    assert lines[1] == "warning: prompt is 1079 tokens; it was truncated"  # on a line of its own
+    assert lines[0].startswith("\r") and lines[0].endswith("1/2")
+    assert lines[2].startswith("\r") and lines[2].endswith("2/2")
+    assert lines[3].startswith("\r") and "denoise" in lines[3] and console.open
+    # not a terminal (a log file): one line per update, no carriage returns
+    plain = io.StringIO()
+    cli.Console(plain).progress("denoise", 3, 8)
+    assert plain.getvalue() == "      denoise [###########...................] 3/8\n"
+
+
+def test_a_failed_write_leaves_nothing(tmp_path):
+    plan = cli.Plan(**{f: None for f in cli.Plan.__dataclass_fields__})
+    plan.output = str(tmp_path / "new" / "deeper" / "clip.mp4")
+    plan.new_folders = [str(tmp_path / "new"), str(tmp_path / "new" / "deeper")]
+
+    def half_then_full_disk(path):
+        with open(path, "wb") as f:
+            f.write(b"\0" * 1000)
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError):
+        cli._write_atomically(plan, half_then_full_disk)
+    assert not os.listdir(tmp_path)
+
+    (tmp_path / "old.mp4").write_bytes(b"old")
+    plan.output, plan.new_folders = str(tmp_path / "old.mp4"), []
+    with pytest.raises(OSError):
+        cli._write_atomically(plan, half_then_full_disk)
+    assert os.listdir(tmp_path) == ["old.mp4"] and (tmp_path / "old.mp4").read_bytes() == b"old"
+    cli._write_atomically(plan, lambda path: open(path, "wb").write(b"new"))
+    assert os.listdir(tmp_path) == ["old.mp4"] and (tmp_path / "old.mp4").read_bytes() == b"new"
