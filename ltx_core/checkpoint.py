@@ -53,6 +53,8 @@ COMPONENTS: dict[str, tuple[tuple[str, str], ...]] = {
     "video_vae": (("vae.", ""),),
     "audio_vae": (("audio_vae.", ""),),
     "vocoder": (("vocoder.", ""),),
+    # Upsampler files are their own bare file (no prefix); they never share a file with the others.
+    "upsampler": (),
 }
 
 TITLES = {
@@ -61,6 +63,7 @@ TITLES = {
     "video_vae": "video VAE",
     "audio_vae": "audio VAE",
     "vocoder": "vocoder",
+    "upsampler": "latent upsampler",
 }
 
 # Where each component's architecture lives in metadata["config"].
@@ -70,6 +73,7 @@ CONFIG_SECTIONS = {
     "video_vae": "vae",
     "audio_vae": "audio_vae",
     "vocoder": "vocoder",
+    "upsampler": "upsampler",  # the whole flat config of an upsampler file
 }
 
 PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin", ".pkl", ".pickle")
@@ -490,6 +494,10 @@ class Checkpoint:
                     cfg = VideoVAEConfig.from_dict(section)
                 elif component == "audio_vae":
                     cfg = AudioVAEConfig.from_dict(section)
+                elif component == "upsampler":
+                    from .upsampler import UpsamplerConfig  # the upsampler module imports this one
+
+                    cfg = UpsamplerConfig.from_dict(section)
                 else:
                     cfg = VocoderConfig.from_dict(section)
             except ConfigError as e:
@@ -510,7 +518,7 @@ class Checkpoint:
     @property
     def config(self) -> CheckpointConfig:
         """Configs of every component the file holds."""
-        fields = {c: self.component_config(c) for c in self.components}
+        fields = {c: self.component_config(c) for c in self.components if c != "upsampler"}
         return CheckpointConfig(variant=self.variant, model_version=self.model_version, **fields)
 
     # -- tensors -------------------------------------------------------------------------------------------
@@ -585,6 +593,8 @@ def _guess_bare_component(keys: Mapping[str, TensorInfo]) -> str | None:
             return "video_vae" if len(keys[key].shape) == 5 else "audio_vae"
     if "conv_pre.weight" in keys or any(k.startswith("bwe_generator.") for k in keys):
         return "vocoder"
+    if any(k.startswith(("initial_conv.", "post_upsample_res_blocks.", "final_conv.")) for k in keys):
+        return "upsampler"
     return None
 
 
@@ -716,6 +726,11 @@ def _repeated_modules(component: str, config: Any) -> list[tuple[str, str, int]]
                 )
             )
         return found
+    if component == "upsampler":
+        return [
+            ("res_blocks", "config.num_blocks_per_stage", config.num_blocks_per_stage),
+            ("post_upsample_res_blocks", "config.num_blocks_per_stage", config.num_blocks_per_stage),
+        ]
     return []
 
 
