@@ -524,7 +524,9 @@ def audio_keep_mask(latent: dict, samples: torch.Tensor, mode: str, node: str = 
 def check_audio_length(video: dict, video_samples: torch.Tensor, audio: dict, audio_samples: torch.Tensor, fps: float):
     frames = video_frame_count(video_samples.shape[2])
     real = _real_frames(video, video_samples)
-    allowed = {audio_latent_length(frames, fps), audio_latent_length(real, fps)}
+    # One video frame either way is rounding, not a mismatch: a temporal x2 upsample makes 2F - 1 frames at twice
+    # the rate, whose span differs from the audio's by half a source frame.
+    allowed = {audio_latent_length(n + d, fps) for n in (frames, real) for d in (-1, 0, 1) if n + d > 0}
     t = audio_samples.shape[2]
     if t not in allowed:
         need = audio_latent_length(real, fps)

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 import tiny_gemma
+import tiny_upsamplers
 import torch
 
 from ltx_av.ltx_core.errors import LTXError, TooLargeError
@@ -26,12 +27,14 @@ from ltx_av.nodes.latent_files import LTXLoadLatent, LTXSaveLatent
 from ltx_av.nodes.model import LTXModelLoader
 from ltx_av.nodes.sampling import LTXEmptyLatent, LTXImageCondition, LTXSampler, LTXTimeWindowMask
 from ltx_av.nodes.text import LTXTextEncode, LTXTextEncoderLoader
+from ltx_av.nodes.upsample import LTXLatentUpsample, LTXUpsamplerLoader
 from ltx_av.nodes.video import LTXLoadVideoVAE, LTXVAEDecode, LTXVAEEncode
 
 # Each refusal must be quick: nothing heavy may run before the checks (CI machines are slow; this is generous).
 TIME_LIMIT = 2.0
 NAN, INF = float("nan"), float("inf")
 CKPT = "tiny-ltx-2.3.safetensors"
+UPSAMPLER = "tiny-spatial-upscaler-x2.safetensors"
 
 
 @pytest.fixture(scope="module")
@@ -39,9 +42,11 @@ def env(tmp_path_factory, tiny_checkpoints):
     """A models folder (checkpoint + tiny Gemma), an output folder, and every node's loaded models."""
     root = tmp_path_factory.mktemp("hostile")
     models, output = root / "models", root / "output"
-    for folder in ("checkpoints", "text_encoders", "vae", "diffusion_models"):
+    for folder in ("checkpoints", "text_encoders", "vae", "diffusion_models", "latent_upscale_models"):
         (models / folder).mkdir(parents=True)
     os.symlink(tiny_checkpoints["LTX-2.3"], models / "checkpoints" / CKPT)
+    os.symlink(tiny_checkpoints["LTX-2.3"], models / "latent_upscale_models" / CKPT)  # not an upsampler
+    tiny_upsamplers.write_upsampler(str(models / "latent_upscale_models" / UPSAMPLER), "spatial-x2")
     tiny_gemma.write_gemma_folder(str(models / "text_encoders" / "tiny-gemma-3"))
     output.mkdir()
     with pytest.MonkeyPatch.context() as mp:
@@ -53,6 +58,7 @@ def env(tmp_path_factory, tiny_checkpoints):
             "vae": LTXLoadVideoVAE().load(f"checkpoints/{CKPT}", "fp32")[0],
             "audio_vae": LTXAudioVAELoader().load(CKPT, "fp32")[0],
             "text_encoder": LTXTextEncoderLoader().load("tiny-gemma-3/", CKPT, dtype="float32")[0],
+            "upsampler": LTXUpsamplerLoader().load(UPSAMPLER, "fp32")[0],
         }
         video, audio = LTXEmptyLatent().make(64, 64, 9, 24.0)
         loaded.update(video=video, audio=audio, conditioning=_conditioning(loaded["model"]))
@@ -174,7 +180,9 @@ def _mask(**changes):
 
 CASES: dict[str, Case] = {
     # -- LTXModelLoader
-    "model: name None": Case(LTXModelLoader, lambda e: dict(model_name=None, dtype="auto", offload="none"), "model_name"),
+    "model: name None": Case(
+        LTXModelLoader, lambda e: dict(model_name=None, dtype="auto", offload="none"), "model_name"
+    ),
     "model: path escape": Case(
         LTXModelLoader, lambda e: dict(model_name="../../../../etc/passwd", dtype="auto", offload="none"), "model_name"
     ),
@@ -223,16 +231,12 @@ CASES: dict[str, Case] = {
     ),
     # -- LTXLoadVideoVAE
     "video vae: no folder": Case(LTXLoadVideoVAE, lambda e: dict(vae_name=CKPT), "vae_name"),
-    "video vae: escape": Case(
-        LTXLoadVideoVAE, lambda e: dict(vae_name="checkpoints/../../../etc/passwd"), "vae_name"
-    ),
+    "video vae: escape": Case(LTXLoadVideoVAE, lambda e: dict(vae_name="checkpoints/../../../etc/passwd"), "vae_name"),
     "video vae: dtype": Case(LTXLoadVideoVAE, lambda e: dict(vae_name=f"checkpoints/{CKPT}", dtype="int8"), "dtype"),
     # -- LTXVAEEncode
     "encode: vae None": Case(LTXVAEEncode, _encode(vae=None), "vae"),
     "encode: NaN pixel": Case(LTXVAEEncode, _encode(images=_nan((9, 64, 64, 3))), "images.*NaN"),
-    "encode: inf pixel": Case(
-        LTXVAEEncode, _encode(images=torch.full((9, 64, 64, 3), INF)), "images.*infinite"
-    ),
+    "encode: inf pixel": Case(LTXVAEEncode, _encode(images=torch.full((9, 64, 64, 3), INF)), "images.*infinite"),
     "encode: 5-D images": Case(LTXVAEEncode, _encode(images=torch.rand(1, 9, 64, 64, 3)), "images"),
     "encode: uint8 images": Case(
         LTXVAEEncode, _encode(images=torch.zeros(9, 64, 64, 3, dtype=torch.uint8)), "images.*uint8"
@@ -247,9 +251,7 @@ CASES: dict[str, Case] = {
     # -- LTXVAEDecode
     "decode: vae None": Case(LTXVAEDecode, _decode(vae=None), "vae"),
     "decode: samples None": Case(LTXVAEDecode, _decode(samples=None), "samples"),
-    "decode: NaN latent": Case(
-        LTXVAEDecode, _decode(samples={"samples": _nan((1, 128, 2, 2, 2))}), "samples.*NaN"
-    ),
+    "decode: NaN latent": Case(LTXVAEDecode, _decode(samples={"samples": _nan((1, 128, 2, 2, 2))}), "samples.*NaN"),
     "decode: 400 GB of frames": Case(
         LTXVAEDecode, _decode(samples={"samples": _huge((1, 128, 1000, 64, 64))}), "samples|decoding", TooLargeError
     ),
@@ -386,6 +388,50 @@ CASES: dict[str, Case] = {
     "mask: frame rate -1": Case(LTXTimeWindowMask, _mask(frame_rate=-1.0), "frame_rate"),
     "mask: NaN latent": Case(
         LTXTimeWindowMask, _mask(latent=lambda e: {**e["video"], "samples": _nan((1, 128, 2, 2, 2))}), "latent"
+    ),
+    # -- LTXUpsamplerLoader / LTXLatentUpsample
+    "upsampler: None": Case(LTXUpsamplerLoader, lambda e: dict(upsampler_name=None), "upsampler_name"),
+    "upsampler: escape": Case(
+        LTXUpsamplerLoader, lambda e: dict(upsampler_name="../checkpoints/" + CKPT), "upsampler_name"
+    ),
+    "upsampler: missing": Case(LTXUpsamplerLoader, lambda e: dict(upsampler_name="x2.safetensors"), "upsampler_name"),
+    "upsampler: a model checkpoint": Case(
+        LTXUpsamplerLoader, lambda e: dict(upsampler_name=CKPT), "upsampler|latent upsampler"
+    ),
+    "upsampler: dtype": Case(LTXUpsamplerLoader, lambda e: dict(upsampler_name=UPSAMPLER, dtype="fp64"), "dtype"),
+    "upsample: latent None": Case(
+        LTXLatentUpsample, lambda e: dict(video_latent=None, upsampler=e["upsampler"], vae=e["vae"]), "video_latent"
+    ),
+    "upsample: upsampler is a VAE": Case(
+        LTXLatentUpsample, lambda e: dict(video_latent=e["video"], upsampler=e["vae"], vae=e["vae"]), "upsampler"
+    ),
+    "upsample: vae None": Case(
+        LTXLatentUpsample, lambda e: dict(video_latent=e["video"], upsampler=e["upsampler"], vae=None), "vae"
+    ),
+    "upsample: NaN latent": Case(
+        LTXLatentUpsample,
+        lambda e: dict(
+            video_latent={**e["video"], "samples": _nan((1, 128, 2, 2, 2))}, upsampler=e["upsampler"], vae=e["vae"]
+        ),
+        "video_latent.*NaN",
+    ),
+    "upsample: 64 channels": Case(
+        LTXLatentUpsample,
+        lambda e: dict(video_latent={"samples": torch.zeros(1, 64, 2, 2, 2)}, upsampler=e["upsampler"], vae=e["vae"]),
+        "video_latent",
+    ),
+    "upsample: audio is a tensor": Case(
+        LTXLatentUpsample,
+        lambda e: dict(
+            video_latent=e["video"], upsampler=e["upsampler"], vae=e["vae"], audio_latent=torch.zeros(1, 8, 9, 16)
+        ),
+        "audio_latent",
+    ),
+    "upsample: 1080p x 20 s x 64": Case(
+        LTXLatentUpsample,
+        lambda e: dict(video_latent={"samples": _huge((64, 128, 61, 34, 60))}, upsampler=e["upsampler"], vae=e["vae"]),
+        "upsampling",
+        TooLargeError,
     ),
     # -- LTXSaveLatent / LTXLoadLatent
     "save: latent None": Case(LTXSaveLatent, lambda e: dict(video_latent=None), "video_latent"),
