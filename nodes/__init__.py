@@ -3,7 +3,15 @@
 from . import audio, latent_files, model, sampling, text, upsample, video
 from .host import register_model_folders
 
-NODE_CLASSES = (*model.NODES, *text.NODES, *video.NODES, *audio.NODES, *sampling.NODES, *upsample.NODES, *latent_files.NODES)
+NODE_CLASSES = (
+    *model.NODES,
+    *text.NODES,
+    *video.NODES,
+    *audio.NODES,
+    *sampling.NODES,
+    *upsample.NODES,
+    *latent_files.NODES,
+)
 
 NODE_CLASS_MAPPINGS = {cls.__name__: cls for cls in NODE_CLASSES}
 NODE_DISPLAY_NAME_MAPPINGS = {cls.__name__: cls.DISPLAY_NAME for cls in NODE_CLASSES}
