@@ -586,9 +586,11 @@ class LTXSampler:
                     list(SCHEDULES),
                     {
                         "default": "ltx2",
-                        "tooltip": "ltx2: the LTX-2 scheduler with `steps` (for dev checkpoints, guided). distilled: "
+                        "tooltip": "ltx2: the LTX-2 scheduler with steps (for dev checkpoints, guided). distilled: "
                         "the 8 sigmas distilled checkpoints were trained for (unguided). stage2: the 3-step "
-                        "refinement of a two-stage run (unguided). A SIGMAS input overrides this.",
+                        "refinement of a two-stage run (unguided): connect the upsampled latent (LTX-AV Latent "
+                        "Upsample); it is re-noised to the first of these sigmas and refined. A SIGMAS input "
+                        "overrides this (a latent holding content is re-noised to its first value).",
                     },
                 ),
                 "steps": (
@@ -635,7 +637,10 @@ class LTXSampler:
                         "default": "auto",
                         "tooltip": "auto: follow the audio latent's noise_mask if it has one, else generate an "
                         "all-zero latent (Empty Latent) and keep one holding audio (Audio Encode: audio-to-video). "
-                        "generate: (re)generate it (e.g. a second stage). keep: never change it.",
+                        "generate: (re)generate it; in a second stage this refines the stage-1 audio with the video "
+                        "(ltx-pipelines 1.0.0). keep: never change it (the video follows the stage-1 audio). To "
+                        "refine but hear the stage-1 audio (ltx-pipelines 1.2), use generate and decode the stage-1 "
+                        "audio latent.",
                     },
                 ),
                 "sigmas": ("SIGMAS", {"tooltip": "Custom noise levels from 1 down to 0; overrides schedule/steps."}),
