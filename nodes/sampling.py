@@ -492,6 +492,12 @@ def choose_sigmas(
     terminal: float = 0.1,
 ) -> tuple[torch.Tensor, bool]:
     """(sigmas, guided by default?) for the sampler's schedule settings; a SIGMAS input wins."""
+    if steps > 0 and (sigmas is not None or schedule != "ltx2"):
+        log.warning(
+            "LTXSampler: steps=%d is not used: %s sets the steps (steps only counts for the ltx2 schedule)",
+            steps,
+            "the sigmas input" if sigmas is not None else f"the {schedule} schedule",
+        )
     if sigmas is not None:
         return validate_sigmas(sigmas, "LTXSampler: sigmas input"), True
     if schedule == "distilled":
