@@ -2,6 +2,8 @@
 
     python -m ltx_av generate --prompt "a cat walks on a beach at sunset" [--image first.png]
     python -m ltx_av generate --checkpoint ltx-2.3-22b-dev.safetensors --gemma gemma-3-12b-it/ --prompt "..."
+    python -m ltx_av generate --two-stage --schedule distilled --checkpoint ltx-2.3-22b-distilled.safetensors \
+        --upsampler ltx-2.3-spatial-upscaler-x2-1.1.safetensors --gemma gemma-3-12b-it/ --prompt "..."
     python -m ltx_av make-tiny-models ComfyUI/models
 
 Without --checkpoint the run uses a tiny built-in model with random weights (no downloads, seconds on a CPU): the
@@ -34,6 +36,8 @@ DEFAULT_PROMPT = "a calm ocean at sunrise, waves rolling onto the sand, gulls ca
 # Sizes of a run: (width, height, frames, steps) with a checkpoint and with the built-in tiny model.
 CHECKPOINT_SIZES = (768, 512, 121, None)
 TINY_SIZES = (256, 160, 49, 8)
+# The tiny model's width and height with --two-stage, whose sides are multiples of 64 (stage 1: 128x96).
+TINY_TWO_STAGE_SIZES = (256, 192)
 
 log = logging.getLogger("ltx_av")
 
@@ -163,6 +167,9 @@ class Plan:
     image_frame: int
     output: str
     new_folders: list[str]
+    two_stage: bool = False
+    stage2_audio: str = "refine"
+    upsampler: str | None = None  # with --checkpoint; the tiny model writes its own
 
 
 def _check_device(text: str | None, *, tiny: bool) -> str:
@@ -276,7 +283,8 @@ def _check_image(path: str):
     return torch.from_numpy(rgb)
 
 
-def _check_checkpoint(path: str, gemma: str | None) -> tuple[str, str]:
+def _check_checkpoint(path: str, gemma: str | None) -> tuple[str, str, int]:
+    """(path, variant, latent channels of its video VAE), from the header and config only."""
     from .ltx_core.checkpoint import open_checkpoint
     from .ltx_core.errors import LTXError
     from .ltx_core.gemma import inspect_gemma
@@ -297,6 +305,7 @@ def _check_checkpoint(path: str, gemma: str | None) -> tuple[str, str]:
             )
         text_config = ckpt.component_config("text_encoder")
         variant = ckpt.variant_name
+        latent_channels = ckpt.component_config("video_vae").latent_channels
     except LTXError as e:
         raise _flagged("--checkpoint", e) from None
     finally:
@@ -315,7 +324,25 @@ def _check_checkpoint(path: str, gemma: str | None) -> tuple[str, str]:
         check_gemma_fits(text_config, source.hidden_size, source.num_hidden_states, f"Gemma '{source.name}'")
     except LTXError as e:
         raise _flagged("--gemma", e) from None
-    return path, variant
+    return path, variant, latent_channels
+
+
+def _check_upsampler(path: str | None, latent_channels: int) -> str:
+    from .ltx_core.errors import LTXError
+    from .ltx_core.pipeline import check_upsampler_file
+
+    if path is None:
+        raise Refused(
+            "--upsampler",
+            "is required with --two-stage and --checkpoint: the spatial x2 latent upsampler released with the model "
+            "(ltx-2.3-spatial-upscaler-x2-1.1.safetensors for LTX-2.3, ltx-2-spatial-upscaler-x2-1.0.safetensors for "
+            "LTX-2)",
+        )
+    try:
+        check_upsampler_file(path, latent_channels, name="--upsampler")  # the header only
+    except LTXError as e:
+        raise _flagged("--upsampler", e) from None
+    return path
 
 
 def plan_generate(args: argparse.Namespace) -> Plan:
@@ -332,8 +359,18 @@ def plan_generate(args: argparse.Namespace) -> Plan:
         )
     if args.image is None and args.image_frame is not None:
         raise Refused("--image-frame", "says which frame --image becomes; give --image too")
+    if not args.two_stage:
+        for flag, value in (("--upsampler", args.upsampler), ("--stage2-audio", args.stage2_audio)):
+            if value is not None:
+                raise Refused(flag, "is only used with --two-stage; add --two-stage or leave it out")
+    if tiny and args.upsampler is not None:
+        raise Refused(
+            "--upsampler", "is only used with --checkpoint (the built-in tiny model brings its own tiny upsampler)"
+        )
 
     width, height, frames, steps = TINY_SIZES if tiny else CHECKPOINT_SIZES
+    if tiny and args.two_stage:
+        width, height = TINY_TWO_STAGE_SIZES
     width = args.width if args.width is not None else width
     height = args.height if args.height is not None else height
     frames = args.frames if args.frames is not None else frames
@@ -352,6 +389,8 @@ def plan_generate(args: argparse.Namespace) -> Plan:
         "schedule": "--schedule",
         "seed": "--seed",
         "image_frame": "--image-frame",
+        "two_stage": "--two-stage",
+        "stage2_audio": "--stage2-audio",
     }
     negative = args.negative_prompt
     if negative is None:
@@ -368,6 +407,8 @@ def plan_generate(args: argparse.Namespace) -> Plan:
             schedule=args.schedule,
             seed=args.seed,
             image_frame=args.image_frame if args.image_frame is not None else 0,
+            two_stage=args.two_stage,
+            stage2_audio=args.stage2_audio or "refine",
             names=names,
         )
     except InputError as e:
@@ -388,11 +429,14 @@ def plan_generate(args: argparse.Namespace) -> Plan:
         )
     _check_memory(request)
     output, new_folders = _check_output(args.output)
-    checkpoint, variant = (None, args.variant or "LTX-2.3")
+    checkpoint, variant, upsampler = (None, args.variant or "LTX-2.3", None)
     if not tiny:
-        checkpoint, variant = _check_checkpoint(args.checkpoint, args.gemma)
+        checkpoint, variant, latent_channels = _check_checkpoint(args.checkpoint, args.gemma)
+        if args.two_stage:
+            upsampler = _check_upsampler(args.upsampler, latent_channels)
     image = _check_image(args.image) if args.image is not None else None
     return Plan(
+        upsampler=upsampler,
         checkpoint=checkpoint,
         gemma=args.gemma,
         variant=variant,
@@ -450,15 +494,20 @@ def _generate(plan: Plan, console: Console) -> str:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="ltx_av_tiny_") as scratch:
         if plan.checkpoint:
-            pipe = Pipeline.load(plan.checkpoint, plan.gemma, device=plan.device, offload=plan.offload)
+            pipe = Pipeline.load(
+                plan.checkpoint, plan.gemma, device=plan.device, offload=plan.offload, upsampler=plan.upsampler
+            )
         else:
             log.info(
-                "no --checkpoint: using the tiny built-in %s model (random weights) on %s, %d thread(s)",
+                "no --checkpoint: using the tiny built-in %s model (random weights%s) on %s, %d thread(s)",
                 plan.variant,
+                ", with a tiny spatial x2 upsampler" if plan.two_stage else "",
                 plan.device,
                 plan.threads,
             )
-            pipe = tiny_pipeline(scratch, plan.variant, device=plan.device, offload=plan.offload)
+            pipe = tiny_pipeline(
+                scratch, plan.variant, device=plan.device, offload=plan.offload, upsampler=plan.two_stage
+            )
         result = pipe.generate(
             plan.prompt,
             negative_prompt=plan.negative_prompt,
@@ -471,6 +520,8 @@ def _generate(plan: Plan, console: Console) -> str:
             seed=plan.seed,
             image=plan.image,
             image_frame=plan.image_frame,
+            two_stage=plan.two_stage,
+            stage2_audio=plan.stage2_audio,
             report=console.progress,
         )
     console.end_line()
@@ -583,7 +634,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="examples:\n"
         "  python -m ltx_av generate\n"
         "  python -m ltx_av generate --checkpoint ltx-2.3-22b-dev.safetensors \\\n"
-        '      --gemma gemma-3-12b-it-qat-q4_0-unquantized --prompt "a cat walks along a beach" --output cat.mp4',
+        '      --gemma gemma-3-12b-it-qat-q4_0-unquantized --prompt "a cat walks along a beach" --output cat.mp4\n'
+        "  python -m ltx_av generate --two-stage --schedule distilled --gemma gemma-3-12b-it-qat-q4_0-unquantized \\\n"
+        "      --checkpoint ltx-2.3-22b-distilled.safetensors --upsampler ltx-2.3-spatial-upscaler-x2-1.1.safetensors",
         formatter_class=_Formatter,
     )
     what = gen.add_argument_group("what to generate")
@@ -606,10 +659,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="the frame --image becomes; negative counts from the end, -1 is the last (default: 0, the first)",
     )
     what.add_argument(
-        "--width", type=int, metavar="PX", help="a multiple of 32 (default: 768; 256 with the tiny model)"
+        "--width",
+        type=int,
+        metavar="PX",
+        help="a multiple of 32, of 64 with --two-stage (default: 768; 256 with the tiny model)",
     )
     what.add_argument(
-        "--height", type=int, metavar="PX", help="a multiple of 32 (default: 512; 160 with the tiny model)"
+        "--height",
+        type=int,
+        metavar="PX",
+        help="a multiple of 32, of 64 with --two-stage (default: 512; 160 with the tiny model, 192 with --two-stage)",
     )
     what.add_argument(
         "--frames", type=int, metavar="N", help="8k+1: 9, 17, ..., 121, ... (default: 121; 49 with the tiny model)"
@@ -629,6 +688,28 @@ def build_parser() -> argparse.ArgumentParser:
         "guidance that distilled checkpoints are trained for (default: ltx2)",
     )
     what.add_argument("--seed", type=int, default=0, metavar="N", help="noise seed, 0 to 2^64-1 (default: 0)")
+    two = gen.add_argument_group("two-stage generation (the official distilled recipe)")
+    two.add_argument(
+        "--two-stage",
+        action="store_true",
+        help="stage 1 at half width and height with --schedule, the latent upsampled x2 by --upsampler, stage 2 at "
+        "full size with 3 unguided steps; width and height must be multiples of 64. With a dev checkpoint the "
+        "official recipe also needs the distilled LoRA in stage 2, which this does not load: use --schedule "
+        "distilled with a distilled checkpoint (default: off)",
+    )
+    two.add_argument(
+        "--upsampler",
+        metavar="FILE",
+        help="the spatial x2 latent upsampler, e.g. ltx-2.3-spatial-upscaler-x2-1.1.safetensors (required with "
+        "--two-stage and --checkpoint; the tiny model brings its own)",
+    )
+    two.add_argument(
+        "--stage2-audio",
+        choices=("refine", "keep"),
+        help="the soundtrack of a two-stage run: refine: the stage-1 audio refined with the video in stage 2 "
+        "(ltx-pipelines 1.0.0); keep: the stage-1 audio as it was (1.2.0); the video is the same either way "
+        "(default: refine)",
+    )
     what.add_argument(
         "--output",
         metavar="FILE.mp4",
@@ -677,9 +758,10 @@ def build_parser() -> argparse.ArgumentParser:
         "make-tiny-models",
         help="write tiny stand-in model files for the example workflows",
         description="Write tiny random-weight stand-ins under the file names the example workflows use "
-        "(checkpoints/ltx-2.3-22b-dev.safetensors, ..., text_encoders/gemma-3-12b-it-qat-q4_0-unquantized/), to try "
-        "a graph before downloading the real models. Stand-ins written earlier are replaced; any other file of 1 "
-        "GiB or more is never touched (the run stops instead).",
+        "(checkpoints/ltx-2.3-22b-dev.safetensors, ..., text_encoders/gemma-3-12b-it-qat-q4_0-unquantized/, "
+        "latent_upscale_models/ltx-2.3-spatial-upscaler-x2-1.1.safetensors, ...), to try a graph before "
+        "downloading the real models. Stand-ins written earlier are replaced; any other checkpoint or Gemma of 1 "
+        "GiB or more, or upsampler of 64 MiB or more, is never touched (the run stops instead).",
         formatter_class=_Formatter,
     )
     tiny.add_argument("folder", help="a folder laid out like ComfyUI/models (created if missing)")

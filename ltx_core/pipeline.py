@@ -3,6 +3,13 @@
 The same building blocks the nodes use, wired in one place: Gemma 3 and the checkpoint's text path encode the
 prompts, the transformer denoises video and audio latents together under guidance, and the two VAEs (plus the
 vocoder) turn the latents back into frames and a waveform.
+
+Two-stage (``generate(..., two_stage=True)`` with a spatial x2 latent upsampler loaded): the official distilled
+recipe. Stage 1 samples at half width and height with the chosen schedule; the video latent is upsampled x2 (through
+the video VAE's latent statistics); stage 2 re-noises it and the stage-1 audio at the first of the 3 stage-2 sigmas
+and denoises at full size without guidance, with any image condition encoded again at full size. All noise comes
+from one generator seeded with ``seed``, drawn in the order ltx-pipelines' distilled pipeline draws it (stage-1
+video, audio, stage-2 video, audio).
 """
 
 from __future__ import annotations
@@ -16,16 +23,17 @@ import torch
 
 from . import checks
 from .checkpoint import Checkpoint, build_component, open_checkpoint
-from .conditioning import condition_for_frame, condition_pixels
+from .conditioning import apply_conditions, audio_state, condition_for_frame, condition_pixels, video_state
 from .errors import InputError
 from .gemma import GemmaEncoder, load_gemma
 from .guidance import GuidanceParams, default_guidance, default_steps
-from .latents import audio_latent_length, video_latent_shape
+from .latents import SPACE_COMPRESSION, audio_latent_length, video_latent_shape
 from .offload import place_weights
 from .sampling import MAX_SEED, sample
-from .schedules import DISTILLED_SIGMAS, MAX_STEPS, ltx2_sigmas
+from .schedules import DISTILLED_SIGMAS, MAX_STEPS, STAGE2_SIGMAS, ltx2_sigmas
 from .text_encoder import TextContexts, TextPath, encode_prompts, load_text_path
 from .transformer import AudioVideoTransformer
+from .upsampler import LatentUpsampler, UpsamplerConfig, load_upsampler, upsample_latent
 
 log = logging.getLogger("ltx_av.pipeline")
 
@@ -46,6 +54,11 @@ DEFAULT_NEGATIVE_PROMPT = (
 
 SCHEDULES = ("ltx2", "distilled")
 OFFLOAD_MODES = ("none", "blocks")
+# What a two-stage run decodes as its soundtrack: the stage-1 audio refined with the video in stage 2 (ltx-pipelines
+# 1.0.0), or the stage-1 audio itself (1.2.0, which refines it too and then discards the result).
+STAGE2_AUDIO = ("refine", "keep")
+# A two-stage run's sides: stage 1 runs at half of each, which must itself be a multiple of 32.
+TWO_STAGE_MULTIPLE = 2 * SPACE_COMPRESSION
 
 # Bounds of a request (as LTX-AV Empty Latent's): sides in pixels, frames, frames per second.
 MAX_SIDE = 8192
@@ -80,7 +93,18 @@ _REQUEST_ARGUMENTS = (
     "schedule",
     "seed",
     "image_frame",
+    "two_stage",
+    "stage2_audio",
 )
+
+
+def nearest_two_stage_sizes(pixels: int) -> tuple[int, int]:
+    """The multiples of 64 just below and just above ``pixels`` (both 64 below 64)."""
+    m = TWO_STAGE_MULTIPLE
+    if pixels <= m:
+        return m, m
+    below = pixels // m * m
+    return below, below if below == pixels else below + m
 
 
 def check_request(
@@ -95,21 +119,34 @@ def check_request(
     schedule: str,
     seed: int,
     image_frame: int = 0,
+    two_stage: bool = False,
+    stage2_audio: str = "refine",
     names: dict[str, str] | None = None,
 ) -> dict:
     """Check what :meth:`Pipeline.generate` is asked for before any work; returns the values by argument name.
 
     ``names`` maps an argument to how the caller's user knows it (the command line passes ``{"frame_rate":
     "--fps", ...}``); every message starts with that name. ``steps`` None means the version's default; with the
-    distilled schedule, whose 8 steps are fixed, it must be None.
+    distilled schedule, whose 8 steps are fixed, it must be None. ``two_stage``: width and height must be
+    multiples of 64 (stage 1 runs at half of each).
     """
     n = {key: key for key in _REQUEST_ARGUMENTS} | (names or {})
     checks.text(prompt, n["prompt"])
     checks.text(negative_prompt, n["negative_prompt"])
     checks.choice(schedule, n["schedule"], SCHEDULES)
+    two_stage = checks.boolean(two_stage, n["two_stage"])
+    checks.choice(stage2_audio, n["stage2_audio"], STAGE2_AUDIO)
     frames = checks.integer(frames, n["frames"], minimum=1, maximum=MAX_FRAMES)
     height = checks.integer(height, n["height"], minimum=32, maximum=MAX_SIDE)
     width = checks.integer(width, n["width"], minimum=32, maximum=MAX_SIDE)
+    if two_stage:
+        for key, value in (("height", height), ("width", width)):
+            if value % TWO_STAGE_MULTIPLE:
+                lo, hi = nearest_two_stage_sizes(value)
+                raise InputError(
+                    f"{n[key]} must be a multiple of 64 with {n['two_stage']} (stage 1 runs at half size, a multiple "
+                    f"of 32); got {value}, nearest valid: {lo if lo == hi else f'{lo} or {hi}'}"
+                )
     try:
         video_latent_shape(frames, height, width)  # names the nearest valid values
     except InputError as e:
@@ -137,7 +174,54 @@ def check_request(
         schedule=schedule,
         seed=seed,
         image_frame=image_frame,
+        two_stage=two_stage,
+        stage2_audio=stage2_audio,
     )
+
+
+def check_upsampler_file(
+    path: str | os.PathLike, latent_channels: int = 128, name: str = "upsampler"
+) -> UpsamplerConfig:
+    """Check from its header alone (no tensor is read) that ``path`` is a latent upsampler file a two-stage run can
+    use: the spatial x2 kind, working on ``latent_channels`` channels (the video VAE's), every key and shape as its
+    config says. Returns its config; raises :class:`InputError` / :class:`~.errors.CheckpointError` naming it."""
+    from .checkpoint import check_config_against_file, check_keys
+
+    text = os.fspath(path)
+    if not os.path.lexists(text):
+        raise InputError(f"{name}: no such file {text!r}")
+    if os.path.isdir(text):
+        raise InputError(
+            f"{name}: {text!r} is a folder; expected a latent upsampler file such as "
+            "ltx-2.3-spatial-upscaler-x2-1.1.safetensors"
+        )
+    ckpt = open_checkpoint(text)
+    try:
+        if "upsampler" not in ckpt.components:
+            held = ", ".join(ckpt.components) or "no LTX component"
+            raise InputError(
+                f"{name}: {text!r} holds {held}, not a latent upsampler; two-stage generation needs the spatial x2 "
+                "upsampler file (ltx-2.3-spatial-upscaler-x2-1.1.safetensors for LTX-2.3, "
+                "ltx-2-spatial-upscaler-x2-1.0.safetensors for LTX-2)"
+            )
+        config = ckpt.component_config("upsampler")
+        if config.spatial_ratio != (2, 1):
+            raise InputError(
+                f"{name}: {text!r} is a {config.kind} upsampler; two-stage generation samples at half width and "
+                "height and needs the spatial x2 one (e.g. ltx-2.3-spatial-upscaler-x2-1.1.safetensors)"
+            )
+        if config.in_channels != latent_channels:
+            raise InputError(
+                f"{name}: {text!r} works on {config.in_channels}-channel latents but the checkpoint's video VAE makes "
+                f"{latent_channels}-channel ones; use the upsampler released with that model"
+            )
+        check_config_against_file(ckpt, "upsampler", config)
+        with torch.device("meta"):
+            module = LatentUpsampler(config)
+        check_keys(module, ckpt.shapes("upsampler"), component="upsampler", source=ckpt.path, variant=ckpt.variant_name)
+    finally:
+        ckpt.file.close()
+    return config
 
 
 def check_offload(offload: str, device: torch.device) -> str:
@@ -151,8 +235,25 @@ def check_offload(offload: str, device: torch.device) -> str:
     return offload
 
 
+def _work_budget(device: torch.device) -> int:
+    """Working memory the video decode and the upsampler may plan to use (bytes)."""
+    return 2 * 2**30 if device.type == "cpu" else 6 * 2**30
+
+
+def _draw_noise(
+    generator: torch.Generator, video: torch.Tensor, audio: torch.Tensor, conditions: list, frame_rate: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The next noise of ``generator`` for one stage, shaped as :func:`~.sampling.sample` takes it: the video's
+    tokens (its own plus any appended keyframe tokens) first, then the audio's."""
+    video_shape = apply_conditions(video_state(video, frame_rate), conditions).latent.shape
+    audio_shape = audio_state(audio).latent.shape
+    video_noise = torch.randn(*video_shape, generator=generator, dtype=torch.float32)
+    return video_noise, torch.randn(*audio_shape, generator=generator, dtype=torch.float32)
+
+
 class Pipeline:
-    """Every model of one checkpoint plus a Gemma 3, ready to generate."""
+    """Every model of one checkpoint plus a Gemma 3, ready to generate; ``upsampler``: the spatial x2 latent
+    upsampler two-stage runs use (None until :meth:`load_upsampler`)."""
 
     def __init__(self, checkpoint: Checkpoint, gemma: GemmaEncoder, *, device, dtype, offload: str = "none"):
         from .audio_vae import load_audio_vae
@@ -170,6 +271,7 @@ class Pipeline:
         self.video_vae = load_video_vae(checkpoint, dtype=dtype, device=self.device)
         self.audio_vae = load_audio_vae(checkpoint, dtype=dtype, device=self.device)
         self.vocoder = load_vocoder(checkpoint, device=self.device)
+        self.upsampler: LatentUpsampler | None = None
 
     @classmethod
     def load(
@@ -180,15 +282,29 @@ class Pipeline:
         device: str | torch.device | None = None,
         dtype: torch.dtype | None = None,
         offload: str = "none",
+        upsampler: str | os.PathLike | None = None,
     ) -> Pipeline:
-        """Load an official (or tiny stand-in) checkpoint and a Gemma 3 (HF folder, .safetensors or .gguf).
+        """Load an official (or tiny stand-in) checkpoint and a Gemma 3 (HF folder, .safetensors or .gguf), and
+        for two-stage runs a spatial x2 latent ``upsampler`` file (its header is checked before anything loads).
         Default device: CUDA if available (bfloat16), else the CPU (float32)."""
         device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         dtype = dtype or (torch.bfloat16 if device.type == "cuda" else torch.float32)
         check_offload(offload, device)
         ckpt = open_checkpoint(checkpoint)
+        if upsampler is not None:
+            check_upsampler_file(upsampler, ckpt.component_config("video_vae").latent_channels)
         encoder = load_gemma(gemma, dtype=dtype, device=device)
-        return cls(ckpt, encoder, device=device, dtype=dtype, offload=offload)
+        pipe = cls(ckpt, encoder, device=device, dtype=dtype, offload=offload)
+        if upsampler is not None:
+            pipe.load_upsampler(upsampler)
+        return pipe
+
+    def load_upsampler(self, path: str | os.PathLike) -> LatentUpsampler:
+        """Load the spatial x2 latent upsampler two-stage runs use (checked against the video VAE first), in the
+        pipeline's device and dtype."""
+        check_upsampler_file(path, self.video_vae.config.latent_channels)
+        self.upsampler = load_upsampler(path, dtype=self.dtype, device=self.device)
+        return self.upsampler
 
     def encode(self, prompt: str) -> TextContexts:
         return encode_prompts(self.gemma, self.text_path, [prompt])
@@ -198,6 +314,25 @@ class Pipeline:
         if schedule == "distilled":
             return GuidanceParams(), GuidanceParams()
         return default_guidance(self.variant)
+
+    def sigmas(self, schedule: str, steps: int | None) -> torch.Tensor:
+        """The sigmas of a (stage-1) ``schedule``: the 8 distilled ones, or the LTX-2 schedule of ``steps``."""
+        if schedule == "distilled":
+            return torch.tensor(DISTILLED_SIGMAS)
+        return ltx2_sigmas(steps or default_steps(self.variant))
+
+    def image_conditions(
+        self, image: torch.Tensor | None, frame: int, strength: float, crf: int, frames: int, height: int, width: int
+    ) -> list:
+        """``image`` encoded at ``width`` x ``height`` as the condition of pixel frame ``frame`` (negative: from the
+        end); no condition without an image."""
+        if image is None:
+            return []
+        images = image[None] if image.ndim == 3 else image
+        index = frame if frame >= 0 else frames + frame
+        pixels = condition_pixels(images, height, width, crf)
+        encoded = self.video_vae.encode(pixels.to(self.device, self.dtype)).float().cpu()
+        return [condition_for_frame(encoded, index, strength, frames, "image")]
 
     @torch.inference_mode()
     def generate(
@@ -216,6 +351,8 @@ class Pipeline:
         image_frame: int = 0,
         image_strength: float = 1.0,
         image_crf: int = 33,
+        two_stage: bool = False,
+        stage2_audio: str = "refine",
         report: Report | None = None,
     ) -> Generated:
         """Generate ``frames`` frames of ``width`` x ``height`` at ``frame_rate`` fps with their soundtrack.
@@ -224,6 +361,11 @@ class Pipeline:
         frame; negative counts from the end). ``schedule``: "ltx2" (``steps``, default 40 for LTX-2 / 30 for
         LTX-2.3, with the official guidance) or "distilled" (8 fixed steps, no guidance, for distilled files;
         ``steps`` must be None). Every argument is checked (:func:`check_request`) before any model runs.
+
+        ``two_stage`` (needs :attr:`upsampler`; width and height multiples of 64): ``schedule`` runs at half width
+        and height, the latent is upsampled x2, and 3 unguided steps (:data:`~.schedules.STAGE2_SIGMAS`) refine it
+        at full size. ``stage2_audio``: "refine" decodes the audio refined in stage 2 (ltx-pipelines 1.0.0),
+        "keep" the stage-1 audio (1.2.0); the video is the same either way.
         """
         check_request(
             prompt=prompt,
@@ -236,40 +378,50 @@ class Pipeline:
             schedule=schedule,
             seed=seed,
             image_frame=image_frame,
+            two_stage=two_stage,
+            stage2_audio=stage2_audio,
         )
         if image is not None:
             checks.finite_tensor(image, "image")
             if image.ndim not in (3, 4) or image.shape[-1] != 3:
                 raise InputError(f"image must be [H, W, 3] or [N, H, W, 3] in 0..1; got shape {list(image.shape)}")
+        if two_stage and self.upsampler is None:
+            raise InputError(
+                "two_stage needs a spatial x2 latent upsampler; load one with Pipeline.load(..., upsampler=PATH) or "
+                "pipeline.load_upsampler(PATH) (e.g. ltx-2.3-spatial-upscaler-x2-1.1.safetensors)"
+            )
         report = report or (lambda stage, done, total: None)
-        latent_frames, latent_h, latent_w = video_latent_shape(frames, height, width)
         report("text", 0, 2)
         positive = self.encode(prompt)
         report("text", 1, 2)
         negative = self.encode(negative_prompt)
         report("text", 2, 2)
-
-        conditions = []
-        if image is not None:
-            images = image[None] if image.ndim == 3 else image
-            index = image_frame if image_frame >= 0 else frames + image_frame
-            pixels = condition_pixels(images, height, width, image_crf)
-            encoded = self.video_vae.encode(pixels.to(self.device, self.dtype)).float().cpu()
-            conditions.append(condition_for_frame(encoded, index, image_strength, frames, "image"))
-
-        if schedule == "distilled":
-            sigmas = torch.tensor(DISTILLED_SIGMAS)
-        else:
-            sigmas = ltx2_sigmas(steps or default_steps(self.variant))
+        condition = dict(image=image, frame=image_frame, strength=image_strength, crf=image_crf, frames=frames)
+        sigmas = self.sigmas(schedule, steps)
         video_guidance, audio_guidance = self.guidance(schedule)
+        generator = torch.Generator("cpu").manual_seed(seed)
+        stage_1 = "stage 1" if two_stage else "denoise"
+        stage_h, stage_w = (height // 2, width // 2) if two_stage else (height, width)
+        if two_stage:
+            log.info(
+                "two-stage: stage 1 at %dx%d (%d %s steps), x2 latent upsample, stage 2 at %dx%d (%d steps)",
+                stage_w,
+                stage_h,
+                len(sigmas) - 1,
+                schedule,
+                width,
+                height,
+                len(STAGE2_SIGMAS) - 1,
+            )
+            if schedule == "ltx2":
+                log.info(
+                    "stage 2 refines with the checkpoint unchanged (for a dev checkpoint the official recipe adds the "
+                    "distilled LoRA there, which is not loaded)"
+                )
+        latent_frames, latent_h, latent_w = video_latent_shape(frames, stage_h, stage_w)
         video = torch.zeros(1, 128, latent_frames, latent_h, latent_w)
         audio = torch.zeros(1, 8, audio_latent_length(frames, frame_rate), 16)
-        total = len(sigmas) - 1
-
-        def step(p) -> None:
-            if p.video_x0 is not None:  # a step has just finished
-                report("denoise", p.step, total)
-
+        conditions = self.image_conditions(**condition, height=stage_h, width=stage_w)
         video, audio = sample(
             self.transformer,
             video,
@@ -277,15 +429,50 @@ class Pipeline:
             positive=positive,
             negative=negative,
             sigmas=sigmas,
-            seed=seed,
             video_guidance=video_guidance,
             audio_guidance=audio_guidance,
             audio_latent=audio,
             conditions=conditions,
+            noise=_draw_noise(generator, video, audio, conditions, frame_rate),
             device=self.device,
-            callback=step,
+            callback=self._progress(report, stage_1, len(sigmas) - 1),
         )
-        return self.decode(video, audio, frame_rate, frames, report)
+        if not two_stage:
+            return self.decode(video, audio, frame_rate, frames, report)
+
+        report("upsample", 0, 1)
+        video = upsample_latent(
+            self.upsampler,
+            video,
+            self.video_vae.per_channel_statistics,
+            budget_bytes=_work_budget(self.device),
+            name="the stage-1 video latent",
+        )
+        report("upsample", 1, 1)
+        stage_1_audio = audio
+        conditions = self.image_conditions(**condition, height=height, width=width)
+        video, audio = sample(
+            self.transformer,
+            video,
+            frame_rate=frame_rate,
+            positive=positive,
+            negative=None,
+            sigmas=torch.tensor(STAGE2_SIGMAS),
+            audio_latent=audio,
+            conditions=conditions,
+            noise=_draw_noise(generator, video, audio, conditions, frame_rate),
+            device=self.device,
+            callback=self._progress(report, "stage 2", len(STAGE2_SIGMAS) - 1),
+        )
+        return self.decode(video, stage_1_audio if stage2_audio == "keep" else audio, frame_rate, frames, report)
+
+    @staticmethod
+    def _progress(report: Report, stage: str, total: int):
+        def step(p) -> None:
+            if p.video_x0 is not None:  # a step has just finished
+                report(stage, p.step, total)
+
+        return step
 
     def decode(
         self, video: torch.Tensor, audio: torch.Tensor, frame_rate: float, frames: int, report: Report
@@ -293,8 +480,7 @@ class Pipeline:
         from . import tiling
         from .audio import decode_audio, trim_to_duration
 
-        budget = 2 * 2**30 if self.device.type == "cpu" else 6 * 2**30
-        plan = tiling.choose_decode_tiling(self.video_vae.config, video.shape, budget, self.dtype)
+        plan = tiling.choose_decode_tiling(self.video_vae.config, video.shape, _work_budget(self.device), self.dtype)
         pixels = tiling.decode(
             self.video_vae,
             video.to(self.device),
@@ -311,16 +497,30 @@ class Pipeline:
         return Generated(rgb.permute(1, 2, 3, 0).cpu()[:frames], frame_rate, waveform, sample_rate)
 
 
+# The tiny upsampler's file name beside the tiny checkpoint.
+TINY_UPSAMPLER = "tiny-spatial-upscaler-x2.safetensors"
+
+
 def tiny_pipeline(
-    folder: str, variant: str = "LTX-2.3", seed: int = 0, *, device: str | torch.device = "cpu", offload: str = "none"
+    folder: str,
+    variant: str = "LTX-2.3",
+    seed: int = 0,
+    *,
+    device: str | torch.device = "cpu",
+    offload: str = "none",
+    upsampler: bool = False,
 ) -> Pipeline:
     """Write the tiny stand-in checkpoint and Gemma (the files ``make-tiny-models`` writes) into ``folder`` and
-    load them: float32 on the CPU, the default dtype of ``device`` elsewhere."""
-    from .tiny import write_tiny_checkpoint, write_tiny_gemma
+    load them: float32 on the CPU, the default dtype of ``device`` elsewhere. ``upsampler``: also write a tiny
+    spatial x2 latent upsampler beside them and load it (for two-stage runs)."""
+    from .tiny import write_tiny_checkpoint, write_tiny_gemma, write_tiny_upsampler
 
     device = torch.device(device)
     check_offload(offload, device)
     checkpoint = write_tiny_checkpoint(os.path.join(folder, "tiny-ltx.safetensors"), variant, seed, stand_in=True)
     gemma = write_tiny_gemma(os.path.join(folder, "tiny-gemma-3"), seed)
+    upsampler_path = None
+    if upsampler:
+        upsampler_path = write_tiny_upsampler(os.path.join(folder, TINY_UPSAMPLER), "spatial-x2", seed, stand_in=True)
     dtype = torch.float32 if device.type == "cpu" else None
-    return Pipeline.load(checkpoint, gemma, device=device, dtype=dtype, offload=offload)
+    return Pipeline.load(checkpoint, gemma, device=device, dtype=dtype, offload=offload, upsampler=upsampler_path)

@@ -16,6 +16,10 @@ guidance pass (4) and step (30), so they are leaner: one 16-wide attention head 
 width of torch's CPU attention; 8 is slower), just enough layers for the official STG block (29 for LTX-2.3, 30 for
 LTX-2), a video encoder that leaves full resolution at once (its first width is the 128 latent channels), a
 half-width video decoder and vocoder. Their files carry :data:`STAND_IN_KEY` in the metadata.
+
+The latent upsamplers (:func:`write_tiny_upsampler`) are our own :class:`~.upsampler.LatentUpsampler` at 64
+channels in the middle with two residual blocks per stage (the released ones have 1024 or 512 and four), in the
+official flat layout: bare keys, the architecture as a flat JSON object in ``metadata["config"]``.
 """
 
 from __future__ import annotations
@@ -370,8 +374,6 @@ def write_tiny_checkpoint(
     """Write a tiny ``variant`` monolith in the official single-file layout (config in the metadata); with
     ``stand_in`` the leaner stand-in widths, marked with :data:`STAND_IN_KEY`. The file appears complete or not at
     all (written beside it, then renamed)."""
-    from safetensors.torch import save_file
-
     tensors = {}
     for component, module in tiny_modules(variant, seed, num_layers, stand_in=stand_in).items():
         for key, value in module.state_dict().items():
@@ -383,6 +385,85 @@ def write_tiny_checkpoint(
     }
     if stand_in:
         metadata[STAND_IN_KEY] = "random weights written by python -m ltx_av make-tiny-models"
+    return _save_atomically(tensors, path, metadata)
+
+
+# -- tiny latent upsamplers -----------------------------------------------------------------------------------------
+
+# kind -> the config keys that make it, spelled as the released files spell them
+UPSAMPLER_KINDS: dict[str, dict] = {
+    "spatial-x2": {  # LTX-2.3's x2 (pixel shuffle, keys upsampler.0.*)
+        "spatial_upsample": True,
+        "temporal_upsample": False,
+        "spatial_scale": 2.0,
+        "rational_resampler": False,
+    },
+    "spatial-x2-rational": {  # LTX-2.0's x2 (keys upsampler.conv.*, blur kernel stored)
+        "spatial_upsample": True,
+        "temporal_upsample": False,
+        "spatial_scale": 2.0,
+        "rational_resampler": True,
+    },
+    "spatial-x1.5": {
+        "spatial_upsample": True,
+        "temporal_upsample": False,
+        "spatial_scale": 1.5,
+        "rational_resampler": True,
+    },
+    "temporal-x2": {  # the released file says 1.0 and true for the two keys the temporal kind ignores
+        "spatial_upsample": False,
+        "temporal_upsample": True,
+        "spatial_scale": 1.0,
+        "rational_resampler": True,
+    },
+}
+# Middle width and residual blocks per stage of the tiny upsamplers (released: 1024 or 512, and 4).
+UPSAMPLER_MID_CHANNELS = 64
+UPSAMPLER_BLOCKS = 2
+
+
+def tiny_upsampler_config(kind: str) -> dict:
+    """The flat ``metadata["config"]`` of a tiny upsampler of ``kind`` (a key of :data:`UPSAMPLER_KINDS`)."""
+    if kind not in UPSAMPLER_KINDS:
+        raise ValueError(f"kind must be one of {tuple(UPSAMPLER_KINDS)}; got {kind!r}")
+    return {
+        "_class_name": "LatentUpsampler",
+        "in_channels": 128,
+        "mid_channels": UPSAMPLER_MID_CHANNELS,
+        "num_blocks_per_stage": UPSAMPLER_BLOCKS,
+        "dims": 3,
+        **UPSAMPLER_KINDS[kind],
+    }
+
+
+def tiny_upsampler(kind: str, seed: int = 0):
+    """Our :class:`~.upsampler.LatentUpsampler` of a tiny ``kind``, every learned tensor filled from ``seed``
+    (float32, CPU); the rational kinds' blur kernel keeps its binomial value, as the released files store it."""
+    from .upsampler import LatentUpsampler, UpsamplerConfig
+
+    module = LatentUpsampler(UpsamplerConfig.from_dict(tiny_upsampler_config(kind))).float()
+    fixed = {k: v.clone() for k, v in module.state_dict().items() if k.endswith("blur_down.kernel")}
+    fill_deterministically(module, seed)
+    module.load_state_dict(fixed, strict=False)
+    return module.eval()
+
+
+def write_tiny_upsampler(
+    path: str, kind: str, seed: int = 0, dtype: torch.dtype = torch.float32, *, stand_in: bool = False
+) -> str:
+    """Write a tiny upsampler file of ``kind`` in the official layout; with ``stand_in`` marked with
+    :data:`STAND_IN_KEY`. The file appears complete or not at all (written beside it, then renamed)."""
+    module = tiny_upsampler(kind, seed)
+    tensors = {k: v.detach().to(dtype).contiguous().clone() for k, v in module.state_dict().items()}
+    metadata = {"config": json.dumps(tiny_upsampler_config(kind))}
+    if stand_in:
+        metadata[STAND_IN_KEY] = "random weights written by python -m ltx_av make-tiny-models"
+    return _save_atomically(tensors, path, metadata)
+
+
+def _save_atomically(tensors: dict[str, torch.Tensor], path: str, metadata: dict[str, str]) -> str:
+    from safetensors.torch import save_file
+
     path = os.path.abspath(path)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     partial = f"{path}.partial"
@@ -457,13 +538,24 @@ STAND_IN_FILE = "ltx_av_stand_in.txt"
 
 # -- stand-ins under the file names the example workflows use ------------------------------------------------------
 
-# relative path in a ComfyUI models folder -> tiny variant (None: the stand-in Gemma 3 folder)
+# relative path in a ComfyUI models folder -> what goes there: a tiny checkpoint's variant (a key of VARIANTS), a
+# tiny upsampler's kind (a key of UPSAMPLER_KINDS) or None (the stand-in Gemma 3 folder)
 TINY_MODEL_FILES: dict[str, str | None] = {
     "checkpoints/ltx-2.3-22b-dev.safetensors": "LTX-2.3",
     "checkpoints/ltx-2.3-22b-distilled.safetensors": "LTX-2.3",
     "checkpoints/ltx-2-19b-dev.safetensors": "LTX-2",
     "text_encoders/gemma-3-12b-it-qat-q4_0-unquantized": None,
+    "latent_upscale_models/ltx-2.3-spatial-upscaler-x2-1.1.safetensors": "spatial-x2",
+    "latent_upscale_models/ltx-2.3-temporal-upscaler-x2-1.0.safetensors": "temporal-x2",
 }
+
+# make-tiny-models never replaces an upsampler file this large that is not a stand-in: the smallest released one
+# (temporal x2) holds 262 MB, a stand-in under 10 MB.
+PROTECTED_UPSAMPLER_BYTES = 64 * 2**20
+
+
+def _protected_bytes(what: str | None) -> int:
+    return PROTECTED_UPSAMPLER_BYTES if what in UPSAMPLER_KINDS else PROTECTED_BYTES
 
 
 def _is_stand_in(path: str) -> bool:
@@ -489,8 +581,8 @@ def _size(path: str) -> int:
 
 def check_tiny_targets(models_dir: str) -> None:
     """Refuse, before anything is written, to put stand-ins where a real model is: a file or folder at one of
-    :data:`TINY_MODEL_FILES` that is not a stand-in and holds :data:`PROTECTED_BYTES` or more, or a file where a
-    folder must go (and the reverse)."""
+    :data:`TINY_MODEL_FILES` that is not a stand-in and holds :data:`PROTECTED_BYTES` or more
+    (:data:`PROTECTED_UPSAMPLER_BYTES` for an upsampler), or a file where a folder must go (and the reverse)."""
     from . import checks
     from .errors import InputError
 
@@ -505,7 +597,7 @@ def check_tiny_targets(models_dir: str) -> None:
             want = "a folder" if variant is None else "a file"
             raise InputError(f"{path!r} exists and is not {want}; move it away first")
         size = _size(path)
-        if size >= PROTECTED_BYTES and not _is_stand_in(path):
+        if size >= _protected_bytes(variant) and not _is_stand_in(path):
             raise InputError(
                 f"{path!r} already exists and holds {checks.gib(size)}: it looks like the real model, which a "
                 "random stand-in must never replace; write the stand-ins into another folder"
@@ -515,8 +607,9 @@ def check_tiny_targets(models_dir: str) -> None:
 def write_tiny_models(models_dir: str, seed: int = 0) -> list[str]:
     """Write the stand-ins under :data:`TINY_MODEL_FILES` in ``models_dir`` (laid out like ``ComfyUI/models``) so
     every example workflow runs at its shipped settings on a CPU (about two minutes each on 2 cores; see the
-    README). Earlier stand-ins and small files are replaced; a real model is never (:func:`check_tiny_targets`).
-    If writing fails, what this call created is removed. Returns the paths written."""
+    README): checkpoints, the Gemma 3 folder and the latent upsamplers. Earlier stand-ins and small files are
+    replaced; a real model is never (:func:`check_tiny_targets`). If writing fails, what this call created is
+    removed. Returns the paths written."""
     import shutil
 
     check_tiny_targets(models_dir)
@@ -546,6 +639,9 @@ def write_tiny_models(models_dir: str, seed: int = 0) -> list[str]:
                 shutil.copyfile(done[variant], partial)
                 os.replace(partial, path)
                 partial = None
+            elif variant in UPSAMPLER_KINDS:
+                write_tiny_upsampler(path, variant, seed, stand_in=True)
+                done[variant] = path
             else:
                 write_tiny_checkpoint(path, variant, seed, stand_in=True)
                 done[variant] = path

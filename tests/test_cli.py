@@ -70,6 +70,30 @@ GENERATE_CASES = [
     ("output-not-mp4", ["--output", "{tmp}/clip.avi"], "--output", "must end in .mp4"),
     ("output-no-suffix", ["--output", "{tmp}/clip"], "--output", "'clip.mp4'"),
     ("output-name-too-long", ["--output", "{tmp}/new/" + "x" * 300 + ".mp4"], "--output", "bytes long"),
+    ("two-stage-width-not-64", ["--two-stage", "--width", "224"], "--width", "multiple of 64 with --two-stage"),
+    ("two-stage-width-nearest", ["--two-stage", "--width", "250"], "--width", "got 250, nearest valid: 192 or 256"),
+    ("two-stage-height-not-64", ["--two-stage", "--height", "160"], "--height", "nearest valid: 128 or 192"),
+    ("two-stage-width-tiny", ["--two-stage", "--width", "32"], "--width", "got 32, nearest valid: 64"),
+    (
+        "two-stage-steps-with-distilled",
+        ["--two-stage", "--schedule", "distilled", "--steps", "4"],
+        "--steps",
+        "8 steps",
+    ),
+    ("upsampler-without-two-stage", ["--upsampler", "{upsampler}"], "--upsampler", "only used with --two-stage"),
+    ("stage2-audio-without-two-stage", ["--stage2-audio", "keep"], "--stage2-audio", "only used with --two-stage"),
+    ("stage2-audio-unknown", ["--two-stage", "--stage2-audio", "both"], "--stage2-audio", "invalid choice: 'both'"),
+    ("upsampler-with-tiny-model", ["--two-stage", "--upsampler", "{upsampler}"], "--upsampler", "with --checkpoint"),
+    ("two-stage-without-upsampler", ["--two-stage", "{real}"], "--upsampler", "required with --two-stage"),
+    ("upsampler-missing", ["--two-stage", "{real}", "--upsampler", "{tmp}/up.safetensors"], "--upsampler", "no such"),
+    ("upsampler-is-folder", ["--two-stage", "{real}", "--upsampler", "{tmp}"], "--upsampler", "is a folder"),
+    ("upsampler-pickle", ["--two-stage", "{real}", "--upsampler", "{pickle}"], "--upsampler", "pickle"),
+    ("upsampler-corrupt", ["--two-stage", "{real}", "--upsampler", "{corrupt}"], "--upsampler", "corrupt.safetensors"),
+    ("upsampler-is-checkpoint", ["--two-stage", "{real}", "--upsampler", "{ckpt}"], "--upsampler", "not a latent"),
+    ("upsampler-temporal", ["--two-stage", "{real}", "--upsampler", "{temporal}"], "--upsampler", "temporal x2 up"),
+    ("upsampler-x1.5", ["--two-stage", "{real}", "--upsampler", "{x1_5}"], "--upsampler", "spatial x1.5 (rational)"),
+    ("upsampler-other-channels", ["--two-stage", "{real}", "--upsampler", "{ch64}"], "--upsampler", "64-channel"),
+    ("upsampler-keys-wrong", ["--two-stage", "{real}", "--upsampler", "{broken}"], "--upsampler", "1 missing"),
 ]
 
 TINY_CASES = [
@@ -80,6 +104,7 @@ TINY_CASES = [
     ("folder-where-file-goes", ["{models_with_folder}"], "folder", "is not a file"),
     ("file-where-folder-goes", ["{models_with_file}"], "folder", "is a file, but the stand-ins go in a folder"),
     ("folder-missing", [], "folder", "missing; it is required"),
+    ("real-upsampler-in-place", ["{models_with_real_upsampler}"], "folder", "looks like the real model"),
 ]
 
 
@@ -104,16 +129,45 @@ def files(tmp_path_factory):
     out["ckpt"] = tiny.write_tiny_checkpoint(str(root / "tiny.safetensors"), "LTX-2.3")
     out["gemma"] = tiny.write_tiny_gemma(str(root / "gemma"))
     out["cuda"] = "cuda:99" if _cuda() else "cuda"
-    for name in ("real", "folder", "file"):
+    for name in ("real", "folder", "file", "real_upsampler"):
         models = root / f"models_with_{name}"
         (models / "checkpoints").mkdir(parents=True)
         out[f"models_with_{name}"] = str(models)
-    # the size of a real checkpoint (sparse: no disk used)
+    # the size of a real checkpoint and of the smallest real upsampler (sparse: no disk used)
     with open(root / "models_with_real" / "checkpoints" / "ltx-2.3-22b-dev.safetensors", "wb") as f:
         f.truncate(tiny.PROTECTED_BYTES + 1)
+    (root / "models_with_real_upsampler" / "latent_upscale_models").mkdir()
+    with open(root / "models_with_real_upsampler" / "latent_upscale_models" / _TEMPORAL, "wb") as f:
+        f.truncate(261_944_000)
+    _write_upsamplers(root, out)
     (root / "models_with_folder" / "checkpoints" / "ltx-2.3-22b-dev.safetensors").mkdir()
     (root / "models_with_file" / "text_encoders").write_text("")  # a file where a folder must go
     return out
+
+
+_TEMPORAL = "ltx-2.3-temporal-upscaler-x2-1.0.safetensors"
+
+
+def _write_upsamplers(root, out: dict) -> None:
+    """Upsampler files for the --upsampler cases: the right kind, the other kinds, other latent channels and one
+    whose tensors do not match its config."""
+    import json
+
+    from safetensors.torch import load_file, save_file
+
+    from ltx_av.ltx_core.upsampler import LatentUpsampler, UpsamplerConfig
+
+    for key, kind in (("upsampler", "spatial-x2"), ("temporal", "temporal-x2"), ("x1_5", "spatial-x1.5")):
+        out[key] = tiny.write_tiny_upsampler(str(root / f"{kind}.safetensors"), kind)
+    config = tiny.tiny_upsampler_config("spatial-x2") | {"in_channels": 64}
+    module = LatentUpsampler(UpsamplerConfig.from_dict(config))
+    save_file(module.state_dict(), str(root / "ch64.safetensors"), metadata={"config": json.dumps(config)})
+    out["ch64"] = str(root / "ch64.safetensors")
+    tensors = load_file(out["upsampler"])
+    del tensors["final_conv.bias"]
+    config = json.dumps(tiny.tiny_upsampler_config("spatial-x2"))
+    save_file(tensors, str(root / "broken.safetensors"), metadata={"config": config})
+    out["broken"] = str(root / "broken.safetensors")
 
 
 def _cuda() -> bool:
@@ -134,6 +188,8 @@ def no_loading(monkeypatch):
     monkeypatch.setattr(tiny, "write_tiny_models", trap)
     monkeypatch.setattr(tiny, "write_tiny_checkpoint", trap)
     monkeypatch.setattr(tiny, "write_tiny_gemma", trap)
+    monkeypatch.setattr(tiny, "write_tiny_upsampler", trap)
+    monkeypatch.setattr(pipeline, "load_upsampler", trap)
 
 
 def _snapshot(*folders: str) -> set[tuple[str, int]]:
@@ -147,7 +203,9 @@ def _snapshot(*folders: str) -> set[tuple[str, int]]:
 
 
 def _refused(argv: list[str], files: dict, workdir, capsys) -> str:
-    argv = [a.format(**files) for a in argv]
+    # "{real}": the checkpoint and its Gemma, two flags with their values
+    real = ["--checkpoint", files["ckpt"], "--gemma", files["gemma"]]
+    argv = [part for a in argv for part in (real if a == "{real}" else [a.format(**files)])]
     if any(a.startswith("/proc/") for a in argv) and not os.path.isdir("/proc"):
         pytest.skip("needs Linux's /proc, a folder nobody may create files in")
     before = _snapshot(str(workdir), files["tmp"])
@@ -234,6 +292,20 @@ def test_good_arguments_are_planned_without_loading(files, tmp_path, no_loading)
     tiny_plan = cli.plan_generate(cli.build_parser().parse_args(["generate", "--schedule", "distilled"]))
     assert (tiny_plan.width, tiny_plan.height, tiny_plan.frames, tiny_plan.steps) == (256, 160, 49, None)
     assert tiny_plan.device == "cpu" and tiny_plan.variant == "LTX-2.3"
+    assert not tiny_plan.two_stage and tiny_plan.upsampler is None and tiny_plan.stage2_audio == "refine"
+
+
+def test_two_stage_arguments_are_planned_without_loading(files, tmp_path, no_loading):
+    real = ["--checkpoint", files["ckpt"], "--gemma", files["gemma"], "--device", "cpu"]
+    argv = ["generate", "--two-stage", *real, "--upsampler", files["upsampler"], "--stage2-audio", "keep"]
+    plan = cli.plan_generate(cli.build_parser().parse_args(argv))
+    assert plan.two_stage and plan.upsampler == files["upsampler"] and plan.stage2_audio == "keep"
+    assert (plan.width, plan.height) == (768, 512)  # the checkpoint's default size is already a multiple of 64
+    # the tiny model's default height (160) is not: --two-stage makes it 192, and brings its own upsampler
+    tiny_plan = cli.plan_generate(cli.build_parser().parse_args(["generate", "--two-stage"]))
+    assert (tiny_plan.width, tiny_plan.height, tiny_plan.frames) == (256, 192, 49)
+    assert tiny_plan.two_stage and tiny_plan.upsampler is None and tiny_plan.stage2_audio == "refine"
+    assert not os.listdir(tmp_path)
 
 
 def test_help_shows_defaults_without_markup(capsys):

@@ -9,6 +9,7 @@ import sys
 
 import av
 import pytest
+import torch
 
 from ltx_av.ltx_core import open_checkpoint
 from ltx_av.ltx_core.tiny import TINY_MODEL_FILES
@@ -45,6 +46,26 @@ def test_generate_writes_an_mp4_with_video_and_audio(tmp_path):
     assert abs(samples / 48000 - video_seconds) < 3 * 1024 / 48000
 
 
+def test_generate_two_stage_writes_a_full_size_mp4_with_video_and_audio(tmp_path):
+    """The README's two-stage command with the tiny built-in model (and its tiny upsampler): stage 1 at 128x96,
+    the latent upsampled x2, stage 2 at the full 256x192."""
+    proc = _run(["generate", "--two-stage"], cwd=str(tmp_path))
+    written = list(tmp_path.glob("ltx_av_*.mp4"))
+    assert len(written) == 1 and f"wrote {written[0]}" in proc.stdout
+    assert "stage 1 at 128x96" in proc.stderr and "stage 2 at 256x192" in proc.stderr
+    for stage, steps in (("stage 1", "8/8"), ("upsample", "1/1"), ("stage 2", "3/3")):
+        assert any(line.strip().startswith(stage) and line.endswith(steps) for line in proc.stderr.splitlines())
+    with av.open(str(written[0])) as container:
+        video = container.streams.video[0]
+        audio = container.streams.audio[0]
+        assert video.codec_context.name == "h264" and (video.width, video.height) == (256, 192)
+        assert audio.codec_context.name == "aac" and audio.rate == 48000 and audio.channels == 2
+        assert sum(1 for _ in container.decode(video=0)) == 49
+        container.seek(0)
+        samples = sum(frame.samples for frame in container.decode(audio=0))
+    assert abs(samples / 48000 - 49 / 24) < 3 * 1024 / 48000
+
+
 def test_generate_in_process_with_the_other_variant_into_new_folders(tmp_path, capsys):
     """LTX-2's stand-in, a small size, an image on the last frame and an output in folders that do not exist yet:
     they are created, the video lands there complete, and nothing else is left."""
@@ -74,13 +95,19 @@ def stand_ins(tmp_path_factory):
 
 def test_make_tiny_models_writes_the_workflow_files(stand_ins):
     from ltx_av.ltx_core import tiny
+    from ltx_av.ltx_core.upsampler import load_upsampler
 
     proc, models = stand_ins
     for relative, variant in TINY_MODEL_FILES.items():
         path = models / relative
         assert path.exists(), relative
         assert f"wrote {path}" in proc.stdout
-        if variant is not None:
+        if variant in tiny.UPSAMPLER_KINDS:  # the upsamplers, loaded strictly, of the kind their names say
+            upsampler = load_upsampler(str(path))
+            assert upsampler.config.kind == {"spatial-x2": "spatial x2", "temporal-x2": "temporal x2"}[variant]
+            assert tiny.STAND_IN_KEY in open_checkpoint(str(path)).metadata
+            assert os.path.getsize(path) < 10 * 2**20
+        elif variant is not None:
             checkpoint = open_checkpoint(str(path))
             assert checkpoint.variant == variant and tiny.STAND_IN_KEY in checkpoint.metadata
             assert checkpoint.config.transformer.num_layers == tiny.STAND_IN_LAYERS[variant]
@@ -107,7 +134,7 @@ def test_make_tiny_models_replaces_its_own_stand_ins(tmp_path, capsys, one_threa
     main(["make-tiny-models", str(tmp_path)])
     main(["make-tiny-models", str(tmp_path)])  # a second run replaces what the first wrote
     assert capsys.readouterr().out.count("wrote ") == 2 * len(TINY_MODEL_FILES)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoints", "text_encoders"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoints", "latent_upscale_models", "text_encoders"]
     assert not [p for p in tmp_path.rglob("*") if p.name.endswith(".partial")]
 
 
@@ -137,12 +164,169 @@ def test_the_stand_ins_run_the_workflow_nodes_with_the_official_defaults(stand_i
 
 def test_the_reference_builds_every_part_of_the_stand_ins(stand_ins):
     """The leaner stand-ins are still official-layout files: ltx-core's own builders load every part strictly."""
+    import tiny_upsamplers
+
+    from ltx_av.ltx_core import tiny
+
     import tiny_models
 
     for relative, variant in TINY_MODEL_FILES.items():
         if variant is None or "distilled" in relative:
             continue
         path = str(stand_ins[1] / relative)
+        if variant in tiny.UPSAMPLER_KINDS:
+            module = tiny_upsamplers.load_reference_upsampler(path)
+            assert all(t.isfinite().all() for t in module.state_dict().values())
+            continue
         for part in tiny_models.REFERENCE_PARTS:
             module = tiny_models.load_reference(path, part)
             assert all(t.isfinite().all() for t in module.state_dict().values() if t.is_floating_point()), part
+
+
+def test_two_stage_from_the_stand_ins_through_the_command_line(stand_ins, tmp_path, capsys, one_thread):
+    """--checkpoint with --upsampler: the distilled stand-in, its Gemma and the spatial x2 upsampler that
+    make-tiny-models wrote, the distilled recipe at a small size, keeping the stage-1 audio."""
+    from ltx_av.__main__ import main
+
+    models = stand_ins[1]
+    output = tmp_path / "two.mp4"
+    main(
+        ["generate", "--two-stage", "--schedule", "distilled", "--stage2-audio", "keep", "--device", "cpu"]
+        + ["--checkpoint", str(models / "checkpoints" / "ltx-2.3-22b-distilled.safetensors")]
+        + ["--gemma", str(models / "text_encoders" / "gemma-3-12b-it-qat-q4_0-unquantized")]
+        + ["--upsampler", str(models / "latent_upscale_models" / "ltx-2.3-spatial-upscaler-x2-1.1.safetensors")]
+        + ["--width", "128", "--height", "64", "--frames", "9", "--output", str(output), "-q"]
+    )
+    assert f"wrote {output}" in capsys.readouterr().out
+    with av.open(str(output)) as container:
+        assert (container.streams.video[0].width, container.streams.video[0].height) == (128, 64)
+        assert sum(1 for _ in container.decode(video=0)) == 9 and container.streams.audio[0].rate == 48000
+
+
+# -- the pipeline's two-stage path, against ltx_core's pieces composed by hand ---------------------------------------
+
+
+@pytest.fixture(scope="module")
+def small_pipeline(tmp_path_factory):
+    """A 2-layer tiny LTX-2.3 checkpoint (the test widths), the tiny Gemma and a tiny spatial x2 upsampler."""
+    from ltx_av.ltx_core import tiny
+    from ltx_av.ltx_core.pipeline import Pipeline
+
+    folder = tmp_path_factory.mktemp("small_pipeline")
+    checkpoint = tiny.write_tiny_checkpoint(str(folder / "ltx.safetensors"), "LTX-2.3", seed=2)
+    gemma = tiny.write_tiny_gemma(str(folder / "gemma"), seed=2)
+    upsampler = tiny.write_tiny_upsampler(str(folder / "up.safetensors"), "spatial-x2", seed=2)
+    return Pipeline.load(checkpoint, gemma, device="cpu", dtype=torch.float32, upsampler=upsampler)
+
+
+def _latents_of(pipe, monkeypatch, **kwargs):
+    """Run ``pipe.generate`` and return the (video, audio) latents it decodes."""
+    seen = {}
+
+    def capture(video, audio, frame_rate, frames, report):
+        seen["latents"] = (video.clone(), audio.clone())
+        return None
+
+    monkeypatch.setattr(pipe, "decode", capture)
+    pipe.generate("a red ball bounces", negative_prompt="blurry", **kwargs)
+    return seen["latents"]
+
+
+def test_the_two_stage_pipeline_is_the_pieces_composed_by_hand(small_pipeline, monkeypatch, one_thread):
+    """sample at half size (distilled sigmas, an image on the last frame encoded at half size) -> upsample_latent
+    with the video VAE's statistics -> sample at full size from the upsampled latent and the stage-1 audio (stage-2
+    sigmas, no guidance, the image encoded again at full size). The noise of both stages comes from one generator
+    seeded with the seed, in the order video, audio, video, audio; an appended keyframe adds its tokens to the
+    video noise. stage2_audio keep: the same video, the stage-1 audio."""
+    from ltx_av.ltx_core.conditioning import condition_for_frame, condition_pixels
+    from ltx_av.ltx_core.latents import audio_latent_length
+    from ltx_av.ltx_core.sampling import sample
+    from ltx_av.ltx_core.schedules import DISTILLED_SIGMAS, STAGE2_SIGMAS
+    from ltx_av.ltx_core.upsampler import upsample_latent
+
+    pipe = small_pipeline
+    frames, height, width, fps, seed = 17, 128, 192, 24.0, 7
+    image = torch.rand(40, 50, 3, generator=torch.Generator().manual_seed(3))
+    request = dict(width=width, height=height, frames=frames, frame_rate=fps, seed=seed, schedule="distilled")
+    video, audio = _latents_of(pipe, monkeypatch, two_stage=True, image=image, image_frame=-1, **request)
+
+    with torch.inference_mode():
+        positive = pipe.encode("a red ball bounces")
+
+        def keyframe(h, w):
+            pixels = condition_pixels(image[None], h, w, 33)
+            encoded = pipe.video_vae.encode(pixels).float()
+            return [condition_for_frame(encoded, frames - 1, 1.0, frames)]
+
+        g = torch.Generator().manual_seed(seed)
+        audio_t = audio_latent_length(frames, fps)
+        # latent 3x2x3 (+ the keyframe's 1x2x3 appended) at half size, 3x4x6 (+ 1x4x6) at full size
+        noise_1 = torch.randn(1, 18 + 6, 128, generator=g), torch.randn(1, audio_t, 128, generator=g)
+        noise_2 = torch.randn(1, 72 + 24, 128, generator=g), torch.randn(1, audio_t, 128, generator=g)
+        common = dict(frame_rate=fps, positive=positive)
+        video_1, audio_1 = sample(
+            pipe.transformer,
+            torch.zeros(1, 128, 3, 2, 3),
+            negative=pipe.encode("blurry"),
+            sigmas=DISTILLED_SIGMAS,
+            audio_latent=torch.zeros(1, 8, audio_t, 16),
+            conditions=keyframe(64, 96),
+            noise=noise_1,
+            **common,
+        )
+        up = upsample_latent(pipe.upsampler, video_1, pipe.video_vae.per_channel_statistics)
+        video_2, audio_2 = sample(
+            pipe.transformer,
+            up,
+            negative=None,
+            sigmas=STAGE2_SIGMAS,
+            audio_latent=audio_1,
+            conditions=keyframe(128, 192),
+            noise=noise_2,
+            **common,
+        )
+    assert video.shape == (1, 128, 3, 4, 6) and audio.shape == audio_1.shape
+    assert torch.equal(video, video_2) and torch.equal(audio, audio_2)
+    assert not torch.equal(audio_2, audio_1)  # stage 2 did refine the audio
+
+    kept_video, kept_audio = _latents_of(
+        pipe, monkeypatch, two_stage=True, image=image, image_frame=-1, stage2_audio="keep", **request
+    )
+    assert torch.equal(kept_video, video_2) and torch.equal(kept_audio, audio_1)
+
+
+def test_one_stage_noise_is_still_drawn_from_the_seed(small_pipeline, monkeypatch, one_thread):
+    """The single-stage path, whose noise now comes from the same generator code, is what sample(seed=...) gives."""
+    from ltx_av.ltx_core.sampling import sample
+    from ltx_av.ltx_core.schedules import DISTILLED_SIGMAS
+
+    pipe = small_pipeline
+    video, audio = _latents_of(pipe, monkeypatch, width=64, height=64, frames=9, seed=5, schedule="distilled")
+    with torch.inference_mode():
+        expected = sample(
+            pipe.transformer,
+            torch.zeros(1, 128, 2, 2, 2),
+            frame_rate=24.0,
+            positive=pipe.encode("a red ball bounces"),
+            negative=pipe.encode("blurry"),
+            sigmas=DISTILLED_SIGMAS,
+            seed=5,
+            audio_latent=torch.zeros_like(audio),
+        )
+    assert torch.equal(video, expected[0]) and torch.equal(audio, expected[1])
+
+
+def test_two_stage_refuses_before_any_work(small_pipeline, monkeypatch):
+    from ltx_av.ltx_core.errors import InputError
+
+    def trap(*args, **kwargs):
+        raise AssertionError("the model ran before the request was checked")
+
+    monkeypatch.setattr(small_pipeline, "encode", trap)
+    with pytest.raises(InputError, match="width must be a multiple of 64 with two_stage.*nearest valid: 64 or 128"):
+        small_pipeline.generate("x", width=96, height=64, frames=9, two_stage=True)
+    with pytest.raises(InputError, match="stage2_audio is .both.; expected one of .refine., .keep."):
+        small_pipeline.generate("x", width=64, height=64, frames=9, two_stage=True, stage2_audio="both")
+    monkeypatch.setattr(small_pipeline, "upsampler", None)
+    with pytest.raises(InputError, match="two_stage needs a spatial x2 latent upsampler"):
+        small_pipeline.generate("x", width=64, height=64, frames=9, two_stage=True)

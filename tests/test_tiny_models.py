@@ -47,3 +47,58 @@ def test_tiny_gemma_folder_loads_and_tokenizes_bytes(tmp_path):
     assert (gemma.hidden_size, gemma.num_hidden_states) == (tiny.GEMMA_HIDDEN, tiny.GEMMA_STATES)
     ids = gemma.token_ids("a cat")
     assert ids[0] == 2 and len(ids) == 1 + len(b"a cat")
+
+
+@pytest.fixture(scope="module")
+def our_tiny_upsamplers(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("upsamplers")
+    return {
+        kind: tiny.write_tiny_upsampler(str(folder / f"{kind}.safetensors"), kind, seed=5, stand_in=True)
+        for kind in tiny.UPSAMPLER_KINDS
+    }
+
+
+@pytest.mark.parametrize(
+    ("kind", "named", "shape"),
+    [
+        ("spatial-x2", "spatial x2", (1, 128, 3, 8, 10)),
+        ("spatial-x2-rational", "spatial x2 (rational)", (1, 128, 3, 8, 10)),
+        ("spatial-x1.5", "spatial x1.5 (rational)", (1, 128, 3, 6, 8)),
+        ("temporal-x2", "temporal x2", (1, 128, 5, 4, 5)),
+    ],
+)
+def test_our_tiny_upsampler_is_an_official_layout_file(our_tiny_upsamplers, kind, named, shape):
+    """Flat keys with the config in the metadata, loaded strictly by our loader as the right kind and by ltx-core's
+    own builder, both networks giving the same output."""
+    import tiny_upsamplers
+
+    from ltx_av.ltx_core.upsampler import load_upsampler
+
+    path = our_tiny_upsamplers[kind]
+    shapes, meta = _header(path)
+    assert json.loads(meta["config"]) == tiny_upsamplers.tiny_upsampler_config(kind)  # the tests' official-layout one
+    assert tiny.STAND_IN_KEY in meta
+    ours = load_upsampler(path)
+    assert ours.config.kind == named
+    reference = tiny_upsamplers.load_reference_upsampler(path)
+    assert shapes == {k: tuple(v.shape) for k, v in reference.state_dict().items()}
+    if "rational" in named:  # the blur is the real binomial kernel, not random
+        with safe_open(path, "pt") as f:
+            kernel = f.get_tensor("upsampler.blur_down.kernel")
+        taps = torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0])
+        assert torch.equal(kernel, (torch.outer(taps, taps) / 256).view(1, 1, 5, 5))
+    x = torch.randn(shape, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        expected = reference(x)
+    got = ours(x)
+    assert got.shape == expected.shape == ours.config.output_shape(shape)
+    assert (got - expected).abs().max() <= 1e-4 * expected.abs().max()
+
+
+def test_the_make_tiny_models_upsamplers_are_the_kinds_their_names_say():
+    kinds = {path.split("/")[-1]: kind for path, kind in tiny.TINY_MODEL_FILES.items() if kind in tiny.UPSAMPLER_KINDS}
+    assert kinds == {
+        "ltx-2.3-spatial-upscaler-x2-1.1.safetensors": "spatial-x2",  # LTX-2.3's x2: pixel shuffle, not rational
+        "ltx-2.3-temporal-upscaler-x2-1.0.safetensors": "temporal-x2",
+    }
+    assert all(p.startswith("latent_upscale_models/") for p, k in tiny.TINY_MODEL_FILES.items() if k in kinds.values())
