@@ -42,6 +42,9 @@ FILE_COMBOS = {
     ("LTXTextEncoderLoader", "ckpt_name"),
 }
 FILE_COMBOS |= {("LTXLoadVideoVAE", "vae_name"), ("LTXAudioVAELoader", "ckpt_name"), ("LTXLoadLatent", "file")}
+FILE_COMBOS |= {("LTXUpsamplerLoader", "upsampler_name")}
+TWO_STAGE = ("ltx-2.3_text-to-video_two-stage", "ltx-2.3_image-to-video_two-stage")
+TEMPORAL = "ltx-2.3_temporal-upsample"
 
 
 def _json(kind: str, name: str) -> dict:
@@ -57,6 +60,8 @@ def test_the_expected_workflows_exist():
         "ltx-2.3_first-last-frame",
         "ltx-2.3_audio-to-video",
         "ltx-av_latent-round-trip",
+        *TWO_STAGE,
+        TEMPORAL,
     }
 
 
@@ -206,6 +211,86 @@ def test_defaults_follow_the_reference():
     assert loader["model_name"] == "ltx-2.3-22b-distilled.safetensors"
 
 
+def _of(prompt: dict, class_type: str) -> list[tuple[str, dict]]:
+    return [(node_id, n["inputs"]) for node_id, n in prompt.items() if n["class_type"] == class_type]
+
+
+def _one(prompt: dict, class_type: str) -> tuple[str, dict]:
+    nodes = _of(prompt, class_type)
+    assert len(nodes) == 1, f"{len(nodes)} {class_type} nodes"
+    return nodes[0]
+
+
+def _source(prompt: dict, link: list) -> tuple[str, int]:
+    """(class_type, output slot) of what a link comes from."""
+    return prompt[link[0]]["class_type"], link[1]
+
+
+def _stage_chain(prompt: dict) -> tuple[dict, dict, dict, dict]:
+    """(empty latent, stage-1 sampler, upsample, stage-2 sampler) inputs, checking the links between them."""
+    empty_id, empty = _one(prompt, "LTXEmptyLatent")
+    upsample_id, upsample = _one(prompt, "LTXLatentUpsample")
+    samplers = dict(_of(prompt, "LTXSampler"))
+    assert len(samplers) == 2
+    stage1_id = upsample["video_latent"][0]
+    (stage2_id,) = set(samplers) - {stage1_id}
+    stage1, stage2 = samplers[stage1_id], samplers[stage2_id]
+    # stage 1 starts from the empty latent (through image conditions); both latents go through the upsample node
+    link = stage1["video_latent"]
+    while link[0] != empty_id:
+        assert _source(prompt, link) == ("LTXImageCondition", 0)
+        link = prompt[link[0]]["inputs"]["video_latent"]
+    assert stage1["audio_latent"] == [empty_id, 1] and upsample["audio_latent"] == [stage1_id, 1]
+    assert stage2["audio_latent"] == [upsample_id, 1]
+    link = stage2["video_latent"]
+    while link[0] != upsample_id:
+        assert _source(prompt, link) == ("LTXImageCondition", 0)
+        link = prompt[link[0]]["inputs"]["video_latent"]
+    assert link == [upsample_id, 0]
+    # the outputs decode what stage 2 made
+    decode, audio_decode = _one(prompt, "LTXVAEDecode")[1], _one(prompt, "LTXAudioDecode")[1]
+    assert decode["samples"] == [stage2_id, 0] and audio_decode["samples"] == [stage2_id, 1]
+    return empty, stage1, upsample, stage2
+
+
+@pytest.mark.parametrize("name", [*TWO_STAGE, TEMPORAL])
+def test_two_stage_workflows_follow_the_distilled_pipeline(name):
+    """ltx-pipelines 1.0.0's DistilledPipeline: the distilled checkpoint in both stages, stage 1 on the 8 distilled
+    sigmas, the stage-2 schedule (re-noise at its first sigma) on the upsampled latent, stage-1 audio refined, no
+    guidance (no negative prompt wired)."""
+    prompt = _json("api", name)
+    empty, stage1, upsample, stage2 = _stage_chain(prompt)
+    assert stage1["schedule"] == "distilled" and stage2["schedule"] == "stage2"
+    assert stage1["audio_mode"] == "auto" and stage2["audio_mode"] == "generate"  # 1.0.0 refines stage-1 audio
+    assert "negative" not in stage1 and "negative" not in stage2 and "sigmas" not in stage2
+    checkpoint = "ltx-2.3-22b-distilled.safetensors"
+    assert {i["model_name"] for _, i in _of(prompt, "LTXModelLoader")} == {checkpoint}
+    assert {i["ckpt_name"] for _, i in _of(prompt, "LTXTextEncoderLoader")} == {checkpoint}
+    assert {i["ckpt_name"] for _, i in _of(prompt, "LTXAudioVAELoader")} == {checkpoint}
+    assert {i["vae_name"] for _, i in _of(prompt, "LTXLoadVideoVAE")} == {f"checkpoints/{checkpoint}"}
+    loader_id, loader = _one(prompt, "LTXUpsamplerLoader")
+    assert upsample["upsampler"] == [loader_id, 0]
+    video = _one(prompt, "CreateVideo")[1]
+    assert (empty["frames"], empty["frame_rate"]) == (121, 24.0)
+    if name == TEMPORAL:
+        assert loader["upsampler_name"] == "ltx-2.3-temporal-upscaler-x2-1.0.safetensors"
+        assert (empty["width"], empty["height"]) == (768, 512) and video["fps"] == 48.0
+    else:
+        # stage 1 at half the 768x512 output, sides multiples of 32 (the output's of 64)
+        assert loader["upsampler_name"] == "ltx-2.3-spatial-upscaler-x2-1.1.safetensors"
+        assert (empty["width"], empty["height"]) == (384, 256) and video["fps"] == 24.0
+    conditions = _of(prompt, "LTXImageCondition")
+    if name == "ltx-2.3_image-to-video_two-stage":
+        # applied at half size before stage 1 and again on the upsampled latent (full size), with the same image
+        assert len(conditions) == 2
+        sources = sorted(_source(prompt, c["video_latent"]) for _, c in conditions)
+        assert sources == [("LTXEmptyLatent", 0), ("LTXLatentUpsample", 0)]
+        assert len({tuple(c["image"]) for _, c in conditions}) == 1
+        assert all(c["frame_index"] == 0 and c["strength"] == 1.0 for _, c in conditions)
+    else:
+        assert not conditions
+
+
 # -- the real host --------------------------------------------------------------------------------------------------
 
 COMFY_DIR = os.environ.get("LTX_AV_COMFY_DIR")
@@ -216,12 +301,13 @@ needs_comfy = pytest.mark.skipif(
 
 
 def _small(prompt: dict) -> dict:
-    """The same graph at 64x64, 9 frames, 2 steps: seconds on a CPU with the tiny models."""
+    """The same graph at 64x64, 9 frames, 2 ltx2 steps: seconds on a CPU with the tiny models. A two-stage graph's stage 1
+    runs at 64x64 (2x2 latent) and its stage 2 at 128x128 (4x4), still half and full size."""
     for node in prompt.values():
         inputs = node["inputs"]
         if node["class_type"] == "LTXEmptyLatent":
             inputs.update(width=64, height=64, frames=9)
-        elif node["class_type"] == "LTXSampler":
+        elif node["class_type"] == "LTXSampler" and inputs.get("schedule") == "ltx2":  # the others fix their steps
             inputs.update(steps=2)
         elif node["class_type"] == "LTXAudioEncode":
             inputs.update(video_frames=9)
@@ -256,6 +342,24 @@ def _write_inputs(folder: str) -> None:
     write_mp4(os.path.join(folder, build.EXAMPLE_VIDEO), frames, 24.0, torch.zeros(2, 24000) + 0.1, 48000)
 
 
+# upsampler file -> tiny kind; the names the workflows load from models/latent_upscale_models
+TINY_UPSAMPLERS = {
+    "ltx-2.3-spatial-upscaler-x2-1.1.safetensors": "spatial-x2",
+    "ltx-2.3-temporal-upscaler-x2-1.0.safetensors": "temporal-x2",
+}
+
+
+def _write_tiny_upsamplers(models: str) -> None:
+    """The tiny upsamplers the two-stage workflows load, where write_tiny_models has not written them."""
+    folder = os.path.join(models, "latent_upscale_models")
+    os.makedirs(folder, exist_ok=True)
+    for name, kind in TINY_UPSAMPLERS.items():
+        if not os.path.exists(os.path.join(folder, name)):
+            import tiny_upsamplers
+
+            tiny_upsamplers.write_upsampler(os.path.join(folder, name), kind)
+
+
 def _get(url: str, timeout: float = 10.0):
     with urllib.request.urlopen(url, timeout=timeout) as r:
         return json.loads(r.read())
@@ -281,12 +385,14 @@ def comfy(tmp_path_factory):
     from ltx_av.ltx_core.tiny import write_tiny_models
 
     write_tiny_models(str(models))
+    _write_tiny_upsamplers(str(models))
     (base / "extra_model_paths.yaml").write_text(
         "ltx_av_test:\n"
         f"  base_path: {base}\n"
         "  custom_nodes: custom_nodes\n"
         "  checkpoints: models/checkpoints\n"
         "  text_encoders: models/text_encoders\n"
+        "  latent_upscale_models: models/latent_upscale_models\n"
     )
     for sub in ("input", "output", "temp", "user"):
         (base / sub).mkdir()
@@ -374,5 +480,15 @@ def test_workflow_runs_in_comfyui(comfy, name):
 
     with av.open(str(videos[0])) as container:
         assert container.streams.video and container.streams.audio
+        stream = container.streams.video[0]
+        size, rate = (stream.codec_context.width, stream.codec_context.height), stream.average_rate
+        frames = sum(1 for _ in container.decode(stream))
+    empty = next((n["inputs"] for n in prompt.values() if n["class_type"] == "LTXEmptyLatent"), None)
+    if name in TWO_STAGE:  # stage 2 is twice stage 1's size
+        assert size == (2 * empty["width"], 2 * empty["height"]) and rate == 24, (size, rate)
+        assert frames == empty["frames"]
+    elif name == TEMPORAL:  # twice the frame rate, 2F - 1 latent frames: 2n - 1 pixel frames
+        assert size == (empty["width"], empty["height"]) and rate == 48, (size, rate)
+        assert frames == 2 * empty["frames"] - 1, frames
     if name == "ltx-2.3_audio-to-video":
         assert any(p.suffix == ".flac" for p in written)

@@ -133,16 +133,21 @@ class Graph:
     note: str
     nodes: list[Node]
     groups: list[tuple[str, list[Node]]] = field(default_factory=list)
+    columns: tuple[tuple[int, int], ...] | None = None  # (x, width) per column; None: COLUMNS
 
 
 # -- layout ---------------------------------------------------------------------------------------------------------
 
 COLUMN_X = (0, 440, 880, 1320, 1760, 2160)
 COLUMN_W = (380, 400, 400, 400, 360, 360)
+COLUMNS = tuple(zip(COLUMN_X, COLUMN_W, strict=True))
+# Two-stage graphs: loaders | prompt | stage 1 (2 columns) | upsample + stage 2 (2 columns) | output (2 columns),
+# with room between the stages for their groups.
+TWO_STAGE_COLUMNS = ((0, 380), (440, 400), (900, 400), (1340, 400), (1840, 360), (2240, 400), (2740, 360), (3140, 360))
 ROW_Y = 140  # pixels per row unit
 
 
-def _size(node: Node) -> tuple[int, int]:
+def _size(node: Node, columns: tuple[tuple[int, int], ...] = COLUMNS) -> tuple[int, int]:
     if node.size:
         return node.size
     rows = sum(1 for name, kind, _, _ in node_inputs(node.type) if kind != "+ui")
@@ -152,11 +157,11 @@ def _size(node: Node) -> tuple[int, int]:
         height = 200
     if node.type in ("LoadImage", "LoadVideo"):
         height = 320
-    return COLUMN_W[node.col], height
+    return columns[node.col][1], height
 
 
-def _pos(node: Node) -> list[int]:
-    return [COLUMN_X[node.col], int(node.row * ROW_Y)]
+def _pos(node: Node, columns: tuple[tuple[int, int], ...] = COLUMNS) -> list[int]:
+    return [columns[node.col][0], int(node.row * ROW_Y)]
 
 
 # -- UI (LiteGraph) format ------------------------------------------------------------------------------------------
@@ -174,7 +179,13 @@ def _widget_values(node: Node) -> list:
     return values
 
 
+def _view_top(graph: Graph, columns: tuple[tuple[int, int], ...]) -> int:
+    """The saved view's vertical offset: the topmost title bar (30 px above its node) 14 px below the top."""
+    return 14 - min(_pos(n, columns)[1] - 30 for n in graph.nodes)
+
+
 def to_ui(graph: Graph) -> dict:
+    columns = graph.columns or COLUMNS
     for i, node in enumerate(graph.nodes, start=1):
         node.id = i
     links = []
@@ -207,8 +218,8 @@ def to_ui(graph: Graph) -> dict:
         entry = {
             "id": node.id,
             "type": node.type,
-            "pos": _pos(node),
-            "size": list(_size(node)),
+            "pos": _pos(node, columns),
+            "size": list(_size(node, columns)),
             "flags": {},
             "order": order,
             "mode": 0,
@@ -224,10 +235,10 @@ def to_ui(graph: Graph) -> dict:
         nodes.append(entry)
     groups = []
     for title, members in graph.groups:
-        left = min(_pos(n)[0] for n in members) - 20
-        top = min(_pos(n)[1] for n in members) - 60
-        right = max(_pos(n)[0] + _size(n)[0] for n in members) + 20
-        bottom = max(_pos(n)[1] + _size(n)[1] for n in members) + 20
+        left = min(_pos(n, columns)[0] for n in members) - 20
+        top = min(_pos(n, columns)[1] for n in members) - 60
+        right = max(_pos(n, columns)[0] + _size(n, columns)[0] for n in members) + 20
+        bottom = max(_pos(n, columns)[1] + _size(n, columns)[1] for n in members) + 20
         groups.append(
             {"title": title, "bounding": [left, top, right - left, bottom - top], "color": "#3f789e", "font_size": 24}
         )
@@ -238,7 +249,7 @@ def to_ui(graph: Graph) -> dict:
         "links": links,
         "groups": groups,
         "config": {},
-        "extra": {"ds": {"scale": 0.7, "offset": [40, 380]}, "ltx_av": {"title": graph.title}},
+        "extra": {"ds": {"scale": 0.7, "offset": [40, _view_top(graph, columns)]}, "ltx_av": {"title": graph.title}},
         "version": 0.4,
     }
 
@@ -319,13 +330,20 @@ def _prompts(text_loader: Node, prompt: str) -> tuple[Node, Node]:
     return positive, negative
 
 
-def _outputs(loaders: dict[str, Node], sampler: Node, prefix: str, audio_source: tuple[Node, int] | None = None):
-    decode = Node("LTXVAEDecode", 4, 0, links={"vae": (loaders["vae"], 0), "samples": (sampler, 0)})
+def _outputs(
+    loaders: dict[str, Node],
+    sampler: Node,
+    prefix: str,
+    audio_source: tuple[Node, int] | None = None,
+    col: int = 4,
+    fps: float = 24.0,
+):
+    decode = Node("LTXVAEDecode", col, 0, links={"vae": (loaders["vae"], 0), "samples": (sampler, 0)})
     audio = Node(
-        "LTXAudioDecode", 4, 3.2, links={"audio_vae": (loaders["audio"], 0), "samples": audio_source or (sampler, 1)}
+        "LTXAudioDecode", col, 3.2, links={"audio_vae": (loaders["audio"], 0), "samples": audio_source or (sampler, 1)}
     )
-    video = Node("CreateVideo", 5, 0, {"fps": 24.0}, {"images": (decode, 0), "audio": (audio, 0)})
-    save = Node("SaveVideo", 5, 1.4, {"filename_prefix": f"video/{prefix}"}, {"video": (video, 0)})
+    video = Node("CreateVideo", col + 1, 0, {"fps": fps}, {"images": (decode, 0), "audio": (audio, 0)})
+    save = Node("SaveVideo", col + 1, 1.4, {"filename_prefix": f"video/{prefix}"}, {"video": (video, 0)})
     return [decode, audio, video, save]
 
 
@@ -506,6 +524,223 @@ def latent_round_trip() -> Graph:
     return Graph("ltx-av_latent-round-trip", "LTX-AV: video -> latent -> video", "", nodes, [("Output", [video, save])])
 
 
+SPATIAL_UPSAMPLER = "ltx-2.3-spatial-upscaler-x2-1.1.safetensors"
+TEMPORAL_UPSAMPLER = "ltx-2.3-temporal-upscaler-x2-1.0.safetensors"
+
+UPSAMPLER_NOTE = """\
+- `ComfyUI/models/latent_upscale_models/{upsampler}` — the {kind} latent upsampler (its own file; the pack creates \
+the folder on ComfyUI versions that lack it)"""
+
+TWO_STAGE_MODELS_NOTE = f"""\
+**Model files** (see the pack's README for links)
+- `ComfyUI/models/checkpoints/{CHECKPOINT_23_DISTILLED}` — both stages use the distilled checkpoint
+{{upsampler}}
+- `ComfyUI/models/text_encoders/{GEMMA}` — the whole Gemma 3 12B folder (config, tokenizer, shards)
+
+One checkpoint feeds the model, text-encoder, video-VAE and audio-VAE loaders (each reads only its part). Short on \
+GPU memory? **offload = blocks** and/or **dtype = float8-storage** on *Load Model*, **gemma_device = cpu** on \
+*Load Text Encoder*."""
+
+STAGE2_AUDIO_NOTE = (
+    "Stage 2 refines the stage-1 audio together with the video (*audio_mode = generate*, as ltx-pipelines 1.0.0 "
+    "does). To keep the stage-1 sound instead, set *audio_mode = keep* on the stage-2 sampler (the video then "
+    "follows that sound), or connect Audio Decode to the stage-1 sampler's *audio_latent* (ltx-pipelines 1.2)."
+)
+
+
+def _two_stage_loaders(upsampler: str) -> dict[str, Node]:
+    loaders = _loaders(CHECKPOINT_23_DISTILLED)
+    loaders["upsampler"] = Node("LTXUpsamplerLoader", 0, 5.2, {"upsampler_name": upsampler})
+    return loaders
+
+
+def _prompt(text_loader: Node, prompt: str) -> Node:
+    """The positive prompt alone: distilled and stage-2 schedules run without guidance, so no negative prompt."""
+    return Node("LTXTextEncode", 1, 0, {"text": prompt}, {"text_encoder": (text_loader, 0)}, title="Prompt")
+
+
+def _stage_sampler(
+    col: int, title: str, model: Node, positive: Node, video: tuple[Node, int], audio: tuple[Node, int], **widgets
+) -> Node:
+    return Node(
+        "LTXSampler",
+        col,
+        0,
+        {"seed": 42, **widgets},
+        {"model": (model, 0), "positive": (positive, 0), "video_latent": video, "audio_latent": audio},
+        title=title,
+        size=(400, 620),
+    )
+
+
+def two_stage(image: bool) -> Graph:
+    """DistilledPipeline: half size with the 8 distilled sigmas -> spatial x2 -> full size with the 3 stage-2 sigmas
+    (image conditions applied again at full size), no guidance in either stage."""
+    loaders = _two_stage_loaders(SPATIAL_UPSAMPLER)
+    positive = _prompt(loaders["text"], IMAGE_PROMPT if image else PROMPT)
+    empty = Node(
+        "LTXEmptyLatent",
+        2,
+        0,
+        {"width": 384, "height": 256, "frames": 121, "frame_rate": 24.0},
+        title="Stage 1 size: half the output's",
+    )
+    stage1_inputs = [empty]
+    video1: tuple[Node, int] = (empty, 0)
+    picture = cond1 = cond2 = None
+    if image:
+        picture = Node("LoadImage", 1, 1.8, {"image": EXAMPLE_IMAGE}, title="First frame")
+        cond1 = Node(
+            "LTXImageCondition",
+            2,
+            2.4,
+            {"frame_index": 0, "strength": 1.0},
+            {"vae": (loaders["vae"], 0), "image": (picture, 0), "video_latent": (empty, 0)},
+            title="First frame (half size)",
+        )
+        stage1_inputs.append(cond1)
+        video1 = (cond1, 0)
+    stage1 = _stage_sampler(
+        3, "Stage 1: 8 distilled steps", loaders["model"], positive, video1, (empty, 1), schedule="distilled"
+    )
+    upsample = Node(
+        "LTXLatentUpsample",
+        4,
+        0,
+        links={
+            "video_latent": (stage1, 0),
+            "upsampler": (loaders["upsampler"], 0),
+            "vae": (loaders["vae"], 0),
+            "audio_latent": (stage1, 1),
+        },
+        title="Latent upsample x2",
+    )
+    video2: tuple[Node, int] = (upsample, 0)
+    if image:
+        cond2 = Node(
+            "LTXImageCondition",
+            4,
+            2.4,
+            {"frame_index": 0, "strength": 1.0},
+            {"vae": (loaders["vae"], 0), "image": (picture, 0), "video_latent": (upsample, 0)},
+            title="First frame again (full size)",
+        )
+        video2 = (cond2, 0)
+    stage2 = _stage_sampler(
+        5,
+        "Stage 2: 3 refinement steps",
+        loaders["model"],
+        positive,
+        video2,
+        (upsample, 1),
+        schedule="stage2",
+        audio_mode="generate",
+    )
+    prefix = "ltx_av_i2v_two_stage" if image else "ltx_av_t2v_two_stage"
+    outs = _outputs(loaders, stage2, prefix, col=6)
+    title = "Image to video" if image else "Text to video"
+    first_frame = (
+        "The loaded image becomes the first frame in both stages: the upsample drops the half-size condition, so "
+        "*Image Condition* is applied again on the upsampled latent, at full size, as the official pipelines do.\n\n"
+        if image
+        else ""
+    )
+    note = _note(
+        f"## {title} + audio in two stages (distilled)\nThe official *DistilledPipeline*: **stage 1** at half size "
+        "(384x256) with the 8 distilled steps; **latent upsample x2** (the video VAE un-normalises the latent around "
+        "the upsampler; the audio latent passes through); **stage 2** at full size (768x512, 121 frames, 24 fps): "
+        "*schedule = stage2* re-noises the upsampled latent to sigma 0.909 and refines it in 3 steps. No guidance in "
+        "either stage, so no negative prompt. For other sizes keep stage 1 at half the output's (output sides "
+        "multiples of 64).\n\n"
+        + first_frame
+        + STAGE2_AUDIO_NOTE
+        + "\n\n"
+        + TWO_STAGE_MODELS_NOTE.format(upsampler=UPSAMPLER_NOTE.format(upsampler=SPATIAL_UPSAMPLER, kind="spatial x2"))
+    )
+    note.size, note.row = (1200, 420), -3.6  # wider and taller than the others: it says more; ends above the groups
+    nodes = [note, *loaders.values(), positive]
+    nodes += [picture] if picture else []
+    nodes += [*stage1_inputs, stage1, upsample]
+    nodes += [cond2] if cond2 else []
+    nodes += [stage2, *outs]
+    stage2_members = [upsample, stage2] + ([cond2] if cond2 else [])
+    return Graph(
+        "ltx-2.3_image-to-video_two-stage" if image else "ltx-2.3_text-to-video_two-stage",
+        f"LTX-2.3 distilled, two stages: {'image' if image else 'text'} to video + audio",
+        "",
+        nodes,
+        [
+            ("Models", list(loaders.values())),
+            ("Stage 1: half size", [*stage1_inputs, stage1]),
+            ("Stage 2: upsample x2, refine at full size", stage2_members),
+            ("Output", outs),
+        ],
+        TWO_STAGE_COLUMNS,
+    )
+
+
+def temporal_upsample() -> Graph:
+    """Stage 1 at 24 fps -> temporal x2 (2F - 1 latent frames, 48 fps) -> stage-2 refinement -> 48 fps video."""
+    loaders = _two_stage_loaders(TEMPORAL_UPSAMPLER)
+    positive = _prompt(loaders["text"], PROMPT)
+    empty = Node("LTXEmptyLatent", 2, 0, {"width": 768, "height": 512, "frames": 121, "frame_rate": 24.0})
+    stage1 = _stage_sampler(
+        3, "Stage 1: 8 distilled steps at 24 fps", loaders["model"], positive, (empty, 0), (empty, 1),
+        schedule="distilled",
+    )  # fmt: skip
+    upsample = Node(
+        "LTXLatentUpsample",
+        4,
+        0,
+        links={
+            "video_latent": (stage1, 0),
+            "upsampler": (loaders["upsampler"], 0),
+            "vae": (loaders["vae"], 0),
+            "audio_latent": (stage1, 1),
+        },
+        title="Temporal upsample x2 (48 fps)",
+    )
+    stage2 = _stage_sampler(
+        5,
+        "Stage 2: 3 refinement steps at 48 fps",
+        loaders["model"],
+        positive,
+        (upsample, 0),
+        (upsample, 1),
+        schedule="stage2",
+        audio_mode="generate",
+    )
+    outs = _outputs(loaders, stage2, "ltx_av_temporal_x2", col=6, fps=48.0)
+    outs[2].title = "Create Video (48 fps)"
+    note = _note(
+        "## Temporal upsample: 24 -> 48 fps\n**Stage 1** makes 121 frames at 24 fps (768x512, the 8 distilled "
+        "steps); the **temporal x2 upsampler** turns its 16 latent frames into 31 (241 frames) and records 48 fps "
+        "on both latents; **stage 2** (*schedule = stage2*) re-noises that to sigma 0.909 and refines it in 3 "
+        "steps; the result is decoded and saved at **48 fps** (*fps* on Create Video: keep it twice stage 1's frame "
+        "rate). Same length in seconds, twice the frames.\n\n"
+        + STAGE2_AUDIO_NOTE
+        + "\n\n"
+        + TWO_STAGE_MODELS_NOTE.format(
+            upsampler=UPSAMPLER_NOTE.format(upsampler=TEMPORAL_UPSAMPLER, kind="temporal x2")
+        )
+    )
+    note.size, note.row = (1200, 420), -3.6  # wider and taller than the others: it says more; ends above the groups
+    nodes = [note, *loaders.values(), positive, empty, stage1, upsample, stage2, *outs]
+    return Graph(
+        "ltx-2.3_temporal-upsample",
+        "LTX-2.3 distilled: text to video + audio, temporal x2 to 48 fps",
+        "",
+        nodes,
+        [
+            ("Models", list(loaders.values())),
+            ("Stage 1: 24 fps", [empty, stage1]),
+            ("Stage 2: temporal x2, refine at 48 fps", [upsample, stage2]),
+            ("Output", outs),
+        ],
+        TWO_STAGE_COLUMNS,
+    )
+
+
 GRAPHS = (
     lambda: text_to_video(False),
     lambda: text_to_video(True),
@@ -513,6 +748,9 @@ GRAPHS = (
     first_last_frame,
     audio_to_video,
     latent_round_trip,
+    lambda: two_stage(False),
+    lambda: two_stage(True),
+    temporal_upsample,
 )
 
 
