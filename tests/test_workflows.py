@@ -342,24 +342,6 @@ def _write_inputs(folder: str) -> None:
     write_mp4(os.path.join(folder, build.EXAMPLE_VIDEO), frames, 24.0, torch.zeros(2, 24000) + 0.1, 48000)
 
 
-# upsampler file -> tiny kind; the names the workflows load from models/latent_upscale_models
-TINY_UPSAMPLERS = {
-    "ltx-2.3-spatial-upscaler-x2-1.1.safetensors": "spatial-x2",
-    "ltx-2.3-temporal-upscaler-x2-1.0.safetensors": "temporal-x2",
-}
-
-
-def _write_tiny_upsamplers(models: str) -> None:
-    """The tiny upsamplers the two-stage workflows load, where write_tiny_models has not written them."""
-    folder = os.path.join(models, "latent_upscale_models")
-    os.makedirs(folder, exist_ok=True)
-    for name, kind in TINY_UPSAMPLERS.items():
-        if not os.path.exists(os.path.join(folder, name)):
-            import tiny_upsamplers
-
-            tiny_upsamplers.write_upsampler(os.path.join(folder, name), kind)
-
-
 def _get(url: str, timeout: float = 10.0):
     with urllib.request.urlopen(url, timeout=timeout) as r:
         return json.loads(r.read())
@@ -384,8 +366,9 @@ def comfy(tmp_path_factory):
     models = base / "models"
     from ltx_av.ltx_core.tiny import write_tiny_models
 
-    write_tiny_models(str(models))
-    _write_tiny_upsamplers(str(models))
+    written = write_tiny_models(str(models))
+    for name in (build.SPATIAL_UPSAMPLER, build.TEMPORAL_UPSAMPLER):  # what the two-stage workflows load
+        assert str(models / "latent_upscale_models" / name) in written, name
     (base / "extra_model_paths.yaml").write_text(
         "ltx_av_test:\n"
         f"  base_path: {base}\n"
