@@ -469,6 +469,11 @@ def _save_atomically(tensors: dict[str, torch.Tensor], path: str, metadata: dict
     partial = f"{path}.partial"
     try:
         save_file(tensors, partial, metadata=metadata)
+        # safetensors creates its files readable by their owner only; a ComfyUI running as another user must read
+        # these, like any file written with the user's umask.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(partial, 0o666 & ~umask)
         os.replace(partial, path)
     finally:
         if os.path.exists(partial):
