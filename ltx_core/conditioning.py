@@ -28,7 +28,14 @@ import torch.nn.functional as F
 from .errors import InputError
 from .latents import SPACE_COMPRESSION, TIME_COMPRESSION, nearest_frame_counts, video_frame_count
 from .media import DEFAULT_IMAGE_CRF, h264_roundtrip, resize_to_fill
-from .patchify import audio_positions, keyframe_positions, patchify_audio, patchify_video, video_positions
+from .patchify import (
+    audio_positions,
+    keyframe_positions,
+    patchify_audio,
+    patchify_video,
+    reference_positions,
+    video_positions,
+)
 
 log = logging.getLogger("ltx_av.conditioning")
 
@@ -134,7 +141,23 @@ class KeyframeCondition:
     strength: float = 1.0
 
 
-Condition = FrameCondition | KeyframeCondition
+@dataclass(frozen=True)
+class ReferenceCondition:
+    """An IC-LoRA reference: encoded frames ``[1|B, C, f, H/s, W/s]`` of a control video (edges, depth, pose, ...)
+    appended as extra tokens, laid over the video from frame 0 with their pixel bounds scaled by ``scale`` (the
+    LoRA's ``reference_downscale_factor``: the reference was trained at ``1/scale`` of the video's size). Kept
+    clean at strength 1 (timestep 0), cut from the sampler's output like keyframes."""
+
+    latent: torch.Tensor
+    scale: int = 1
+    strength: float = 1.0
+
+    @property
+    def frame_index(self) -> int:
+        return 0
+
+
+Condition = FrameCondition | KeyframeCondition | ReferenceCondition
 
 
 def _check_condition(state: TokenState, cond: Condition, name: str) -> tuple[int, torch.Tensor]:
@@ -149,11 +172,25 @@ def _check_condition(state: TokenState, cond: Condition, name: str) -> tuple[int
             f"{name}: the encoded frames have {lat.shape[1]} channels but the video latent has {channels}; encode "
             "the image with the video VAE of the model that samples this latent"
         )
-    if tuple(lat.shape[3:]) != (h, w):
-        s = SPACE_COMPRESSION
+    px = SPACE_COMPRESSION
+    if isinstance(cond, ReferenceCondition):
+        s = cond.scale
+        if isinstance(s, bool) or not isinstance(s, int) or s < 1:
+            raise InputError(f"{name}: the reference scale must be a whole number >= 1; got {s!r}")
+        if (lat.shape[3] * s, lat.shape[4] * s) != (h, w):
+            raise InputError(
+                f"{name} was encoded at {px * lat.shape[4]}x{px * lat.shape[3]} pixels, which at scale {s} covers "
+                f"{px * s * lat.shape[4]}x{px * s * lat.shape[3]}, but the video latent is {px * w}x{px * h}; encode "
+                f"the reference at {px * w // s}x{px * h // s} (the video's size / {s})"
+            )
+        if lat.shape[2] > f:
+            raise InputError(
+                f"{name} has {lat.shape[2]} latent frames but the video latent only {f}; use a shorter reference"
+            )
+    elif tuple(lat.shape[3:]) != (h, w):
         raise InputError(
-            f"{name} was encoded at {s * lat.shape[4]}x{s * lat.shape[3]} pixels but the video latent is "
-            f"{s * w}x{s * h}; apply the image condition to a latent of the final size (after any resize)"
+            f"{name} was encoded at {px * lat.shape[4]}x{px * lat.shape[3]} pixels but the video latent is "
+            f"{px * w}x{px * h}; apply the image condition to a latent of the final size (after any resize)"
         )
     b = state.latent.shape[0]
     if lat.shape[0] not in (1, b):
@@ -183,11 +220,14 @@ def apply_condition(state: TokenState, cond: Condition, name: str = "condition")
         clean[:, start:stop] = tokens
         mask[:, start:stop] = keep
         return replace(state, latent=latent, clean=clean, mask=mask)
-    if cond.frame_index < 0:
-        raise InputError(f"{name}: frame_index must be >= 0; got {cond.frame_index}")
-    positions = keyframe_positions(b, frames, h, w, cond.frame_index, state.frame_rate, device=state.latent.device).to(
-        state.positions.dtype
-    )
+    if isinstance(cond, ReferenceCondition):
+        rh, rw = cond.latent.shape[3:]
+        positions = reference_positions(b, frames, rh, rw, cond.scale, state.frame_rate, device=state.latent.device)
+    else:
+        if cond.frame_index < 0:
+            raise InputError(f"{name}: frame_index must be >= 0; got {cond.frame_index}")
+        positions = keyframe_positions(b, frames, h, w, cond.frame_index, state.frame_rate, device=state.latent.device)
+    positions = positions.to(state.positions.dtype)
     return replace(
         state,
         latent=torch.cat([state.latent, tokens], dim=1),
@@ -205,6 +245,8 @@ def apply_conditions(state: TokenState, conditions: list[Condition] | tuple[Cond
 
 
 def describe_condition(cond: Condition) -> str:
+    if isinstance(cond, ReferenceCondition):
+        return f"IC-LoRA reference at scale {cond.scale}, strength {cond.strength:g}"
     kind = "replaces frames" if isinstance(cond, FrameCondition) else "keyframe"
     return f"{kind} at frame {cond.frame_index}, strength {cond.strength:g}"
 
@@ -213,6 +255,8 @@ def condition_to_dict(cond: Condition) -> dict[str, Any]:
     """Plain dict (tensors, numbers, strings) for a LATENT entry; :func:`condition_from_dict` reverses it."""
     if isinstance(cond, FrameCondition):
         return {"kind": "replace", "latent": cond.latent, "strength": float(cond.strength), "index": cond.latent_index}
+    if isinstance(cond, ReferenceCondition):
+        return {"kind": "reference", "latent": cond.latent, "strength": float(cond.strength), "index": cond.scale}
     return {"kind": "keyframe", "latent": cond.latent, "strength": float(cond.strength), "index": cond.frame_index}
 
 
@@ -226,7 +270,9 @@ def condition_from_dict(values: Any, name: str = "condition") -> Condition:
         return FrameCondition(values["latent"], float(strength), index)
     if kind == "keyframe":
         return KeyframeCondition(values["latent"], index, float(strength))
-    raise InputError(f"{name}: kind is {kind!r}; expected 'replace' or 'keyframe'")
+    if kind == "reference":
+        return ReferenceCondition(values["latent"], index, float(strength))
+    raise InputError(f"{name}: kind is {kind!r}; expected 'replace', 'keyframe' or 'reference'")
 
 
 def condition_for_frame(

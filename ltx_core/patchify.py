@@ -136,6 +136,26 @@ def keyframe_positions(
     return bounds.unsqueeze(0).expand(batch, -1, -1, -1).contiguous()
 
 
+def reference_positions(
+    batch: int,
+    frames: int,
+    height: int,
+    width: int,
+    scale: int,
+    frame_rate: float,
+    *,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
+    """``[B, 3, F*H*W, 2]`` bounds of an IC-LoRA reference latent appended after the video tokens: its own grid laid
+    over the video's in time from frame 0 (causal first frame, like the video), and its pixel bounds multiplied by
+    ``scale`` so a reference encoded at ``1/scale`` of the video's size covers the same picture."""
+    if isinstance(scale, bool) or not isinstance(scale, int) or scale < 1:
+        raise InputError(f"reference scale must be a whole number >= 1; got {scale!r}")
+    positions = video_positions(batch, frames, height, width, frame_rate, device=device)
+    positions[:, 1:] *= scale
+    return positions
+
+
 def audio_positions(
     batch: int,
     length: int,

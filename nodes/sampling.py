@@ -29,7 +29,8 @@ import torch
 
 from ..ltx_core import checks
 from ..ltx_core.conditioning import (
-    KeyframeCondition,
+    FrameCondition,
+    ReferenceCondition,
     audio_denoise_mask,
     condition_for_frame,
     condition_from_dict,
@@ -374,6 +375,130 @@ class LTXImageCondition:
         out = dict(latent)
         out[CONDITIONS_KEY] = [*earlier, condition_to_dict(cond)]
         log.info("%s: %s frame(s) at frame %d, strength %g", node, frames, index, strength)
+        return (out,)
+
+
+# -- LTXReferenceCondition (IC-LoRA) ---------------------------------------------------------------------------------
+
+REFERENCE_SCALE_KEYS = ("reference_downscale_factor", "reference_spatial_scale_factor")
+
+
+def lora_reference_scale(model) -> int | None:
+    """The reference scale the IC-LoRAs applied to ``model`` declare in their metadata (None: none declares one);
+    two that disagree are an error, as in the official IC-LoRA pipeline."""
+    found: dict[int, str] = {}
+    for lora in getattr(model, "loras", ()) or ():
+        metadata = getattr(lora, "metadata", None) or {}
+        for key in REFERENCE_SCALE_KEYS:
+            if key in metadata:
+                try:
+                    value = int(float(metadata[key]))
+                except (TypeError, ValueError):
+                    raise InputError(
+                        f"LoRA '{getattr(lora, 'name', '?')}' has {key} = {metadata[key]!r} in its metadata; expected "
+                        "a whole number"
+                    ) from None
+                found.setdefault(value, getattr(lora, "name", "?"))
+                break
+    if len(found) > 1:
+        raise InputError(
+            "the model's IC-LoRAs declare different reference scales: "
+            + ", ".join(f"{name} {scale}" for scale, name in found.items())
+            + "; use IC-LoRAs trained for the same reference size"
+        )
+    return next(iter(found), None)
+
+
+class LTXReferenceCondition:
+    DISPLAY_NAME = "LTX-AV Reference Video (IC-LoRA control)"
+    CATEGORY = "LTX-AV/conditioning"
+    DESCRIPTION = (
+        "Attaches a reference video (e.g. edges, depth or pose from core preprocessing nodes) to a video latent for "
+        "an IC-LoRA (canny / depth / pose / union control, detailer): encoded at the size the IC-LoRA was trained "
+        "with (the video's size divided by its reference scale, read from the LoRA's metadata when the model is "
+        "connected), appended as extra tokens laid over the video, kept clean at strength 1, and cut from the "
+        "sampler's output. Load the IC-LoRA with LTX-AV Load LoRA on the model that samples this latent."
+    )
+    RETURN_TYPES = ("LATENT",)
+    RETURN_NAMES = ("video_latent",)
+    OUTPUT_TOOLTIPS = ("The same video latent with the reference attached (under 'ltx_conditions').",)
+    FUNCTION = "condition"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "vae": ("LTX_VAE", {"tooltip": "From LTX-AV Load Video VAE (the model's checkpoint)."}),
+                "reference": ("IMAGE", {"tooltip": "The control video's frames (an IMAGE batch), e.g. from Canny."}),
+                "video_latent": ("LATENT", {"tooltip": "The video latent to generate (e.g. LTX-AV Empty Latent)."}),
+                "strength": (
+                    "FLOAT",
+                    {
+                        "default": 1.0,
+                        "min": 0.0,
+                        "max": 1.0,
+                        "step": 0.01,
+                        "tooltip": "1: the reference is kept as it is (what IC-LoRAs are trained with).",
+                    },
+                ),
+                "scale": (
+                    "INT",
+                    {
+                        "default": 0,
+                        "min": 0,
+                        "max": 8,
+                        "tooltip": "Reference size = video size / scale. 0: the IC-LoRA's own value from its "
+                        "metadata (connect the model; 1 if none declares one). Files named '...ref0.5' use 2.",
+                    },
+                ),
+            },
+            "optional": {
+                "model": ("LTX_MODEL", {"tooltip": "The model with the IC-LoRA loaded, to read its reference scale."}),
+            },
+        }
+
+    @checked
+    def condition(self, vae, reference, video_latent, strength: float = 1.0, scale: int = 0, model=None):
+        node = "LTXReferenceCondition"
+        latent = _latent_dict(video_latent, node, "video_latent")
+        samples = _video_samples(latent, node, "video_latent", vae.latent_channels)
+        earlier = _conditions(latent, node, "video_latent")
+        check_images(reference, node, "reference")
+        declared = lora_reference_scale(model) if model is not None else None
+        if scale == 0:
+            scale = declared or 1
+            log.info("%s: reference scale %d (%s)", node, scale, "from the IC-LoRA" if declared else "default")
+        elif declared is not None and declared != scale:
+            log.warning("%s: scale %d overrides the IC-LoRA's own %d", node, scale, declared)
+        _, _, f, h, w = samples.shape
+        if h % scale or w % scale:
+            raise InputError(
+                f"{node}: scale {scale} does not divide the video latent's {w}x{h} cells ({32 * w}x{32 * h} pixels); "
+                "the reference must cover the video exactly: use a size whose latent divides by the scale"
+            )
+        real = _real_frames(latent, samples)
+        frames = nearest_frame_counts(min(reference.shape[0], real))[0]
+        if frames < reference.shape[0]:
+            log.info("%s: using the first %d of the reference's %d frames", node, frames, reference.shape[0])
+        height, width = 32 * h // scale, 32 * w // scale
+        _, src_h, src_w, _ = reference.shape
+        checks.fits_memory(
+            frames * (3 * checks.tensor_bytes((3, height, width)) + src_h * src_w * 3 * 4),
+            host.available_memory(host.intermediate_device()),
+            f"{node}: {frames} reference frame(s) of {src_w}x{src_h}",
+            advice="resize the reference first",
+        )
+        try:
+            pixels = condition_pixels(reference[:frames], height, width, crf=0)  # the official path compresses none
+        except InputError as e:
+            raise InputError(f"{node}: {e}") from None
+        encoded = vae.encode_pixels(pixels).cpu().float()
+        cond = ReferenceCondition(encoded, scale, float(strength))
+        out = dict(latent)
+        out[CONDITIONS_KEY] = [*earlier, condition_to_dict(cond)]
+        log.info(
+            "%s: %d reference frame(s) at %dx%d (scale %d), strength %g", node, frames, width, height, scale, strength
+        )
         return (out,)
 
 
@@ -782,7 +907,7 @@ class LTXSampler:
         for i, cond in enumerate(conditions):
             checks.finite_tensor(cond.latent, f"{node}: video_latent condition {i + 1}")
         own = video_samples.shape[2] * video_samples.shape[3] * video_samples.shape[4]
-        extra = sum(math.prod(c.latent.shape[2:]) for c in conditions if isinstance(c, KeyframeCondition))
+        extra = sum(math.prod(c.latent.shape[2:]) for c in conditions if not isinstance(c, FrameCondition))
         audio_tokens = 0 if audio_samples is None else audio_samples.shape[2]
         checks.fits_memory(
             working_bytes(model.config, own + extra, audio_tokens, b, model.dtype),
@@ -943,6 +1068,7 @@ class LTXTimeWindowMask:
 NODES: tuple[type, ...] = (
     LTXEmptyLatent,
     LTXImageCondition,
+    LTXReferenceCondition,
     LTXSampler,
     LTXTimeWindowMask,
 )

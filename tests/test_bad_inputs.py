@@ -25,7 +25,13 @@ from ltx_av.nodes import text as text_nodes
 from ltx_av.nodes.audio import LTXAudioDecode, LTXAudioEncode, LTXAudioVAELoader
 from ltx_av.nodes.latent_files import LTXLoadLatent, LTXSaveLatent
 from ltx_av.nodes.model import LTXModelLoader
-from ltx_av.nodes.sampling import LTXEmptyLatent, LTXImageCondition, LTXSampler, LTXTimeWindowMask
+from ltx_av.nodes.sampling import (
+    LTXEmptyLatent,
+    LTXImageCondition,
+    LTXReferenceCondition,
+    LTXSampler,
+    LTXTimeWindowMask,
+)
 from ltx_av.nodes.text import LTXTextEncode, LTXTextEncoderLoader
 from ltx_av.nodes.upsample import LTXLatentUpsample, LTXUpsamplerLoader
 from ltx_av.nodes.video import LTXLoadVideoVAE, LTXVAEDecode, LTXVAEEncode
@@ -156,6 +162,15 @@ def _condition(**changes):
         inputs = dict(
             vae=e["vae"], image=torch.rand(1, 64, 64, 3), video_latent=e["video"], frame_index=0, strength=1.0, crf=0
         )
+        inputs.update({k: (v(e) if callable(v) else v) for k, v in changes.items()})
+        return inputs
+
+    return make
+
+
+def _reference(**changes):
+    def make(e):
+        inputs = dict(vae=e["vae"], reference=torch.rand(9, 64, 64, 3), video_latent=e["video"], strength=1.0, scale=1)
         inputs.update({k: (v(e) if callable(v) else v) for k, v in changes.items()})
         return inputs
 
@@ -334,6 +349,14 @@ CASES: dict[str, Case] = {
     "condition: NaN latent": Case(
         LTXImageCondition, _condition(video_latent=lambda e: {**e["video"], "samples": _nan((1, 128, 2, 2, 2))}), "NaN"
     ),
+    # -- LTXReferenceCondition
+    "reference: None": Case(LTXReferenceCondition, _reference(reference=None), "reference"),
+    "reference: NaN frame": Case(LTXReferenceCondition, _reference(reference=_nan((9, 64, 64, 3))), "reference.*NaN"),
+    "reference: scale 3 on 2 cells": Case(LTXReferenceCondition, _reference(scale=3), "scale 3 does not divide"),
+    "reference: scale 9": Case(LTXReferenceCondition, _reference(scale=9), "scale"),
+    "reference: strength nan": Case(LTXReferenceCondition, _reference(strength=NAN), "strength"),
+    "reference: model is a VAE": Case(LTXReferenceCondition, _reference(model=lambda e: e["vae"]), "model"),
+    "reference: 4 channels": Case(LTXReferenceCondition, _reference(reference=torch.rand(9, 64, 64, 4)), "reference"),
     # -- LTXSampler
     "sampler: model None": Case(LTXSampler, _sampler(model=None), "model"),
     "sampler: model is a VAE": Case(LTXSampler, _sampler(model=lambda e: e["vae"]), "model"),
