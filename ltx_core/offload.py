@@ -13,11 +13,17 @@ already loaded :class:`.transformer.AudioVideoTransformer` by :func:`place_weigh
   velocity's RMS error stays below 4% of its standard deviation and its largest error below 20%.
 
 Everything outside the blocks (patchify, AdaLN, output head, LTX-2's caption projection) stays resident.
+
+A :class:`BlockWeights` may also carry LoRA patches (:mod:`.lora`): each patched weight is then materialised as
+``W + up @ down`` in the compute dtype, after any float8 dequantisation, into a fresh tensor; the stored weight is
+never written. :class:`Placement` records on the model how it is placed, so several holders of one model (a base
+and its LoRA'd variants) agree on where its weights are.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -28,6 +34,26 @@ BLOCKS_PREFIX = "transformer_blocks."
 FLOAT8 = torch.float8_e4m3fn
 FLOAT8_MAX = torch.finfo(FLOAT8).max
 _FLOAT8_TYPES = (torch.float8_e4m3fn, torch.float8_e5m2)
+
+
+@dataclass(frozen=True)
+class Placement:
+    """How :func:`place_weights` last placed a model's weights (kept on the model as ``model.placement``)."""
+
+    device: torch.device
+    dtype: torch.dtype
+    stream_blocks: bool
+    float8: bool
+
+    @property
+    def block_storage(self) -> torch.device:
+        """Where the block weights are kept: the CPU when they stream, else the compute device."""
+        return torch.device("cpu") if self.stream_blocks else self.device
+
+
+# One block's LoRA patches: parameter name inside the block -> (up [out, R], down [R, in]) in the compute dtype, on
+# the block storage device; the weight the block computes with is ``W + up @ down``.
+BlockPatches = dict[str, tuple[torch.Tensor, torch.Tensor]]
 
 
 def _is_float8_candidate(name: str, p: torch.Tensor) -> bool:
@@ -57,7 +83,9 @@ class BlockWeights:
     """Materialises one block's parameters on the compute device, in the compute dtype, right before it runs.
 
     :meth:`fetch` returns a ``{name: tensor}`` dict for ``torch.func.functional_call``. On CUDA the next block is
-    copied on a side stream while the current one computes.
+    copied on a side stream while the current one computes. ``patches``: block index -> :data:`BlockPatches`;
+    a patched weight comes back as a new tensor ``W + up @ down`` (one ``addmm`` in the compute dtype, added to
+    the dequantised value for float8 storage), every other parameter as it is stored when no conversion is needed.
     """
 
     def __init__(
@@ -67,13 +95,20 @@ class BlockWeights:
         dtype: torch.dtype,
         scales: dict[str, torch.Tensor],
         prefetch: bool = True,
+        patches: dict[int, BlockPatches] | None = None,
     ):
         self.blocks = blocks
         self.device = torch.device(device)
         self.dtype = dtype
         self.scales = scales  # full parameter name -> float8 row scales [out, 1] (float32, on the CPU)
+        self.prefetch = prefetch
+        self.patches = patches or {}
         self._side = torch.cuda.Stream(self.device) if prefetch and self.device.type == "cuda" else None
         self._pending: dict[int, tuple[dict[str, torch.Tensor], torch.cuda.Event]] = {}
+
+    def with_patches(self, patches: dict[int, BlockPatches]) -> BlockWeights:
+        """The same blocks and storage, materialised with ``patches`` (replacing any this one has)."""
+        return BlockWeights(self.blocks, self.device, self.dtype, self.scales, self.prefetch, patches)
 
     def fetch(self, index: int) -> dict[str, torch.Tensor]:
         if index == 0:
@@ -97,13 +132,21 @@ class BlockWeights:
 
     def _materialise(self, index: int) -> dict[str, torch.Tensor]:
         prefix = f"{BLOCKS_PREFIX}{index}."
+        patches = self.patches.get(index, {})
         out = {}
         for name, p in self.blocks[index].named_parameters():
-            t = p.detach().to(self.device, non_blocking=True)
+            t = p.detach()
+            fresh = False  # whether t is a copy of its own that may be written
+            if t.device != self.device:
+                t, fresh = t.to(self.device, non_blocking=True), True
             if t.dtype in _FLOAT8_TYPES:
-                t = dequantize_float8(t, self.scales.get(prefix + name), self.dtype)
+                t, fresh = dequantize_float8(t, self.scales.get(prefix + name), self.dtype), True
             elif t.dtype != self.dtype:
-                t = t.to(self.dtype)
+                t, fresh = t.to(self.dtype), True
+            patch = patches.get(name)
+            if patch is not None:
+                up, down = (f.to(self.device, self.dtype, non_blocking=True) for f in patch)
+                t = t.addmm_(up, down) if fresh else torch.addmm(t, up, down)
             out[name] = t
         return out
 
@@ -147,6 +190,7 @@ def place_weights(
             new = new.pin_memory()
         if new is not p:
             _set_parameter(model, name, new)
+    model.placement = Placement(device, dtype, stream_blocks, float8)
     model.block_weights = (
         BlockWeights(model.transformer_blocks, device, dtype, new_scales, prefetch)
         if (stream_blocks or float8)
@@ -159,6 +203,17 @@ def place_weights(
         "streamed from CPU" if stream_blocks else "resident",
         ", stored as float8" if float8 else "",
     )
+
+
+def block_weights_of(model: nn.Module) -> BlockWeights:
+    """The model's :class:`BlockWeights`; for resident weights, one that hands each block's weights over as they
+    are stored (so that patches can be added to them)."""
+    if model.block_weights is not None:
+        return model.block_weights
+    placement = getattr(model, "placement", None)
+    device = placement.device if placement is not None else model.compute_device
+    dtype = placement.dtype if placement is not None else model.compute_dtype
+    return BlockWeights(model.transformer_blocks, device, dtype, {}, prefetch=False)
 
 
 def _convert(p: torch.Tensor, device: torch.device, dtype: torch.dtype, scale: torch.Tensor | None) -> torch.Tensor:

@@ -141,7 +141,9 @@ class AudioVideoTransformer(nn.Module):
         self.config = config
         self.av_timestep_rule = av_timestep_rule
         self.ffn_chunk_tokens = ffn_chunk_tokens
-        # Set by offload.place_weights when block weights are streamed or stored in float8; None: resident.
+        # Set by offload.place_weights: how the weights are placed, and the per-block materialiser when block
+        # weights are streamed or stored in float8 (None: resident).
+        self.placement: Any = None
         self.block_weights: Any = None
         v, a, rows = config.video_dim, config.audio_dim, config.adaln_coefficients
         v1 = config.text_path_version == 1
@@ -192,8 +194,13 @@ class AudioVideoTransformer(nn.Module):
         video: StreamInput | None,
         audio: StreamInput | None,
         perturbations: Perturbations | None = None,
+        *,
+        block_weights: Any = None,
     ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-        """Velocities ``([B, T_v, 128] | None, [B, T_a, 128] | None)`` in float32 on the compute device."""
+        """Velocities ``([B, T_v, 128] | None, [B, T_a, 128] | None)`` in float32 on the compute device.
+
+        ``block_weights``: what materialises each block's weights for this call (an :class:`.offload.BlockWeights`,
+        e.g. one carrying LoRA patches); default: the placement's own (``self.block_weights``)."""
         if video is None and audio is None:
             raise InputError("the transformer needs a video or an audio stream; both are None")
         specs = {"video": self._spec("video"), "audio": self._spec("audio")}
@@ -212,9 +219,11 @@ class AudioVideoTransformer(nn.Module):
 
         vs, as_ = states.get("video"), states.get("audio")
         device = self.compute_device
+        if block_weights is None:
+            block_weights = self.block_weights
         for i, block in enumerate(self.transformer_blocks):
             skips = _block_skips(perturbations, i, device)
-            weights = None if self.block_weights is None else self.block_weights.fetch(i)
+            weights = None if block_weights is None else block_weights.fetch(i)
             if weights is None:
                 vx, ax = block(vs, as_, skips)
             else:

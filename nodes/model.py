@@ -10,7 +10,8 @@ import torch
 from ..ltx_core.checkpoint import Checkpoint, build_component, open_checkpoint
 from ..ltx_core.config import TransformerConfig
 from ..ltx_core.errors import InputError
-from ..ltx_core.offload import place_weights, weight_bytes
+from ..ltx_core.lora import AppliedLora, LoraFile, LoraPatches, bind_lora
+from ..ltx_core.offload import Placement, place_weights, weight_bytes
 from ..ltx_core.perturbations import Perturbations
 from ..ltx_core.transformer import (
     AV_TIMESTEP_RULES,
@@ -43,10 +44,15 @@ def compute_dtype_for(choice: str, device: torch.device) -> torch.dtype:
 
 
 class LoadedTransformer:
-    """The ``LTX_MODEL`` value: the transformer, its checkpoint facts, and where it runs.
+    """The ``LTX_MODEL`` value: the transformer, its checkpoint facts, its LoRAs, and where it runs.
 
     Weights wait on the offload device (CPU) until :meth:`forward` (or :meth:`to_compute_device`) places them; with
     ``offload="blocks"`` only the non-block weights move, the blocks stream from CPU memory per block.
+
+    Several holders may share one transformer module: :meth:`with_lora` returns a new holder with one more LoRA
+    and the same module, whose tensors no LoRA ever changes (the patched weights are made per forward, see
+    :mod:`..ltx_core.lora`). Where the shared weights are is read from the module itself (``model.placement``),
+    so whichever holder placed or parked them, every holder sees it; they all place them the same way.
     """
 
     def __init__(
@@ -60,6 +66,7 @@ class LoadedTransformer:
         offload: str,
         device: torch.device,
         offload_device: torch.device,
+        loras: tuple[AppliedLora, ...] = (),
     ):
         self.model = model
         self.variant = variant
@@ -69,7 +76,9 @@ class LoadedTransformer:
         self.offload = offload
         self.device = device
         self.offload_device = offload_device
-        self._on_device = False
+        self.loras = loras
+        self._av_timestep_rule = model.av_timestep_rule
+        self._patches: LoraPatches | None = None
 
     @property
     def config(self) -> TransformerConfig:
@@ -77,15 +86,26 @@ class LoadedTransformer:
 
     @property
     def av_timestep_rule(self) -> str:
-        return self.model.av_timestep_rule
+        return self._av_timestep_rule
 
     @av_timestep_rule.setter
     def av_timestep_rule(self, rule: str) -> None:
-        self.model.av_timestep_rule = rule
+        # Kept per holder (holders may share the module); set on the module before each forward.
+        if rule not in AV_TIMESTEP_RULES:
+            raise InputError(f"av_timestep_rule is {rule!r}; expected one of {', '.join(AV_TIMESTEP_RULES)}")
+        self._av_timestep_rule = rule
 
     @property
     def stream_blocks(self) -> bool:
         return self.offload == "blocks" and self.device.type != "cpu"
+
+    @property
+    def _placement(self) -> Placement:
+        return Placement(self.device, self.dtype, self.stream_blocks, self.float8)
+
+    @property
+    def _on_device(self) -> bool:
+        return self.model.placement == self._placement
 
     def to_compute_device(self) -> None:
         """Place the weights for computing (no-op when already there)."""
@@ -93,14 +113,13 @@ class LoadedTransformer:
             return
         host.free_memory(self.device)
         place_weights(self.model, self.device, self.dtype, stream_blocks=self.stream_blocks, float8=self.float8)
-        self._on_device = True
 
     def to_offload_device(self) -> None:
         """Park every weight on the offload device and release the compute device's cached memory."""
+        self._patches = None
         if not self._on_device:
             return
         place_weights(self.model, self.offload_device, self.dtype, float8=self.float8)
-        self._on_device = False
         host.free_memory(self.device)
 
     @contextmanager
@@ -112,6 +131,24 @@ class LoadedTransformer:
         finally:
             self.to_offload_device()
 
+    def with_lora(self, lora: LoraFile, strength: float) -> LoadedTransformer:
+        """A new holder of the same module with ``lora`` added at ``strength`` (checked against the model here).
+        Nothing is read from the checkpoint and this holder is unchanged."""
+        applied = bind_lora(lora, self.model, self.variant, strength)
+        derived = LoadedTransformer(
+            self.model,
+            variant=self.variant,
+            checkpoint=self.checkpoint,
+            dtype=self.dtype,
+            float8=self.float8,
+            offload=self.offload,
+            device=self.device,
+            offload_device=self.offload_device,
+            loras=(*self.loras, applied),
+        )
+        derived._av_timestep_rule = self._av_timestep_rule
+        return derived
+
     def forward(
         self,
         video: StreamInput | None,
@@ -120,22 +157,36 @@ class LoadedTransformer:
     ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         """Velocities per stream (float32, on the compute device); inputs may live on any device."""
         self.to_compute_device()
+        self.model.av_timestep_rule = self._av_timestep_rule
         with torch.no_grad():
-            return self.model(video, audio, perturbations)
+            patches = self._lora_patches()
+            if patches is None:
+                return self.model(video, audio, perturbations)
+            return patches.forward(self.model, video, audio, perturbations)
 
     __call__ = forward
 
     velocity_to_x0 = staticmethod(velocity_to_x0)
 
+    def _lora_patches(self) -> LoraPatches | None:
+        """The LoRA factors prepared for the module's current placement (None without a LoRA in effect)."""
+        if not any(applied.strength for applied in self.loras):
+            return None
+        if self._patches is None or self._patches.placement != self.model.placement:
+            self._patches = LoraPatches(self.loras, self.model)
+        return self._patches
+
     def memory(self) -> dict[str, int]:
-        """Bytes of weights per device type right now."""
+        """Bytes of weights per device type right now (the shared module's; LoRA factors not included)."""
         return weight_bytes(self.model)
 
     def __repr__(self) -> str:
         storage = "float8" if self.float8 else str(self.dtype).removeprefix("torch.")
+        loras = "".join(f", LoRA {a.name!r} at {a.strength:g}" for a in self.loras)
         return (
             f"LoadedTransformer({self.variant}, {self.checkpoint!r}, {self.config.num_layers} layers, compute "
-            f"{self.device} {str(self.dtype).removeprefix('torch.')}, storage {storage}, offload {self.offload})"
+            f"{self.device} {str(self.dtype).removeprefix('torch.')}, storage {storage}, offload {self.offload}"
+            f"{loras})"
         )
 
 

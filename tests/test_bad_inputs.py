@@ -1,4 +1,4 @@
-"""Hostile inputs through all 15 nodes, as a careless script, a linked widget or the API sends them.
+"""Hostile inputs through all 16 nodes, as a careless script, a linked widget or the API sends them.
 
 Every case must end in the pack's own error (an ``LTXError``) whose message names the input, within a bounded
 time, with the inputs unchanged and no file left behind: validation happens before any model runs, anything is
@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 import tiny_gemma
+import tiny_loras
 import tiny_upsamplers
 import torch
 
@@ -24,6 +25,7 @@ from ltx_av.nodes import NODE_CLASS_MAPPINGS
 from ltx_av.nodes import text as text_nodes
 from ltx_av.nodes.audio import LTXAudioDecode, LTXAudioEncode, LTXAudioVAELoader
 from ltx_av.nodes.latent_files import LTXLoadLatent, LTXSaveLatent
+from ltx_av.nodes.lora import LTXLoraLoader
 from ltx_av.nodes.model import LTXModelLoader
 from ltx_av.nodes.sampling import (
     LTXEmptyLatent,
@@ -41,6 +43,7 @@ TIME_LIMIT = 2.0
 NAN, INF = float("nan"), float("inf")
 CKPT = "tiny-ltx-2.3.safetensors"
 UPSAMPLER = "tiny-spatial-upscaler-x2.safetensors"
+LORA = "tiny-lora.safetensors"
 
 
 @pytest.fixture(scope="module")
@@ -48,11 +51,15 @@ def env(tmp_path_factory, tiny_checkpoints):
     """A models folder (checkpoint + tiny Gemma), an output folder, and every node's loaded models."""
     root = tmp_path_factory.mktemp("hostile")
     models, output = root / "models", root / "output"
-    for folder in ("checkpoints", "text_encoders", "vae", "diffusion_models", "latent_upscale_models"):
+    for folder in ("checkpoints", "text_encoders", "vae", "diffusion_models", "latent_upscale_models", "loras"):
         (models / folder).mkdir(parents=True)
     os.symlink(tiny_checkpoints["LTX-2.3"], models / "checkpoints" / CKPT)
     os.symlink(tiny_checkpoints["LTX-2.3"], models / "latent_upscale_models" / CKPT)  # not an upsampler
     tiny_upsamplers.write_upsampler(str(models / "latent_upscale_models" / UPSAMPLER), "spatial-x2")
+    tiny_loras.write_lora(str(models / "loras" / LORA), "LTX-2.3")
+    tiny_loras.write_lora(str(models / "loras" / "for-ltx-2.safetensors"), "LTX-2", "outside")
+    os.symlink(tiny_checkpoints["LTX-2.3"], models / "loras" / CKPT)  # a model, not a LoRA
+    torch.save({"lora_A": torch.zeros(2)}, models / "loras" / "pickled.safetensors")
     tiny_gemma.write_gemma_folder(str(models / "text_encoders" / "tiny-gemma-3"))
     output.mkdir()
     with pytest.MonkeyPatch.context() as mp:
@@ -213,6 +220,40 @@ CASES: dict[str, Case] = {
         LTXModelLoader,
         lambda e: dict(model_name=CKPT, dtype="auto", offload="none", cross_modal_timesteps=3),
         "cross_modal_timesteps",
+    ),
+    # -- LTXLoraLoader
+    "lora: model None": Case(LTXLoraLoader, lambda e: dict(model=None, lora_name=LORA, strength=1.0), "model"),
+    "lora: model is a LATENT": Case(
+        LTXLoraLoader, lambda e: dict(model=e["video"], lora_name=LORA, strength=1.0), "model.*LTX-AV Load Model"
+    ),
+    "lora: name None": Case(LTXLoraLoader, lambda e: dict(model=e["model"], lora_name=None, strength=1.0), "lora_name"),
+    "lora: path escape": Case(
+        LTXLoraLoader,
+        lambda e: dict(model=e["model"], lora_name="../checkpoints/" + CKPT, strength=1.0),
+        "lora_name",
+    ),
+    "lora: missing file": Case(
+        LTXLoraLoader, lambda e: dict(model=e["model"], lora_name="nope.safetensors", strength=1.0), "lora_name"
+    ),
+    "lora: strength nan": Case(
+        LTXLoraLoader, lambda e: dict(model=e["model"], lora_name=LORA, strength=NAN), "strength.*finite"
+    ),
+    "lora: strength too large": Case(
+        LTXLoraLoader, lambda e: dict(model=e["model"], lora_name=LORA, strength=1e6), "strength.*between -10 and 10"
+    ),
+    "lora: strength text": Case(
+        LTXLoraLoader, lambda e: dict(model=e["model"], lora_name=LORA, strength="1"), "strength.*number"
+    ),
+    "lora: checkpoint given as a LoRA": Case(
+        LTXLoraLoader, lambda e: dict(model=e["model"], lora_name=CKPT, strength=1.0), "not a LoRA.*Load Model"
+    ),
+    "lora: pickle renamed": Case(
+        LTXLoraLoader, lambda e: dict(model=e["model"], lora_name="pickled.safetensors", strength=1.0), "pickle"
+    ),
+    "lora: made for LTX-2": Case(
+        LTXLoraLoader,
+        lambda e: dict(model=e["model"], lora_name="for-ltx-2.safetensors", strength=1.0),
+        "for-ltx-2.safetensors.*made for LTX-2",
     ),
     # -- LTXTextEncoderLoader
     "text loader: gemma None": Case(LTXTextEncoderLoader, lambda e: dict(gemma=None, ckpt_name=CKPT), "gemma"),
