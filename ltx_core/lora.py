@@ -145,6 +145,11 @@ class AppliedLora:
     def name(self) -> str:
         return self.file.name
 
+    @property
+    def metadata(self) -> dict[str, str]:
+        """The file's metadata (an IC-LoRA declares its reference scale there)."""
+        return self.file.metadata
+
     def with_strength(self, strength: float) -> AppliedLora:
         return AppliedLora(self.file, float(strength), self.factors, self.left_out)
 

@@ -20,6 +20,10 @@ half-width video decoder and vocoder. Their files carry :data:`STAND_IN_KEY` in 
 The latent upsamplers (:func:`write_tiny_upsampler`) are our own :class:`~.upsampler.LatentUpsampler` at 64
 channels in the middle with two residual blocks per stage (the released ones have 1024 or 512 and four), in the
 official flat layout: bare keys, the architecture as a flat JSON object in ``metadata["config"]``.
+
+The LoRAs (:func:`write_tiny_lora`) fit the stand-in checkpoints and stand in for the official files the workflows
+name (distilled, camera and IC-LoRAs): rank 4, the official key layout, the IC-LoRA's reference scale in its
+metadata as the trainer writes it.
 """
 
 from __future__ import annotations
@@ -481,6 +485,75 @@ def _save_atomically(tensors: dict[str, torch.Tensor], path: str, metadata: dict
     return path
 
 
+# -- tiny LoRAs ------------------------------------------------------------------------------------------------------
+
+# The attention projections the official trainer adapts by default, in every attention of a block.
+LORA_ATTENTIONS = ("attn1", "attn2", "audio_attn1", "audio_attn2", "audio_to_video_attn", "video_to_audio_attn")
+LORA_PROJECTIONS = ("to_q", "to_k", "to_v", "to_out.0")
+# Where each kind of tiny LoRA adapts a block: "attention" (the trainer's default), "video" (the video IC-LoRA
+# set: the video stream's attentions and feed-forward), "all" (every attention and both feed-forwards).
+LORA_TARGETS = {
+    "attention": tuple(f"{a}.{p}" for a in LORA_ATTENTIONS for p in LORA_PROJECTIONS),
+    "video": (*(f"{a}.{p}" for a in ("attn1", "attn2") for p in LORA_PROJECTIONS), "ff.net.0.proj", "ff.net.2"),
+    "all": (
+        *(f"{a}.{p}" for a in LORA_ATTENTIONS for p in LORA_PROJECTIONS),
+        *(f"{ff}.net.{i}" for ff in ("ff", "audio_ff") for i in ("0.proj", "2")),
+    ),
+}
+# The stand-in LoRAs make-tiny-models writes: kind -> (variant, targets, metadata). The IC-LoRA declares the
+# reference scale its official namesake ("...-ref0.5") is trained with, under both keys the trainer writes.
+TINY_LORA_KINDS: dict[str, tuple[str, str, dict[str, str]]] = {
+    "lora-distilled-2.3": ("LTX-2.3", "all", {}),
+    "lora-ic-union-2.3": (
+        "LTX-2.3",
+        "video",
+        {"reference_downscale_factor": "2", "reference_spatial_scale_factor": "2"},
+    ),
+    "lora-distilled-2": ("LTX-2", "all", {}),
+    "lora-camera-2": ("LTX-2", "attention", {}),
+}
+# make-tiny-models never replaces a LoRA this large that is not a stand-in (stand-ins hold well under 1 MB; the
+# smallest official LoRAs hold hundreds of MB).
+PROTECTED_LORA_BYTES = 16 * 2**20
+
+
+def tiny_lora_tensors(
+    variant: str, targets: str = "attention", rank: int = 4, seed: int = 0, *, stand_in: bool = False
+) -> dict[str, torch.Tensor]:
+    """A rank-``rank`` LoRA for the tiny ``variant`` transformer in the official layout (``diffusion_model.<module>
+    .lora_A.weight [rank, in]`` / ``.lora_B.weight [out, rank]``, no alpha), adapting :data:`LORA_TARGETS`
+    ``[targets]`` in every block. Each ``B @ A`` is about a tenth of the weight's own spread."""
+    from .transformer import AudioVideoTransformer
+
+    config = TransformerConfig.from_dict(tiny_config(variant, stand_in=stand_in)["transformer"])
+    with torch.device("meta"):
+        shapes = {n: p.shape for n, p in AudioVideoTransformer(config).named_parameters()}
+    g = torch.Generator().manual_seed(seed)
+    tensors = {}
+    for block in range(config.num_layers):
+        for target in LORA_TARGETS[targets]:
+            module = f"transformer_blocks.{block}.{target}"
+            out_features, in_features = shapes[f"{module}.weight"]
+            tensors[f"diffusion_model.{module}.lora_A.weight"] = torch.randn(rank, in_features, generator=g) / (
+                in_features**0.5
+            )
+            tensors[f"diffusion_model.{module}.lora_B.weight"] = torch.randn(out_features, rank, generator=g) * (
+                0.1 / (rank * in_features) ** 0.5
+            )
+    return tensors
+
+
+def write_tiny_lora(path: str, kind: str, seed: int = 0, dtype: torch.dtype = torch.bfloat16) -> str:
+    """Write the stand-in LoRA of ``kind`` (a key of :data:`TINY_LORA_KINDS`) for the stand-in checkpoints, in
+    bfloat16 as the trainer writes, marked with :data:`STAND_IN_KEY`."""
+    variant, targets, extra = TINY_LORA_KINDS[kind]
+    tensors = {
+        k: v.to(dtype).contiguous() for k, v in tiny_lora_tensors(variant, targets, seed=seed, stand_in=True).items()
+    }
+    metadata = {**extra, STAND_IN_KEY: "random weights written by python -m ltx_av make-tiny-models"}
+    return _save_atomically(tensors, path, metadata)
+
+
 # -- a stand-in Gemma 3 --------------------------------------------------------------------------------------------
 
 _SPECIALS = ("<pad>", "<eos>", "<bos>", "<unk>")
@@ -544,7 +617,8 @@ STAND_IN_FILE = "ltx_av_stand_in.txt"
 # -- stand-ins under the file names the example workflows use ------------------------------------------------------
 
 # relative path in a ComfyUI models folder -> what goes there: a tiny checkpoint's variant (a key of VARIANTS), a
-# tiny upsampler's kind (a key of UPSAMPLER_KINDS) or None (the stand-in Gemma 3 folder)
+# tiny upsampler's kind (a key of UPSAMPLER_KINDS), a tiny LoRA's (a key of TINY_LORA_KINDS) or None (the stand-in
+# Gemma 3 folder)
 TINY_MODEL_FILES: dict[str, str | None] = {
     "checkpoints/ltx-2.3-22b-dev.safetensors": "LTX-2.3",
     "checkpoints/ltx-2.3-22b-distilled.safetensors": "LTX-2.3",
@@ -552,6 +626,10 @@ TINY_MODEL_FILES: dict[str, str | None] = {
     "text_encoders/gemma-3-12b-it-qat-q4_0-unquantized": None,
     "latent_upscale_models/ltx-2.3-spatial-upscaler-x2-1.1.safetensors": "spatial-x2",
     "latent_upscale_models/ltx-2.3-temporal-upscaler-x2-1.0.safetensors": "temporal-x2",
+    "loras/ltx-2.3-22b-distilled-lora-384.safetensors": "lora-distilled-2.3",
+    "loras/ltx-2.3-22b-ic-lora-union-control-ref0.5.safetensors": "lora-ic-union-2.3",
+    "loras/ltx-2-19b-distilled-lora-384.safetensors": "lora-distilled-2",
+    "loras/ltx-2-19b-lora-camera-control-dolly-in.safetensors": "lora-camera-2",
 }
 
 # make-tiny-models never replaces an upsampler file this large that is not a stand-in: the smallest released one
@@ -560,6 +638,8 @@ PROTECTED_UPSAMPLER_BYTES = 64 * 2**20
 
 
 def _protected_bytes(what: str | None) -> int:
+    if what in TINY_LORA_KINDS:
+        return PROTECTED_LORA_BYTES
     return PROTECTED_UPSAMPLER_BYTES if what in UPSAMPLER_KINDS else PROTECTED_BYTES
 
 
@@ -612,7 +692,7 @@ def check_tiny_targets(models_dir: str) -> None:
 def write_tiny_models(models_dir: str, seed: int = 0) -> list[str]:
     """Write the stand-ins under :data:`TINY_MODEL_FILES` in ``models_dir`` (laid out like ``ComfyUI/models``) so
     every example workflow runs at its shipped settings on a CPU (about two minutes each on 2 cores; see the
-    README): checkpoints, the Gemma 3 folder and the latent upsamplers. Earlier stand-ins and small files are
+    README): checkpoints, the Gemma 3 folder, the latent upsamplers and the LoRAs. Earlier stand-ins and small files are
     replaced; a real model is never (:func:`check_tiny_targets`). If writing fails, what this call created is
     removed. Returns the paths written."""
     import shutil
@@ -646,6 +726,9 @@ def write_tiny_models(models_dir: str, seed: int = 0) -> list[str]:
                 partial = None
             elif variant in UPSAMPLER_KINDS:
                 write_tiny_upsampler(path, variant, seed, stand_in=True)
+                done[variant] = path
+            elif variant in TINY_LORA_KINDS:
+                write_tiny_lora(path, variant, seed)
                 done[variant] = path
             else:
                 write_tiny_checkpoint(path, variant, seed, stand_in=True)

@@ -95,6 +95,9 @@ def stand_ins(tmp_path_factory):
 
 def test_make_tiny_models_writes_the_workflow_files(stand_ins):
     from ltx_av.ltx_core import tiny
+    from ltx_av.ltx_core.checkpoint import build_component
+    from ltx_av.ltx_core.lora import bind_lora, read_lora
+    from ltx_av.ltx_core.transformer import AudioVideoTransformer
     from ltx_av.ltx_core.upsampler import load_upsampler
 
     proc, models = stand_ins
@@ -107,6 +110,14 @@ def test_make_tiny_models_writes_the_workflow_files(stand_ins):
             assert upsampler.config.kind == {"spatial-x2": "spatial x2", "temporal-x2": "temporal x2"}[variant]
             assert tiny.STAND_IN_KEY in open_checkpoint(str(path)).metadata
             assert os.path.getsize(path) < 10 * 2**20
+        elif variant in tiny.TINY_LORA_KINDS:  # the LoRAs bind to the stand-in checkpoint of their variant
+            model_variant, _, declared = tiny.TINY_LORA_KINDS[variant]
+            lora = read_lora(str(path))
+            assert lora.metadata.items() >= declared.items() and tiny.STAND_IN_KEY in lora.metadata
+            assert os.path.getsize(path) < 2**20
+            checkpoint = next(p for p, v in TINY_MODEL_FILES.items() if v == model_variant)
+            model = build_component(str(models / checkpoint), "transformer", AudioVideoTransformer)
+            assert bind_lora(lora, model, model_variant).factors
         elif variant is not None:
             checkpoint = open_checkpoint(str(path))
             assert checkpoint.variant == variant and tiny.STAND_IN_KEY in checkpoint.metadata
@@ -134,7 +145,7 @@ def test_make_tiny_models_replaces_its_own_stand_ins(tmp_path, capsys, one_threa
     main(["make-tiny-models", str(tmp_path)])
     main(["make-tiny-models", str(tmp_path)])  # a second run replaces what the first wrote
     assert capsys.readouterr().out.count("wrote ") == 2 * len(TINY_MODEL_FILES)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoints", "latent_upscale_models", "text_encoders"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoints", "latent_upscale_models", "loras", "text_encoders"]
     assert not [p for p in tmp_path.rglob("*") if p.name.endswith(".partial")]
 
 
@@ -171,8 +182,8 @@ def test_the_reference_builds_every_part_of_the_stand_ins(stand_ins):
     import tiny_models
 
     for relative, variant in TINY_MODEL_FILES.items():
-        if variant is None or "distilled" in relative:
-            continue
+        if variant is None or variant in tiny.TINY_LORA_KINDS or "distilled" in relative:
+            continue  # the LoRAs are checked against ltx-core's fusion in test_lora.py
         path = str(stand_ins[1] / relative)
         if variant in tiny.UPSAMPLER_KINDS:
             module = tiny_upsamplers.load_reference_upsampler(path)

@@ -19,6 +19,7 @@ from ltx_core.types import VideoLatentShape, VideoPixelShape
 from ltx_pipelines.utils.helpers import denoise_audio_video, simple_denoising_func
 from ltx_pipelines.utils.samplers import euler_denoising_loop
 from ltx_pipelines.utils.types import PipelineComponents
+from safetensors.torch import save_file
 
 from ltx_av.ltx_core.checkpoint import build_component
 from ltx_av.ltx_core.conditioning import (
@@ -34,6 +35,7 @@ from ltx_av.ltx_core.errors import InputError
 from ltx_av.ltx_core.latents import audio_latent_length
 from ltx_av.ltx_core.sampling import sample
 from ltx_av.ltx_core.text_encoder import TextContexts
+from ltx_av.ltx_core.tiny import tiny_lora_tensors
 from ltx_av.ltx_core.transformer import AudioVideoTransformer
 from ltx_av.nodes.sampling import LTXEmptyLatent, LTXReferenceCondition, LTXSampler, lora_reference_scale
 from ltx_av.nodes.video import LTXLoadVideoVAE
@@ -136,14 +138,22 @@ def vae(tiny_checkpoints, tmp_path, monkeypatch):
     return LTXLoadVideoVAE().load("checkpoints/tiny.safetensors", "fp32")[0]
 
 
-def test_node_attaches_a_reference_at_the_loras_scale_and_the_sampler_cuts_it(vae, tiny_checkpoints):
+def test_node_attaches_a_reference_at_the_loras_scale_and_the_sampler_cuts_it(vae, tiny_checkpoints, tmp_path):
+    """The scale comes from the metadata of an IC-LoRA loaded by LTX-AV Load LoRA onto the model."""
+    from ltx_av.ltx_core.lora import read_lora
     from ltx_av.nodes.model import load_transformer
 
     video, audio = LTXEmptyLatent().make(128, 64, 9, 24.0)
-    model = load_transformer(tiny_checkpoints["LTX-2.3"], device="cpu", offload_device="cpu")
-    fake = SimpleNamespace(loras=[SimpleNamespace(name="ic.safetensors", metadata={"reference_downscale_factor": "2"})])
-    assert lora_reference_scale(fake) == 2 and lora_reference_scale(model) is None
-    (conditioned,) = LTXReferenceCondition().condition(vae, torch.rand(20, 40, 70, 3), video, 1.0, 2)
+    base = load_transformer(tiny_checkpoints["LTX-2.3"], device="cpu", offload_device="cpu")
+    lora = tmp_path / "ic-lora-ref0.5.safetensors"
+    save_file(
+        {k: v.contiguous() for k, v in tiny_lora_tensors("LTX-2.3", "video").items()},
+        str(lora),
+        metadata={"reference_downscale_factor": "2", "reference_spatial_scale_factor": "2"},
+    )
+    model = base.with_lora(read_lora(lora), 1.0)
+    assert lora_reference_scale(model) == 2 and lora_reference_scale(base) is None
+    (conditioned,) = LTXReferenceCondition().condition(vae, torch.rand(20, 40, 70, 3), video, 1.0, 0, model)
     (cond,) = conditioned["ltx_conditions"]
     assert cond["kind"] == "reference" and cond["index"] == 2
     assert tuple(cond["latent"].shape) == (1, 128, 2, 1, 2)  # 9 of the 20 frames, at 64x32 pixels
