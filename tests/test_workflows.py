@@ -42,9 +42,12 @@ FILE_COMBOS = {
     ("LTXTextEncoderLoader", "ckpt_name"),
 }
 FILE_COMBOS |= {("LTXLoadVideoVAE", "vae_name"), ("LTXAudioVAELoader", "ckpt_name"), ("LTXLoadLatent", "file")}
-FILE_COMBOS |= {("LTXUpsamplerLoader", "upsampler_name")}
+FILE_COMBOS |= {("LTXUpsamplerLoader", "upsampler_name"), ("LTXLoraLoader", "lora_name")}
 TWO_STAGE = ("ltx-2.3_text-to-video_two-stage", "ltx-2.3_image-to-video_two-stage")
 TEMPORAL = "ltx-2.3_temporal-upsample"
+TWO_STAGE_DEV = "ltx-2.3_text-to-video_two-stage_dev"
+LORA_STACK = "ltx-2_lora-stack"
+IC_LORA = "ltx-2.3_ic-lora_canny-control"
 
 
 def _json(kind: str, name: str) -> dict:
@@ -62,6 +65,9 @@ def test_the_expected_workflows_exist():
         "ltx-av_latent-round-trip",
         *TWO_STAGE,
         TEMPORAL,
+        TWO_STAGE_DEV,
+        LORA_STACK,
+        IC_LORA,
     }
 
 
@@ -291,6 +297,57 @@ def test_two_stage_workflows_follow_the_distilled_pipeline(name):
         assert not conditions
 
 
+def _loras_of(prompt: dict, link: list) -> list[tuple[str, float]]:
+    """(file, strength) of every LoRA loader up a model link, nearest the model first; the link must end at a
+    model loader."""
+    chain = []
+    while _source(prompt, link)[0] == "LTXLoraLoader":
+        inputs = prompt[link[0]]["inputs"]
+        chain.append((inputs["lora_name"], inputs["strength"]))
+        link = inputs["model"]
+    assert _source(prompt, link) == ("LTXModelLoader", 0)
+    return chain[::-1]
+
+
+def test_dev_two_stage_follows_the_dev_pipeline():
+    """ltx-pipelines' TI2VidTwoStagesPipeline: dev with guidance at half size, stage 2 with dev + the distilled LoRA
+    at its default strength 1.0 on the stage-2 sigmas, unguided; one checkpoint for everything."""
+    prompt = _json("api", TWO_STAGE_DEV)
+    empty, stage1, _, stage2 = _stage_chain(prompt)
+    assert stage1["schedule"] == "ltx2" and stage1["steps"] == 0 and "negative" in stage1  # official guided defaults
+    assert stage2["schedule"] == "stage2" and "negative" not in stage2 and stage2["audio_mode"] == "generate"
+    assert _loras_of(prompt, stage1["model"]) == []
+    assert _loras_of(prompt, stage2["model"]) == [("ltx-2.3-22b-distilled-lora-384.safetensors", 1.0)]
+    assert {i["model_name"] for _, i in _of(prompt, "LTXModelLoader")} == {"ltx-2.3-22b-dev.safetensors"}
+    assert (empty["width"], empty["height"], empty["frames"]) == (384, 256, 121)
+
+
+def test_lora_stack_chains_two_loras_onto_one_sampler():
+    prompt = _json("api", LORA_STACK)
+    (_, sampler), (_, loader) = _one(prompt, "LTXSampler"), _one(prompt, "LTXModelLoader")
+    assert loader["model_name"] == "ltx-2-19b-dev.safetensors"
+    assert _loras_of(prompt, sampler["model"]) == [
+        ("ltx-2-19b-lora-camera-control-dolly-in.safetensors", 1.0),
+        ("ltx-2-19b-distilled-lora-384.safetensors", 1.0),
+    ]
+    assert sampler["schedule"] == "distilled" and "negative" not in sampler
+
+
+def test_ic_lora_workflow_reads_the_scale_from_the_model_it_samples_with():
+    """Core nodes make the control (LoadVideo -> GetVideoComponents -> Canny); the reference node gets the same
+    LoRA'd model as the sampler, at scale 0 (read from the IC-LoRA's metadata) and strength 1; no crop node."""
+    prompt = _json("api", IC_LORA)
+    (_, sampler), (ref_id, reference) = _one(prompt, "LTXSampler"), _one(prompt, "LTXReferenceCondition")
+    assert reference["model"] == sampler["model"] and sampler["video_latent"] == [ref_id, 0]
+    assert _loras_of(prompt, sampler["model"]) == [("ltx-2.3-22b-ic-lora-union-control-ref0.5.safetensors", 1.0)]
+    assert (reference["scale"], reference["strength"]) == (0, 1.0)
+    assert _source(prompt, reference["reference"]) == ("Canny", 0)
+    canny = prompt[reference["reference"][0]]["inputs"]
+    assert _source(prompt, canny["image"]) == ("GetVideoComponents", 0)
+    assert sampler["schedule"] == "distilled"
+    assert all(n["class_type"].startswith("LTX") or n["class_type"] in build.CORE for n in prompt.values())
+
+
 # -- the real host --------------------------------------------------------------------------------------------------
 
 COMFY_DIR = os.environ.get("LTX_AV_COMFY_DIR")
@@ -376,6 +433,7 @@ def comfy(tmp_path_factory):
         "  checkpoints: models/checkpoints\n"
         "  text_encoders: models/text_encoders\n"
         "  latent_upscale_models: models/latent_upscale_models\n"
+        "  loras: models/loras\n"
     )
     for sub in ("input", "output", "temp", "user"):
         (base / sub).mkdir()

@@ -20,6 +20,11 @@ ROOT = os.path.dirname(HERE)
 
 CHECKPOINT_23 = "ltx-2.3-22b-dev.safetensors"
 CHECKPOINT_23_DISTILLED = "ltx-2.3-22b-distilled.safetensors"
+CHECKPOINT_2 = "ltx-2-19b-dev.safetensors"
+DISTILLED_LORA_23 = "ltx-2.3-22b-distilled-lora-384.safetensors"
+DISTILLED_LORA_2 = "ltx-2-19b-distilled-lora-384.safetensors"
+CAMERA_LORA_2 = "ltx-2-19b-lora-camera-control-dolly-in.safetensors"
+IC_LORA_23 = "ltx-2.3-22b-ic-lora-union-control-ref0.5.safetensors"
 GEMMA = "gemma-3-12b-it-qat-q4_0-unquantized/"
 EXAMPLE_IMAGE = "example.png"  # ships in ComfyUI's input folder
 LAST_IMAGE = "ltx_av_last_frame.png"
@@ -56,6 +61,10 @@ CORE: dict[str, dict[str, Any]] = {
     "LatentUpscaleBy": {
         "inputs": [("samples", "LATENT", None), ("upscale_method", "COMBO", "bilinear"), ("scale_by", "FLOAT", 1.5)],
         "outputs": ["LATENT"],
+    },
+    "Canny": {
+        "inputs": [("image", "IMAGE", None), ("low_threshold", "FLOAT", 0.4), ("high_threshold", "FLOAT", 0.8)],
+        "outputs": ["IMAGE"],
     },
     "MarkdownNote": {"inputs": [("text", "STRING", "")], "outputs": []},
 }
@@ -741,6 +750,210 @@ def temporal_upsample() -> Graph:
     )
 
 
+# -- LoRAs ----------------------------------------------------------------------------------------------------------
+
+LORA_NOTE = """\
+**LoRAs**: *Load LoRA* adds a LoRA from `ComfyUI/models/loras` to the model wired into it and returns a new model; \
+the one it was given is unchanged, so the same base can feed several LoRA chains. Each adapted weight becomes \
+W + strength x B.A (official LTX files carry no alpha, so 1.0 is the LoRA as trained). Chain loaders to stack \
+LoRAs: their changes add up, so the order does not matter. A LoRA made for another model (LTX-2 vs LTX-2.3, another \
+family) is refused with the model it seems made for; the console says how many layers each one changes."""
+
+
+def _lora(model: tuple[Node, int], name: str, strength: float, col: int, row: float, title: str) -> Node:
+    return Node("LTXLoraLoader", col, row, {"lora_name": name, "strength": strength}, {"model": model}, title=title)
+
+
+DEV_PROMPT_NOTE = (
+    "Stage 1 runs the dev model with the official guidance (the negative prompt and every `-1` / `0` on its sampler "
+    "mean the checkpoint's official defaults)."
+)
+
+
+def two_stage_dev() -> Graph:
+    """TI2VidTwoStagesPipeline: dev with guidance at half size -> spatial x2 -> dev + distilled LoRA (1.0) on the
+    3 stage-2 sigmas without guidance."""
+    loaders = _loaders(CHECKPOINT_23)
+    loaders["upsampler"] = Node("LTXUpsamplerLoader", 0, 5.2, {"upsampler_name": SPATIAL_UPSAMPLER})
+    distilled = _lora((loaders["model"], 0), DISTILLED_LORA_23, 1.0, 0, 6.4, "Distilled LoRA (stage 2)")
+    positive, negative = _prompts(loaders["text"], PROMPT)
+    empty = Node(
+        "LTXEmptyLatent",
+        2,
+        0,
+        {"width": 384, "height": 256, "frames": 121, "frame_rate": 24.0},
+        title="Stage 1 size: half the output's",
+    )
+    stage1 = Node(
+        "LTXSampler",
+        3,
+        0,
+        {"seed": 42},
+        {
+            "model": (loaders["model"], 0),
+            "positive": (positive, 0),
+            "negative": (negative, 0),
+            "video_latent": (empty, 0),
+            "audio_latent": (empty, 1),
+        },
+        title="Stage 1: dev, guided",
+        size=(400, 620),
+    )
+    upsample = Node(
+        "LTXLatentUpsample",
+        4,
+        0,
+        links={
+            "video_latent": (stage1, 0),
+            "upsampler": (loaders["upsampler"], 0),
+            "vae": (loaders["vae"], 0),
+            "audio_latent": (stage1, 1),
+        },
+        title="Latent upsample x2",
+    )
+    stage2 = _stage_sampler(
+        5,
+        "Stage 2: dev + distilled LoRA, 3 steps",
+        distilled,
+        positive,
+        (upsample, 0),
+        (upsample, 1),
+        schedule="stage2",
+        audio_mode="generate",
+    )
+    outs = _outputs(loaders, stage2, "ltx_av_t2v_two_stage_dev", col=6)
+    note = _note(
+        "## Text to video + audio in two stages (dev)\nThe official *TI2VidTwoStagesPipeline*: **stage 1** at half "
+        "size (384x256) with the dev model, 30 guided steps; **latent upsample x2**; **stage 2** at full size "
+        "(768x512, 121 frames, 24 fps) with the dev model **plus the distilled LoRA at strength 1.0** (the "
+        "pipeline's default; the official ComfyUI examples use 0.5), re-noised to sigma 0.909 and refined in 3 "
+        "unguided steps (*schedule = stage2*). "
+        + DEV_PROMPT_NOTE
+        + " The LoRA applies to stage 2 only: stage 1 takes the model before the LoRA.\n\n"
+        + STAGE2_AUDIO_NOTE
+        + "\n\n"
+        + MODELS_NOTE.format(checkpoint=CHECKPOINT_23)
+        + "\n"
+        + UPSAMPLER_NOTE.format(upsampler=SPATIAL_UPSAMPLER, kind="spatial x2")
+        + f"\n- `ComfyUI/models/loras/{DISTILLED_LORA_23}` — the distilled LoRA"
+    )
+    note.size, note.row = (1200, 460), -3.9
+    models = [*loaders.values(), distilled]
+    nodes = [note, *models, positive, negative, empty, stage1, upsample, stage2, *outs]
+    return Graph(
+        "ltx-2.3_text-to-video_two-stage_dev",
+        "LTX-2.3 dev, two stages with the distilled LoRA: text to video + audio",
+        "",
+        nodes,
+        [
+            ("Models", models),
+            ("Prompts", [positive, negative]),
+            ("Stage 1: half size, guided", [empty, stage1]),
+            ("Stage 2: upsample x2, refine with the distilled LoRA", [upsample, stage2]),
+            ("Output", outs),
+        ],
+        TWO_STAGE_COLUMNS,
+    )
+
+
+DOLLY_PROMPT = (
+    "The camera slowly dollies in toward an old lighthouse on a rocky coast at dusk, its beam sweeping over the sea. "
+    "Waves crash against the rocks below, wind whistles, a distant foghorn sounds."
+)
+
+
+def lora_stack() -> Graph:
+    """LTX-2 dev + camera dolly-in LoRA + distilled LoRA: the 8 distilled steps without guidance."""
+    loaders = _loaders(CHECKPOINT_2)
+    camera = _lora((loaders["model"], 0), CAMERA_LORA_2, 1.0, 1, 3.6, "LoRA 1: camera dolly-in")
+    distilled = _lora((camera, 0), DISTILLED_LORA_2, 1.0, 1, 4.8, "LoRA 2: distilled (8 steps)")
+    positive = _prompt(loaders["text"], DOLLY_PROMPT)
+    empty = Node("LTXEmptyLatent", 2, 0, {"width": 768, "height": 512, "frames": 121, "frame_rate": 24.0})
+    sampler = _stage_sampler(
+        3, "Sampler: 8 distilled steps", distilled, positive, (empty, 0), (empty, 1), schedule="distilled"
+    )
+    outs = _outputs(loaders, sampler, "ltx_av_lora_stack")
+    note = _note(
+        "## A LoRA stack: LTX-2 dev + camera motion + distilled\nTwo LoRAs chained on the LTX-2 19B dev model: the "
+        "official **camera dolly-in** LoRA moves the camera, the **distilled LoRA** lets the dev model run the 8 "
+        "distilled steps without guidance (so no negative prompt). Swap in your own style or camera LoRAs, add "
+        "more *Load LoRA* nodes to the chain, or set a strength to 0 to switch one off without rewiring.\n\n"
+        + LORA_NOTE
+        + "\n\n"
+        + MODELS_NOTE.format(checkpoint=CHECKPOINT_2)
+        + f"\n- `ComfyUI/models/loras/{CAMERA_LORA_2}` and `{DISTILLED_LORA_2}`"
+    )
+    note.size, note.row = (1100, 460), -3.9
+    loras = [camera, distilled]
+    nodes = [note, *loaders.values(), positive, *loras, empty, sampler, *outs]
+    return Graph(
+        "ltx-2_lora-stack",
+        "LTX-2 dev with a LoRA stack (camera dolly-in + distilled): text to video + audio",
+        "",
+        nodes,
+        [("Models", list(loaders.values())), ("Prompt and LoRAs", [positive, *loras]), ("Output", outs)],
+    )
+
+
+CONTROL_PROMPT = (
+    "A watercolour painting come to life: a figure walks through a misty forest clearing, soft brush textures, "
+    "muted greens and golds. Birds sing, leaves rustle underfoot."
+)
+
+
+def ic_lora_control() -> Graph:
+    """ICLoraPipeline, stage 1: distilled checkpoint + union-control IC-LoRA, canny edges of a video as the
+    reference (at half size, as the LoRA's metadata says), 8 distilled steps."""
+    loaders = _loaders(CHECKPOINT_23_DISTILLED)
+    ic = _lora((loaders["model"], 0), IC_LORA_23, 1.0, 0, 5.2, "IC-LoRA: union control")
+    positive = _prompt(loaders["text"], CONTROL_PROMPT)
+    video = Node("LoadVideo", 1, 1.8, {"file": EXAMPLE_VIDEO}, title="Control video: pick your own")
+    components = Node("GetVideoComponents", 1, 4.3, links={"video": (video, 0)})
+    edges = Node("Canny", 1, 5.3, {"low_threshold": 0.4, "high_threshold": 0.8}, {"image": (components, 0)})
+    empty = Node("LTXEmptyLatent", 2, 0, {"width": 768, "height": 512, "frames": 121, "frame_rate": 24.0})
+    reference = Node(
+        "LTXReferenceCondition",
+        2,
+        2.4,
+        {"strength": 1.0, "scale": 0},
+        {"vae": (loaders["vae"], 0), "reference": (edges, 0), "video_latent": (empty, 0), "model": (ic, 0)},
+        title="Reference: the edges",
+    )
+    sampler = _stage_sampler(
+        3, "Sampler: 8 distilled steps", ic, positive, (reference, 0), (empty, 1), schedule="distilled"
+    )
+    outs = _outputs(loaders, sampler, "ltx_av_ic_lora_canny")
+    note = _note(
+        "## IC-LoRA control: a new video that follows another's edges\n**Pick your own clip in *Load Video* "
+        "(Control video)**; its frames become Canny edge maps (core node), and *Reference Video* attaches them to the "
+        "latent for the **union-control IC-LoRA** (canny, depth or pose: feed core's other preprocessors the same "
+        "way). The reference is encoded at the size the IC-LoRA declares in its metadata (here half: `ref0.5`; "
+        "connect the LoRA'd model to *model* so it is read), kept clean, and **cut from the sampler's output by "
+        "itself**: no crop node, the decoded video never shows the control. Up to the video's 121 frames are used; "
+        "the distilled checkpoint runs 8 steps without guidance, as the official IC-LoRA pipeline's first stage."
+        "\n\n"
+        + LORA_NOTE
+        + "\n\n"
+        + MODELS_NOTE.format(checkpoint=CHECKPOINT_23_DISTILLED)
+        + f"\n- `ComfyUI/models/loras/{IC_LORA_23}` — the IC-LoRA"
+    )
+    note.size, note.row = (1100, 500), -4.2
+    control = [video, components, edges]
+    nodes = [note, *loaders.values(), ic, positive, *control, empty, reference, sampler, *outs]
+    return Graph(
+        "ltx-2.3_ic-lora_canny-control",
+        "LTX-2.3 distilled + IC-LoRA: video + audio following a video's edges",
+        "",
+        nodes,
+        [
+            ("Models", [*loaders.values(), ic]),
+            ("Prompt and control video", [positive, *control]),
+            ("Latent + reference", [empty, reference]),
+            ("Output", outs),
+        ],
+    )
+
+
 GRAPHS = (
     lambda: text_to_video(False),
     lambda: text_to_video(True),
@@ -751,6 +964,9 @@ GRAPHS = (
     lambda: two_stage(False),
     lambda: two_stage(True),
     temporal_upsample,
+    two_stage_dev,
+    lora_stack,
+    ic_lora_control,
 )
 
 
