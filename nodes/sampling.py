@@ -39,6 +39,7 @@ from ..ltx_core.conditioning import (
     time_window_mask,
     video_denoise_mask,
 )
+from ..ltx_core.config import LTX23
 from ..ltx_core.errors import InputError, TooLargeError
 from ..ltx_core.guidance import GuidanceParams, default_guidance, default_steps
 from ..ltx_core.latents import (
@@ -668,8 +669,38 @@ def check_audio_length(video: dict, video_samples: torch.Tensor, audio: dict, au
         )
 
 
-def _float_widget(tip: str) -> tuple:
-    return ("FLOAT", {"default": -1.0, "min": -1.0, "max": 100.0, "step": 0.05, "tooltip": tip + " -1: default."})
+def _float_widget(tip: str, shown: float) -> tuple:
+    # The widget shows LTX-2.3's official value; -1 (what older workflows saved) still means the checkpoint's.
+    return (
+        "FLOAT",
+        {
+            "default": shown,
+            "min": -1.0,
+            "max": 100.0,
+            "step": 0.05,
+            "tooltip": tip + " Used when settings is 'as set above'; -1: the checkpoint's official value.",
+        },
+    )
+
+
+# What the sampler's widgets show: LTX-2.3's official recipe (the newest supported version).
+_SHOWN_VIDEO, _SHOWN_AUDIO = default_guidance(LTX23)
+SHOWN_STEPS = default_steps(LTX23)
+
+
+def official_settings_note(
+    schedule: str, steps: int, values: dict[str, float], used: tuple[GuidanceParams, GuidanceParams], sigma_count: int
+) -> list[str]:
+    """The widget values that differ from the official settings in effect (to tell the user they were not used)."""
+    notes = []
+    if schedule == "ltx2" and steps > 0 and steps != sigma_count:
+        notes.append(f"steps {steps} (official {sigma_count})")
+    for suffix, params in zip(("video", "audio"), used, strict=True):
+        for field in ("cfg", "stg", "modality", "rescale"):
+            value, official = values[f"{field}_{suffix}"], getattr(params, field)
+            if value >= 0 and not math.isclose(value, official):
+                notes.append(f"{field}_{suffix} {value:g} (official {official:g})")
+    return notes
 
 
 class LTXSampler:
@@ -678,8 +709,8 @@ class LTXSampler:
     DESCRIPTION = (
         "Generates video and sound together with the LTX-2 / LTX-2.3 transformer: Euler steps on the model's clean "
         "estimates with per-token timesteps (kept tokens sit at timestep 0), multimodal guidance per stream (CFG, "
-        "STG, modality isolation, rescale) with the official defaults for the checkpoint's version (-1 = "
-        "default), and the image/keyframe conditions attached to the video latent. Without an audio latent only "
+        "STG, modality isolation, rescale): the checkpoint's official recipe (settings = official) or the values "
+        "set, and the image/keyframe conditions attached to the video latent. Without an audio latent only "
         "video is computed. A noise_mask on either latent regenerates only part of it (retake / inpaint); an audio "
         "latent that holds real audio is kept as is (audio-to-video, see audio_mode). Noise comes from the seed on "
         "the CPU, so results do not depend on the GPU. The preview shows the first frame's estimate as its three "
@@ -727,16 +758,18 @@ class LTXSampler:
                 "steps": (
                     "INT",
                     {
-                        "default": 0,
+                        "default": SHOWN_STEPS,
                         "min": 0,
                         "max": 500,
-                        "tooltip": "ltx2 schedule steps; 0: the official default (40 for LTX-2, 30 for LTX-2.3).",
+                        "tooltip": "ltx2 schedule steps, used when settings is 'as set above' (official: 30 for "
+                        "LTX-2.3, 40 for LTX-2); 0: the checkpoint's official count. The distilled and stage2 "
+                        "schedules have fixed steps (8 and 3).",
                     },
                 ),
-                "cfg_video": _float_widget("Classifier-free guidance for video (1: off; default 3)."),
-                "cfg_audio": _float_widget("Classifier-free guidance for audio (1: off; default 7)."),
-                "stg_video": _float_widget("Spatio-temporal guidance for video (0: off; default 1)."),
-                "stg_audio": _float_widget("Spatio-temporal guidance for audio (0: off; default 1)."),
+                "cfg_video": _float_widget("Classifier-free guidance for video (1: off).", _SHOWN_VIDEO.cfg),
+                "cfg_audio": _float_widget("Classifier-free guidance for audio (1: off).", _SHOWN_AUDIO.cfg),
+                "stg_video": _float_widget("Spatio-temporal guidance for video (0: off).", _SHOWN_VIDEO.stg),
+                "stg_audio": _float_widget("Spatio-temporal guidance for audio (0: off).", _SHOWN_AUDIO.stg),
                 "stg_blocks": (
                     "STRING",
                     {
@@ -745,10 +778,14 @@ class LTXSampler:
                         "(29 for LTX-2, 28 for LTX-2.3); 'none': no STG.",
                     },
                 ),
-                "modality_video": _float_widget("Audio->video modality guidance (1: off; default 3)."),
-                "modality_audio": _float_widget("Video->audio modality guidance (1: off; default 3)."),
-                "rescale_video": _float_widget("Pulls guided video back toward the prompt's spread (0: off; 0.7)."),
-                "rescale_audio": _float_widget("Pulls guided audio back toward the prompt's spread (0: off; 0.7)."),
+                "modality_video": _float_widget("Audio->video modality guidance (1: off).", _SHOWN_VIDEO.modality),
+                "modality_audio": _float_widget("Video->audio modality guidance (1: off).", _SHOWN_AUDIO.modality),
+                "rescale_video": _float_widget(
+                    "Pulls guided video back toward the prompt's spread (0: off).", _SHOWN_VIDEO.rescale
+                ),
+                "rescale_audio": _float_widget(
+                    "Pulls guided audio back toward the prompt's spread (0: off).", _SHOWN_AUDIO.rescale
+                ),
             },
             "optional": {
                 "negative": (
@@ -808,6 +845,19 @@ class LTXSampler:
                         "tooltip": "Last non-zero sigma of a stretched ltx2 schedule.",
                     },
                 ),
+                # Last, so workflows saved before it existed keep their widget positions.
+                "settings": (
+                    "BOOLEAN",
+                    {
+                        "default": True,
+                        "label_on": "official for checkpoint + schedule",
+                        "label_off": "as set above",
+                        "tooltip": "official: steps and guidance follow the checkpoint's official recipe for the "
+                        "schedule (ltx2: the values shown are LTX-2.3's; LTX-2 uses 40 steps and STG block 29; "
+                        "distilled / stage2: no guidance) and the widgets above are not used (the console says "
+                        "which differ). as set above: the widgets are used as they are.",
+                    },
+                ),
             },
         }
 
@@ -838,6 +888,7 @@ class LTXSampler:
         shift_by_size: bool = False,
         stretch: bool = True,
         terminal: float = 0.1,
+        settings: bool = False,  # scripts that leave it out keep their values; the widget defaults to official
     ):
         node = "LTXSampler"
         video = _latent_dict(video_latent, node, "video_latent")
@@ -873,8 +924,9 @@ class LTXSampler:
                 raise InputError(f"{node}: {name} has batch {c.video.shape[0]} but video_latent has batch {b}")
 
         tokens = video_samples.shape[2] * video_samples.shape[3] * video_samples.shape[4] if shift_by_size else None
+        official = bool(settings)
         sigma_list, guided = choose_sigmas(
-            schedule, steps, model.variant, tokens, sigmas, max_shift, base_shift, stretch, terminal
+            schedule, 0 if official else steps, model.variant, tokens, sigmas, max_shift, base_shift, stretch, terminal
         )
         values = dict(
             cfg_video=cfg_video,
@@ -886,9 +938,26 @@ class LTXSampler:
             rescale_video=rescale_video,
             rescale_audio=rescale_audio,
         )
+        blocks_given = _parse_blocks(stg_blocks, node)
         video_guidance, audio_guidance = guidance_settings(
-            model.variant, guided, values, _parse_blocks(stg_blocks, node)
+            model.variant, guided, {} if official else values, None if official else blocks_given
         )
+        if official:
+            unused = official_settings_note(
+                schedule if sigmas is None else "sigmas", steps, values, (video_guidance, audio_guidance),
+                sigma_list.numel() - 1,
+            )  # fmt: skip
+            if blocks_given is not None and blocks_given != video_guidance.stg_blocks:
+                unused.append(f"stg_blocks {stg_blocks!r}")
+            if unused:
+                log.info(
+                    "%s: settings = official for %s on the %s schedule; not used: %s (switch settings to 'as set "
+                    "above' to use them)",
+                    node,
+                    model.variant,
+                    schedule if sigmas is None else "given sigmas",
+                    ", ".join(unused),
+                )
         blocks = model.config.num_layers
         check_guidance_blocks(video_guidance, blocks, f"{node}: video")
         if audio_samples is not None:

@@ -157,6 +157,39 @@ def test_guidance_and_schedule_defaults_follow_the_checkpoint_version():
     )
 
 
+def test_settings_official_runs_the_checkpoints_recipe_and_says_which_widgets_it_left(models, caplog, monkeypatch):
+    """The widgets show LTX-2.3's recipe; settings = official (the widget's default) runs the checkpoint's and
+    names the widget values it did not use; as set (the default for scripts) uses them."""
+    import ltx_av.nodes.sampling as sampling_nodes
+
+    spec = LTXSampler.INPUT_TYPES()
+    assert spec["optional"]["settings"][1]["default"] is True and list(spec["optional"])[-1] == "settings"
+    assert (spec["required"]["steps"][1]["default"], spec["required"]["cfg_audio"][1]["default"]) == (30, 7.0)
+    used = []
+
+    def fake_sample(model, video, **kwargs):  # records what the sampler would run with
+        used.append((kwargs["sigmas"].numel() - 1, kwargs["video_guidance"], kwargs["audio_guidance"]))
+        return video, kwargs["audio_latent"]
+
+    monkeypatch.setattr(sampling_nodes, "sample", fake_sample)
+    monkeypatch.setattr(sampling_nodes, "check_guidance_blocks", lambda *a: None)  # official block 29; tiny has 2
+    model, _ = models["LTX-2"]
+    video, audio = LTXEmptyLatent().make(64, 64, 9, 24.0)
+    widgets = dict(steps=30, cfg_video=5.0, cfg_audio=7.0, stg_blocks="1", audio_latent=audio)
+    neg = _conditioning(model, 2)
+    with caplog.at_level("INFO", logger="ltx_av"):
+        LTXSampler().run(model, _conditioning(model), video, 0, negative=neg, settings=True, **widgets)
+    steps, v, a = used.pop()
+    assert steps == 40 and (v.cfg, v.stg_blocks, a.cfg) == (3.0, (29,), 7.0)  # LTX-2's official recipe
+    assert "not used: steps 30 (official 40), cfg_video 5 (official 3), stg_blocks '1'" in caplog.text
+    LTXSampler().run(model, _conditioning(model), video, 0, negative=neg, **widgets)  # as set
+    steps, v, a = used.pop()
+    assert steps == 30 and (v.cfg, v.stg_blocks, a.cfg) == (5.0, (1,), 7.0)
+    LTXSampler().run(model, _conditioning(model), video, 0, schedule="distilled", settings=True, **widgets)
+    steps, v, a = used.pop()
+    assert steps == 8 and not (v.needs_uncond or v.needs_perturbed or a.needs_uncond)  # unguided schedule
+
+
 def test_sampler_rejects_bad_input_with_clear_errors(models):
     model, _ = models["LTX-2"]
     video, audio = LTXEmptyLatent().make(96, 64, 17, 24.0)

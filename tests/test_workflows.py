@@ -209,10 +209,13 @@ def test_defaults_follow_the_reference():
     empty = next(n for n in t2v.values() if n["class_type"] == "LTXEmptyLatent")["inputs"]
     assert (empty["frames"], empty["frame_rate"], empty["width"], empty["height"]) == (121, 24.0, 768, 512)
     sampler = next(n for n in t2v.values() if n["class_type"] == "LTXSampler")["inputs"]
-    assert sampler["schedule"] == "ltx2" and sampler["steps"] == 0 and sampler["cfg_video"] == -1  # official defaults
+    # the widgets show LTX-2.3's official recipe and the sampler runs the checkpoint's (settings = official)
+    assert sampler["schedule"] == "ltx2" and sampler["settings"] is True
+    assert (sampler["steps"], sampler["cfg_video"], sampler["cfg_audio"], sampler["stg_video"]) == (30, 3.0, 7.0, 1.0)
     distilled = _json("api", "ltx-2.3_text-to-video_distilled")
     sampler = next(n for n in distilled.values() if n["class_type"] == "LTXSampler")["inputs"]
-    assert sampler["schedule"] == "distilled"
+    assert sampler["schedule"] == "distilled" and sampler["steps"] == 8  # what the schedule runs, unguided
+    assert (sampler["cfg_video"], sampler["stg_video"], sampler["modality_video"]) == (1.0, 0.0, 1.0)
     loader = next(n for n in distilled.values() if n["class_type"] == "LTXModelLoader")["inputs"]
     assert loader["model_name"] == "ltx-2.3-22b-distilled.safetensors"
 
@@ -314,7 +317,7 @@ def test_dev_two_stage_follows_the_dev_pipeline():
     at its default strength 1.0 on the stage-2 sigmas, unguided; one checkpoint for everything."""
     prompt = _json("api", TWO_STAGE_DEV)
     empty, stage1, _, stage2 = _stage_chain(prompt)
-    assert stage1["schedule"] == "ltx2" and stage1["steps"] == 0 and "negative" in stage1  # official guided defaults
+    assert stage1["schedule"] == "ltx2" and stage1["settings"] is True and "negative" in stage1  # official, guided
     assert stage2["schedule"] == "stage2" and "negative" not in stage2 and stage2["audio_mode"] == "generate"
     assert _loras_of(prompt, stage1["model"]) == []
     assert _loras_of(prompt, stage2["model"]) == [("ltx-2.3-22b-distilled-lora-384.safetensors", 1.0)]
@@ -365,7 +368,7 @@ def _small(prompt: dict) -> dict:
         if node["class_type"] == "LTXEmptyLatent":
             inputs.update(width=64, height=64, frames=9)
         elif node["class_type"] == "LTXSampler" and inputs.get("schedule") == "ltx2":  # the others fix their steps
-            inputs.update(steps=2)
+            inputs.update(steps=2, settings=False)  # the widgets as set, 2 steps instead of the official 30
         elif node["class_type"] == "LTXAudioEncode":
             inputs.update(video_frames=9)
     return prompt

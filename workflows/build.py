@@ -385,16 +385,19 @@ def text_to_video(distilled: bool) -> Graph:
     positive, negative = _prompts(loaders["text"], PROMPT)
     empty = Node("LTXEmptyLatent", 2, 0, {"width": 768, "height": 512, "frames": 121, "frame_rate": 24.0})
     if distilled:
-        sampler = _sampler(loaders["model"], positive, negative, (empty, 0), (empty, 1), schedule="distilled")
+        sampler = _sampler(
+            loaders["model"], positive, negative, (empty, 0), (empty, 1), schedule="distilled", steps=8, **UNGUIDED
+        )
         how = (
             "Text to video with sound, **distilled** LTX-2.3: 8 fixed steps without guidance (CFG 1), several "
-            "times faster than the dev model. The sampler ignores *steps* and the guidance scales on this schedule."
+            "times faster than the dev model. The sampler's widgets show what this schedule runs."
         )
     else:
         sampler = _sampler(loaders["model"], positive, negative, (empty, 0), (empty, 1))
         how = (
             "Text to video with sound, LTX-2.3 dev: the LTX-2 scheduler with the official step count and guidance "
-            "(every `-1` / `0` on the sampler means *the official default for this checkpoint*)."
+            "(*settings = official* on the sampler: the values shown are LTX-2.3's; switch it to *as set above* to "
+            "change steps or guidance)."
         )
     outs = _outputs(loaders, sampler, "ltx_av_t2v_distilled" if distilled else "ltx_av_t2v")
     note = _note(
@@ -568,9 +571,21 @@ def _prompt(text_loader: Node, prompt: str) -> Node:
     return Node("LTXTextEncode", 1, 0, {"text": prompt}, {"text_encoder": (text_loader, 0)}, title="Prompt")
 
 
+# What an unguided schedule (distilled, stage2) runs, shown on its sampler so that the widgets say what is used.
+UNGUIDED = {
+    **{f"cfg_{s}": 1.0 for s in ("video", "audio")},
+    **{f"stg_{s}": 0.0 for s in ("video", "audio")},
+    **{f"modality_{s}": 1.0 for s in ("video", "audio")},
+    **{f"rescale_{s}": 0.0 for s in ("video", "audio")},
+}
+FIXED_STEPS = {"distilled": 8, "stage2": 3}
+
+
 def _stage_sampler(
     col: int, title: str, model: Node, positive: Node, video: tuple[Node, int], audio: tuple[Node, int], **widgets
 ) -> Node:
+    if widgets.get("schedule") in FIXED_STEPS:
+        widgets = {"steps": FIXED_STEPS[widgets["schedule"]], **UNGUIDED, **widgets}
     return Node(
         "LTXSampler",
         col,
@@ -765,8 +780,8 @@ def _lora(model: tuple[Node, int], name: str, strength: float, col: int, row: fl
 
 
 DEV_PROMPT_NOTE = (
-    "Stage 1 runs the dev model with the official guidance (the negative prompt and every `-1` / `0` on its sampler "
-    "mean the checkpoint's official defaults)."
+    "Stage 1 runs the dev model with the official guidance (*settings = official* on its sampler; switch it to *as "
+    "set above* to change steps or guidance)."
 )
 
 
