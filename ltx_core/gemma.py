@@ -86,7 +86,7 @@ def _need_gemma3(name: str, family: str) -> CheckpointError:
     if family.startswith("gemma3n"):
         what = "Gemma 3n, a different architecture"
     elif family.startswith("gemma4"):
-        what = "Gemma 4 (the text encoder of LTX-2.5, which LTX-AV does not run)"
+        what = "Gemma 4 (the text encoder of LTX-2.5)"
     elif family.startswith("gemma2") or family == "gemma":
         what = f"an earlier Gemma ('{family}')"
     else:
@@ -323,12 +323,30 @@ def _lm_prefix(keys: Sequence[str] | dict, name: str) -> str:
 
 
 def _check_gemma3_keys(header: SafetensorsFile, name: str) -> None:
+    # LTX-2.5's text encoder file names its family in the Hugging Face config it carries.
+    declared = header.metadata.get("gemma_config")
+    family = _json_model_type(declared) if declared else None
+    if family is not None and not family.startswith("gemma3"):
+        raise _need_gemma3(name, family)
     prefix = _lm_prefix(header.tensors, name)
     # Gemma 3 normalises q and k per head and wraps the MLP in two extra norms; Gemma 1/2 and other LLMs do not.
     layer = prefix + "layers.0."
     markers = (layer + "self_attn.q_norm.weight", layer + "pre_feedforward_layernorm.weight")
     if not all(m in header.tensors for m in markers):
         raise _need_gemma3(name, "a language model without Gemma 3's q/k norms")
+    # Gemma 4's global layers reuse the key projection as values (no v_proj); every Gemma 3 layer has one.
+    layers = {k[len(prefix) + 7 :].split(".", 1)[0] for k in header.tensors if k.startswith(prefix + "layers.")}
+    if any(f"{prefix}layers.{i}.self_attn.v_proj.weight" not in header.tensors for i in layers):
+        raise _need_gemma3(name, "gemma4")
+
+
+def _json_model_type(text: str) -> str | None:
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    family = value.get("model_type") if isinstance(value, dict) else None
+    return family if isinstance(family, str) else None
 
 
 def _lm_size(header: SafetensorsFile) -> tuple[int, int]:
@@ -781,7 +799,15 @@ def _load_safetensors(source: GemmaSource, dtype: torch.dtype, progress: Progres
     return model
 
 
-def _read_weight(file: SafetensorsFile, key: str, located: dict, dtype: torch.dtype) -> torch.Tensor:
+def _read_weight(
+    file: SafetensorsFile,
+    key: str,
+    located: dict,
+    dtype: torch.dtype,
+    advice: str = "a bf16 / fp16 / fp8 .safetensors or a GGUF file of Gemma 3",
+) -> torch.Tensor:
+    """One weight in ``dtype``: float8 upcast with its per-tensor scale folded in; quantised integers refused
+    (``advice`` says what to use instead)."""
     tensor = file.tensor(key)
     if tensor.dtype in FLOAT8_DTYPES:
         tensor = tensor.float()
@@ -792,8 +818,7 @@ def _read_weight(file: SafetensorsFile, key: str, located: dict, dtype: torch.dt
                 break
     elif not tensor.is_floating_point():
         raise CheckpointError(
-            f"'{file.name}' stores '{key}' as {tensor.dtype}, a quantised layout LTX-AV cannot read; use a "
-            "bf16 / fp16 / fp8 .safetensors or a GGUF file of Gemma 3"
+            f"'{file.name}' stores '{key}' as {tensor.dtype}, a quantised layout LTX-AV cannot read; use {advice}"
         )
     return tensor.to(dtype)
 

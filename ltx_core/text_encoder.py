@@ -1,12 +1,13 @@
-"""The LTX text path: Gemma 3 hidden states -> the video and audio text contexts the transformer attends to.
+"""The LTX text path: Gemma hidden states -> the video and audio text contexts the transformer attends to.
 
-Two stages, both read from the LTX checkpoint (component ``text_encoder``):
+Two stages. LTX-2 and LTX-2.3 keep both in the checkpoint (component ``text_encoder``); LTX-2.5 ships the
+projection with its Gemma 4 text encoder and the connectors in its transformer file (:func:`load_ltx25_text_path`).
 
 * ``text_embedding_projection``: every Gemma hidden state (embedding output + one per layer) is normalised and the
   stack is flattened per token to ``D * L`` features (index ``d * L + l``) and projected. Version 1 (LTX-2)
   normalises each layer by the mean and range over the prompt's real tokens and feeds one bias-free projection to
-  both streams; version 2 (LTX-2.3) normalises each token by its RMS and has one biased projection per stream, its
-  input rescaled by ``sqrt(out_width / gemma_width)``.
+  both streams; version 2 (LTX-2.3, LTX-2.5) normalises each token by its RMS and has one biased projection per
+  stream, its input rescaled by ``sqrt(out_width / gemma_width)``.
 * ``video_embeddings_connector`` / ``audio_embeddings_connector``: a small pre-norm transformer over the whole
   token sequence. Padding never reaches it: the prompt's real tokens are packed to the front and every later
   position ``i`` holds learnable register ``i mod 128``, so attention needs no mask. Positions are the token
@@ -253,7 +254,8 @@ def check_gemma_fits(config: TextEncoderConfig, hidden_size: int, num_hidden_sta
         f"Gemma mismatch: {gemma_name} has hidden size {hidden_size} and {num_hidden_states} hidden states "
         f"({num_hidden_states - 1} layers), but the LTX checkpoint's text projection expects hidden size "
         f"{want_width} and {want_states} hidden states ({(want_states or 1) - 1} layers). LTX-2 and LTX-2.3 use "
-        "Gemma 3 12B (hidden size 3840, 48 layers), e.g. google/gemma-3-12b-it-qat-q4_0-unquantized."
+        "Gemma 3 12B (hidden size 3840, 48 layers), e.g. google/gemma-3-12b-it-qat-q4_0-unquantized; LTX-2.5 the "
+        "Gemma 4 released with it (gemma4-12b-with-proj-ltx-2.5)."
     )
 
 
@@ -289,3 +291,90 @@ def load_text_path(
             "it cannot turn Gemma hidden states into text contexts; use the full official checkpoint"
         )
     return build_component(ckpt, "text_encoder", TextPath, dtype=dtype, device=device, progress=progress)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# LTX-2.5: the text path from its two files
+
+_CONNECTOR_PREFIXES = (
+    "model.diffusion_model.video_embeddings_connector.",
+    "model.diffusion_model.audio_embeddings_connector.",
+)
+
+
+def load_ltx25_text_path(
+    transformer,
+    text_encoder,
+    *,
+    dtype: torch.dtype = torch.bfloat16,
+    device: torch.device | str | None = None,
+    progress=None,
+) -> TextPath:
+    """LTX-2.5's text path: the connectors and the config from the ``transformer`` file (path), the projection
+    from the ``text_encoder`` (its file or folder path, or a :class:`~.gemma4_encoder.Gemma4Source` /
+    :class:`~.gemma4_encoder.Gemma4Encoder`). The Gemma widths come from the Gemma 4 config (the projection reads
+    ``hidden_size x (num_hidden_layers + 1)`` features). Refuses a text encoder the transformer was not trained
+    with (:func:`~.gemma4_encoder.check_gemma_version`); loads strictly. ``progress(done, total)`` per tensor."""
+    import json
+
+    from .checkpoint import SafetensorsFile, check_keys, load_strict
+    from .errors import CheckpointError
+    from .gemma import _read_weight
+    from .gemma4_encoder import PROJECTION_PREFIX, Gemma4Source, check_gemma_version, inspect_gemma4
+
+    source = getattr(text_encoder, "source", text_encoder)
+    if not isinstance(source, Gemma4Source):
+        source = inspect_gemma4(text_encoder)
+    model = SafetensorsFile(transformer)
+    try:
+        section = json.loads(model.metadata.get("config", "{}")).get("transformer")
+    except (ValueError, RecursionError, AttributeError) as e:
+        raise CheckpointError(f"'{model.name}': its metadata config is not a JSON object") from e
+    if not isinstance(section, dict) or not section:
+        raise CheckpointError(
+            f"'{model.name}' has no 'transformer' section in its metadata config: it is not an LTX-2.5 transformer"
+        )
+    check_gemma_version(
+        model.metadata,
+        gemma_model_type=source.model_type,
+        gemma_version=source.gemma_version,
+        checkpoint_name=model.name,
+        gemma_name=source.name,
+    )
+    if source.projection_file is None:
+        raise CheckpointError(
+            f"'{source.name}' has no text_embedding_projection.* tensors; the LTX-2.5 text encoder release bundles "
+            "them (gemma4-12b-with-proj-ltx-2.5-bf16.safetensors)"
+        )
+    projection = SafetensorsFile(source.projection_file)
+    located = {k: (projection, k) for k in projection.tensors if k.startswith(PROJECTION_PREFIX)}
+    for key in model.tensors:
+        if key.startswith(_CONNECTOR_PREFIXES):
+            located[key[len("model.diffusion_model.") :]] = (model, key)
+    # Float8 files keep per-tensor scales beside their weights; they are folded in when the weight is read.
+    located = {k: v for k, v in located.items() if not k.endswith((".weight_scale", ".scale_weight", ".input_scale"))}
+    owners = {key: file for file in (model, projection) for key in file.tensors}
+    video_weight = located.get(PROJECTION_PREFIX + "video_aggregate_embed.weight")
+    shape = tuple(video_weight[0].tensors[video_weight[1]].shape) if video_weight else None
+    try:
+        config = TextEncoderConfig.from_dict(
+            section,
+            shape,
+            gemma_hidden_size=source.config.hidden_size,
+            model_version=model.metadata.get("model_version"),
+        )
+    except ConfigError as e:
+        raise CheckpointError(f"'{model.name}' (LTX-2.5): {e}") from e
+    check_gemma_fits(config, source.config.hidden_size, source.config.num_hidden_states, f"Gemma '{source.name}'")
+    with torch.device("meta"):
+        module = TextPath(config)
+    shapes = {k: tuple(file.tensors[key].shape) for k, (file, key) in located.items()}
+    both_files = f"{model.name}' + '{source.name}"  # check_keys quotes this as one file name
+    check_keys(module, shapes, component="text_encoder", source=both_files, variant="LTX-2.5")
+    state_dict = {}
+    for done, (k, (file, key)) in enumerate(sorted(located.items()), 1):
+        state_dict[k] = _read_weight(file, key, owners, dtype, advice="the bf16 release files of LTX-2.5")
+        if progress is not None:
+            progress(done, len(located))
+    module = load_strict(module, state_dict, component="text_encoder", source=model.path, variant="LTX-2.5")
+    return module.to(device) if device is not None else module
