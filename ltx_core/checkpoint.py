@@ -1,8 +1,26 @@
-"""Reading official LTX-2 / LTX-2.3 ``.safetensors`` checkpoints.
+"""Reading official LTX-2 / LTX-2.3 / LTX-2.5 ``.safetensors`` files.
 
-A single-file ("monolith") checkpoint holds every component under a top-level prefix; :data:`COMPONENTS` is the
-whole translation table between file keys and our module keys. A file holding one component, in the monolith's
-key layout or with bare module keys, is read the same way.
+A single-file ("monolith") checkpoint (LTX-2, LTX-2.3) holds every component under a top-level prefix;
+:data:`COMPONENTS` is the whole translation table between file keys and our module keys. A file holding one
+component, in the monolith's key layout or with bare module keys, is read the same way; that is how LTX-2.5 ships:
+
+====================================================  =====================================================
+``diffusion_models/ltx-2.5-22b-*-transformer-*``       ``model.diffusion_model.*`` (transformer + the text
+                                                       connectors), config ``{"transformer": ...}``
+``text_encoders/gemma4-12b-with-proj-ltx-2.5-*``       Gemma 4 (``model.*``, ...) + ``text_embedding_projection.*``,
+                                                       its Hugging Face config in ``metadata["gemma_config"]``
+``vae/ltx-2.5-video-vae(-conv)-*``                     bare ``encoder.*`` / ``decoder.*`` /
+                                                       ``per_channel_statistics.*``, config ``{"vae": ...}``
+``vae/ltx-2.5-audio-vae-*``                            ``audio_vae.*`` + ``vocoder.*``, config ``{"audio_vae",
+                                                       "vocoder"}``
+``latent_upscale_models/*``, ``model_patches/*``       upsampler (flat config), duration head (``duration_head.*``)
+====================================================  =====================================================
+
+Each file says which release it belongs to (:attr:`Checkpoint.variants`, :func:`identify`): from its config (the
+transformer's layout, the video VAE's class, the vocoder, the Gemma version) and ``metadata["model_version"]``.
+:func:`open_model_files` opens the files of one model together, checks that each holds what its slot needs and
+that they come from one release (a file of another release is named next to the first one), and joins the LTX-2.5
+text path, whose connectors ship in the transformer file and whose projection ships with Gemma 4.
 
 Tensors are views of one private memory map of the file: loading in the stored dtype copies nothing, and a cast
 releases the mapped pages of each tensor once its copy exists, so resident memory stays near the size of the
@@ -29,13 +47,21 @@ from typing import Any, TypeVar
 import torch
 
 from .config import (
+    DIFFUSION_VAE_CLASS,
+    LTX2,
+    LTX23,
+    LTX25,
+    VARIANTS,
     AudioVAEConfig,
     CheckpointConfig,
     TextEncoderConfig,
     TransformerConfig,
     VideoVAEConfig,
     VocoderConfig,
-    detect_variant,
+    is_newer_release,
+    transformer_variant,
+    variant_of_version,
+    video_vae_class,
 )
 from .errors import CheckpointError, ConfigError, InputError, LTXError
 
@@ -53,8 +79,13 @@ COMPONENTS: dict[str, tuple[tuple[str, str], ...]] = {
     "video_vae": (("vae.", ""),),
     "audio_vae": (("audio_vae.", ""),),
     "vocoder": (("vocoder.", ""),),
+    # LTX-2.5's clip-length predictor (its own file in model_patches/).
+    "duration_head": (("duration_head.", ""),),
     # Upsampler files are their own bare file (no prefix); they never share a file with the others.
     "upsampler": (),
+    # The Gemma 4 weights (and tokenizer assets) of an LTX-2.5 text-encoder file, keys as stored; routed only in a
+    # file that carries metadata["gemma_config"].
+    "gemma": (),
 }
 
 TITLES = {
@@ -63,7 +94,9 @@ TITLES = {
     "video_vae": "video VAE",
     "audio_vae": "audio VAE",
     "vocoder": "vocoder",
+    "duration_head": "duration head",
     "upsampler": "latent upsampler",
+    "gemma": "Gemma text encoder",
 }
 
 # Where each component's architecture lives in metadata["config"].
@@ -73,8 +106,13 @@ CONFIG_SECTIONS = {
     "video_vae": "vae",
     "audio_vae": "audio_vae",
     "vocoder": "vocoder",
+    "duration_head": "duration_head",
     "upsampler": "upsampler",  # the whole flat config of an upsampler file
+    "gemma": "gemma_config",  # metadata["gemma_config"], not a config section
 }
+
+# Components that have no typed config of ours (read by their own loaders, or not implemented).
+_UNTYPED = ("upsampler", "duration_head", "gemma")
 
 PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin", ".pkl", ".pickle")
 
@@ -296,7 +334,8 @@ def _refuse_pickle_content(path: str, prefix: bytes, size: int | None = None) ->
 
 
 def open_checkpoint(path: str | os.PathLike) -> Checkpoint:
-    """Open an LTX-2 / LTX-2.3 checkpoint (a monolith or a file with one component) without reading its tensors."""
+    """Open an LTX-2 / LTX-2.3 checkpoint (a monolith or a file with one component) or an LTX-2.5 component file
+    without reading its tensors."""
     if not isinstance(path, (str, os.PathLike)):
         raise InputError(f"a checkpoint must be given as a file path; got a {type(path).__name__}")
     return Checkpoint(os.fspath(path))
@@ -329,44 +368,51 @@ class Checkpoint:
         self.file = SafetensorsFile(path)
         self.metadata = self.file.metadata
         self.model_version = self.metadata.get("model_version")
+        # LTX-2.5 text-encoder files carry Gemma 4's Hugging Face config instead of an architecture config; the
+        # transformer file names the Gemma it was trained with.
+        self.gemma_config: dict[str, Any] | None = self._read_json("gemma_config")
+        self.gemma_source: dict[str, Any] | None = self._read_json("gemma_source_checkpoint")
         self.raw_config = self._read_config()
         self.routes = self._route_keys()
-        self.variant = detect_variant(self.raw_config, self.model_version)
         self._check_family()
+        self.variants = self._identify_variants()
+        self.variant = _label(self.variants)
         self._configs: dict[str, Any] = {}
-        if self.variant and self.model_version and detect_variant({}, self.model_version) not in (None, self.variant):
-            log.warning(
-                "%s: metadata model_version %r disagrees with its config, which describes %s; using the config",
-                self.name,
-                self.model_version,
-                self.variant,
-            )
 
     # -- metadata ------------------------------------------------------------------------------------------
 
-    def _read_config(self) -> dict[str, Any]:
-        text = self.metadata.get("config")
+    def _read_json(self, key: str, limit_hint: str = "") -> dict[str, Any] | None:
+        """A metadata entry holding a JSON object (``None`` if absent); a damaged one names the file and key."""
+        text = self.metadata.get(key)
         if text is None:
-            raise CheckpointError(
-                f"'{self.name}' has no architecture config: its safetensors metadata lacks the 'config' entry that "
-                "official LTX-2 / LTX-2.3 files carry. Files converted by other tools (e.g. diffusers folders) are "
-                "not supported; use the official single-file checkpoint."
-            )
+            return None
         if len(text) > _MAX_CONFIG_CHARS:
             raise CheckpointError(
-                f"'{self.name}': metadata 'config' is {len(text):,} characters long; an LTX-2 architecture config "
-                f"is a few thousand (at most {_MAX_CONFIG_CHARS:,} are read)"
+                f"'{self.name}': metadata '{key}' is {len(text):,} characters long; {limit_hint}"
+                f"(at most {_MAX_CONFIG_CHARS:,} are read)"
             )
         try:
-            config = json.loads(text)
+            value = json.loads(text)
         except (ValueError, RecursionError) as e:  # JSONDecodeError, integers of thousands of digits, deep nesting
             reason = "nested too deeply" if isinstance(e, RecursionError) else _clip(str(e), 200)
-            raise CheckpointError(f"'{self.name}': metadata 'config' is not valid JSON ({reason})") from e
-        if not isinstance(config, dict):
+            raise CheckpointError(f"'{self.name}': metadata '{key}' is not valid JSON ({reason})") from e
+        if not isinstance(value, dict):
             raise CheckpointError(
-                f"'{self.name}': metadata 'config' should be a JSON object, found {type(config).__name__}"
+                f"'{self.name}': metadata '{key}' should be a JSON object, found {type(value).__name__}"
             )
-        return config
+        return value
+
+    def _read_config(self) -> dict[str, Any]:
+        config = self._read_json("config", "an LTX-2 architecture config is a few thousand ")
+        if config is not None:
+            return config
+        if self.gemma_config is not None:
+            return {}  # an LTX-2.5 text-encoder file: its architecture is the Gemma config
+        raise CheckpointError(
+            f"'{self.name}' has no architecture config: its safetensors metadata lacks the 'config' entry that "
+            "official LTX-2 / LTX-2.3 / LTX-2.5 files carry. Files converted by other tools (e.g. diffusers folders) "
+            "are not supported; use the official .safetensors files."
+        )
 
     @property
     def variant_name(self) -> str:
@@ -393,6 +439,9 @@ class Checkpoint:
                 if key.startswith(file_prefix):
                     routes.setdefault(comp, {})[module_prefix + key[len(file_prefix) :]] = key
                     break
+            else:
+                if self.gemma_config is not None:
+                    routes.setdefault("gemma", {})[key] = key
         return routes
 
     @property
@@ -420,8 +469,9 @@ class Checkpoint:
                     "checkpoints (keys 'model.diffusion_model.*', 'vae.*', ...)."
                 )
             raise CheckpointError(
-                f"'{self.name}' does not look like an LTX-2 / LTX-2.3 checkpoint: none of its {len(keys)} tensors "
-                f"start with {', '.join(repr(p) for p in _FILE_PREFIXES)} (first keys: {sample})"
+                f"'{self.name}' does not look like an LTX-2 / LTX-2.3 checkpoint or an LTX-2.5 component file: none "
+                f"of its {len(keys)} tensors start with {', '.join(repr(p) for p in _FILE_PREFIXES)} (first keys: "
+                f"{sample})"
             )
         looks_video_only = (
             (transformer or self.is_bare)
@@ -431,13 +481,103 @@ class Checkpoint:
         if looks_video_only:
             raise CheckpointError(
                 f"'{self.name}' is an LTX-Video (0.9.x) checkpoint: its transformer has no audio stream. LTX-AV runs "
-                "LTX-2 and LTX-2.3; load LTX-Video files with ComfyUI's core LTXV nodes."
+                "LTX-2, LTX-2.3 and LTX-2.5; load LTX-Video files with ComfyUI's core LTXV nodes."
             )
-        if self.model_version and self.model_version.startswith(("2.5", "3")):
+        if is_newer_release(self.model_version):
             raise CheckpointError(
-                f"'{self.name}' is model version {self.model_version}; LTX-AV supports LTX-2 and LTX-2.3 "
-                "(LTX-2.5 needs Gemma 4 and a newer architecture)."
+                f"'{self.name}' is model version {self.model_version}; LTX-AV supports LTX-2, LTX-2.3 and LTX-2.5 "
+                "(model versions up to 2.5.x)."
             )
+        gemma = self.gemma_config
+        if gemma is not None and _gemma_family(gemma) not in ("gemma3", "gemma4"):
+            raise CheckpointError(
+                f"'{self.name}' is a text encoder of model_type {_clip(repr(gemma.get('model_type')))}; LTX-2 and "
+                "LTX-2.3 use Gemma 3, LTX-2.5 its own Gemma 4 (gemma4-12b-with-proj-ltx-2.5)"
+            )
+
+    # -- release -------------------------------------------------------------------------------------------
+
+    def _identify_variants(self) -> frozenset[str]:
+        """The releases this file can belong to: what each part it holds allows (in order of trust: transformer,
+        text encoder, video VAE, vocoder, duration head), narrowed by ``model_version``. Empty: nothing in the file
+        tells, e.g. a convolutional video VAE or an upsampler without a ``model_version``."""
+        held = set(self.components)
+        evidence: list[tuple[str, frozenset[str]]] = []
+        section = self.raw_config.get("transformer")
+        if held & {"transformer", "text_encoder"} and isinstance(section, Mapping) and section:
+            found = transformer_variant(section)
+            # An LTX-2.3-shaped section is also what an LTX-2.5 file with LTX-2.3 values would hold.
+            evidence.append(("transformer", frozenset({LTX23, LTX25}) if found == LTX23 else frozenset({found})))
+        if self.gemma_config is not None:
+            gemma4 = _gemma_family(self.gemma_config) == "gemma4"
+            evidence.append(("text encoder", frozenset({LTX25}) if gemma4 else frozenset({LTX2, LTX23})))
+        if self.gemma_source is not None:
+            evidence.append(("text encoder", frozenset({LTX25})))  # the Gemma 4 version it was trained with
+        vae = self.raw_config.get("vae")
+        if "video_vae" in held and isinstance(vae, Mapping) and video_vae_class(vae) == DIFFUSION_VAE_CLASS:
+            evidence.append(("video VAE", frozenset({LTX25})))
+        vocoder = self.raw_config.get("vocoder")
+        if "vocoder" in held and isinstance(vocoder, Mapping) and vocoder:
+            evidence.append(("vocoder", frozenset({LTX23, LTX25}) if "bwe" in vocoder else frozenset({LTX2})))
+        if "duration_head" in held:
+            evidence.append(("duration head", frozenset({LTX25})))
+        variants = frozenset(VARIANTS)
+        for part, allowed in evidence:
+            if variants & allowed:
+                variants &= allowed
+            else:
+                log.warning(
+                    "%s: its %s belongs to %s but the rest of the file to %s; using the rest",
+                    self.name,
+                    part,
+                    _versions(allowed),
+                    _versions(variants),
+                )
+        by_version = variant_of_version(self.model_version)
+        if by_version is not None:
+            if not evidence or by_version in variants:
+                return frozenset({by_version})
+            log.warning(
+                "%s: metadata model_version %r disagrees with its config, which describes %s; using the config",
+                self.name,
+                self.model_version,
+                _versions(variants),
+            )
+        return variants if evidence else frozenset()
+
+    @property
+    def role(self) -> str:
+        """What the file is: ``"checkpoint"`` (a monolith of several parts) or the one part an LTX-2.5 file (or
+        a single-component file of any release) holds: ``transformer``, ``text_encoder`` (Gemma + projection),
+        ``video_vae``, ``audio_vae`` (with its vocoder), ``vocoder``, ``upsampler``, ``duration_head``."""
+        held = set(self.components)
+        if "transformer" in held and held & {"video_vae", "audio_vae", "vocoder"}:
+            return "checkpoint"
+        for role in ("transformer", "gemma", "text_encoder", "video_vae", "audio_vae", "vocoder", "upsampler"):
+            if role in held:
+                return "text_encoder" if role == "gemma" else role
+        return "duration_head" if "duration_head" in held else "unknown"
+
+    @property
+    def video_decoder(self) -> str | None:
+        """``"diffusion"`` (LTX-2.5's NADiffusionDecoder) or ``"conv"`` for a file with a video VAE, else None."""
+        if "video_vae" not in self.components:
+            return None
+        vae = self.raw_config.get("vae")
+        return "diffusion" if isinstance(vae, Mapping) and video_vae_class(vae) == DIFFUSION_VAE_CLASS else "conv"
+
+    @property
+    def identity(self) -> FileIdentity:
+        return FileIdentity(
+            path=self.path,
+            name=self.name,
+            role=self.role,
+            components=self.components,
+            variants=self.variants,
+            model_version=self.model_version,
+            video_decoder=self.video_decoder,
+            gemma_version=_gemma_version(self),
+        )
 
     def keys(self, component: str) -> list[str]:
         """Module keys of a component (relative to the component's module)."""
@@ -468,6 +608,20 @@ class Checkpoint:
     # -- configs -------------------------------------------------------------------------------------------
 
     def config_section(self, component: str) -> Mapping[str, Any]:
+        if component == "gemma":
+            if self.gemma_config is None:
+                raise CheckpointError(f"'{self.name}' has no 'gemma_config' metadata: it holds no Gemma text encoder")
+            return self.gemma_config
+        if component == "text_encoder" and "transformer" not in self.raw_config and self.gemma_config is not None:
+            raise CheckpointError(
+                f"'{self.name}' holds the LTX-2.5 text projection, whose connectors and config ship in the "
+                "transformer file (diffusion_models/ltx-2.5-*-transformer-*.safetensors); open both together with "
+                "open_model_files(transformer=..., text_encoder=...)"
+            )
+        if component == "duration_head":
+            # Every value has a default in the reference, so an absent or empty section is a usable config.
+            section = self.raw_config.get("duration_head")
+            return section if isinstance(section, Mapping) else {}
         name = CONFIG_SECTIONS[component]
         section = self.raw_config.get(name)
         nested = any(key in self.raw_config for key in set(CONFIG_SECTIONS.values()))
@@ -487,9 +641,16 @@ class Checkpoint:
             section = self.config_section(component)
             try:
                 if component == "transformer":
-                    cfg = TransformerConfig.from_dict(section)
+                    cfg = TransformerConfig.from_dict(section, self.model_version)
                 elif component == "text_encoder":
-                    cfg = TextEncoderConfig.from_dict(section, self._projection_shape())
+                    cfg = TextEncoderConfig.from_dict(
+                        section,
+                        self._projection_shape(),
+                        gemma_hidden_size=_gemma_hidden_size(self.gemma_config),
+                        model_version=self.model_version,
+                    )
+                elif component in ("duration_head", "gemma"):
+                    cfg = dict(section)  # read by their own loaders
                 elif component == "video_vae":
                     cfg = VideoVAEConfig.from_dict(section)
                 elif component == "audio_vae":
@@ -518,7 +679,7 @@ class Checkpoint:
     @property
     def config(self) -> CheckpointConfig:
         """Configs of every component the file holds."""
-        fields = {c: self.component_config(c) for c in self.components if c != "upsampler"}
+        fields = {c: self.component_config(c) for c in self.components if c not in _UNTYPED}
         return CheckpointConfig(variant=self.variant, model_version=self.model_version, **fields)
 
     # -- tensors -------------------------------------------------------------------------------------------
@@ -596,6 +757,277 @@ def _guess_bare_component(keys: Mapping[str, TensorInfo]) -> str | None:
     if any(k.startswith(("initial_conv.", "post_upsample_res_blocks.", "final_conv.")) for k in keys):
         return "upsampler"
     return None
+
+
+def _gemma_family(config: Mapping[str, Any]) -> str:
+    """``"gemma3"`` / ``"gemma4"`` from a Hugging Face ``model_type`` (``gemma4_unified``, ``gemma3_text``, ...)."""
+    kind = config.get("model_type")
+    kind = kind if isinstance(kind, str) else ""
+    for family in ("gemma3", "gemma4"):
+        if kind.startswith(family):
+            return family
+    return kind
+
+
+def _gemma_hidden_size(config: Mapping[str, Any] | None) -> int | None:
+    """The text model's hidden width from a Gemma config (nested ``text_config`` or flat), if it says."""
+    if config is None:
+        return None
+    text = config.get("text_config")
+    for source in (text if isinstance(text, Mapping) else {}, config):
+        value = source.get("hidden_size")
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    return None
+
+
+def _gemma_version(ckpt: Checkpoint) -> str | None:
+    """The Gemma version a text-encoder file is, or the one a transformer file was trained with."""
+    for source in (ckpt.gemma_config, ckpt.gemma_source):
+        value = (source or {}).get("gemma_version")
+        if isinstance(value, str):
+            return value
+    return None
+
+
+def _label(variants: frozenset[str]) -> str | None:
+    """One release name for messages and defaults: the only one, or LTX-2.3 for parts LTX-2.5 kept unchanged (its
+    audio VAE and vocoder), as files before LTX-2.5 were read; ``None`` when nothing tells."""
+    if len(variants) == 1:
+        return next(iter(variants))
+    return LTX23 if variants == {LTX23, LTX25} else None
+
+
+def _versions(variants: frozenset[str]) -> str:
+    if not variants or len(variants) == len(VARIANTS):
+        return "an unknown release"
+    return " or ".join(v for v in VARIANTS if v in variants)
+
+
+@dataclass(frozen=True)
+class FileIdentity:
+    """What one model file is, read from its header alone.
+
+    ``role``: see :attr:`Checkpoint.role`. ``variants``: the releases it can belong to (one for a file that says;
+    LTX-2.3 *and* LTX-2.5 for an audio VAE that gives no ``model_version``; empty when nothing tells).
+    ``video_decoder``: ``"conv"`` / ``"diffusion"`` for a file with a video VAE. ``gemma_version``: the Gemma of a
+    text-encoder file, or the one a transformer file expects (``"gemma4-12b-ltx-v1"`` for LTX-2.5).
+    """
+
+    path: str
+    name: str
+    role: str
+    components: tuple[str, ...]
+    variants: frozenset[str]
+    model_version: str | None
+    video_decoder: str | None = None
+    gemma_version: str | None = None
+
+    @property
+    def variant(self) -> str | None:
+        return _label(self.variants)
+
+    @property
+    def release(self) -> str:
+        """The release for a message: ``"LTX-2.5"``, ``"LTX-2.3 or LTX-2.5"``, ``"an unknown release"``."""
+        return _versions(self.variants)
+
+    def describe(self) -> str:
+        title = "checkpoint" if self.role == "checkpoint" else TITLES.get(self.role, self.role)
+        if self.role == "text_encoder" and "gemma" in self.components:
+            title = "text encoder"
+        if self.video_decoder == "diffusion":
+            title += " (diffusion decoder)"
+        return f"'{self.name}' ({self.release} {title})"
+
+
+def identify(path: str | os.PathLike) -> FileIdentity:
+    """Which release and which part a ``.safetensors`` file is, from its header (no tensor is read)."""
+    return open_checkpoint(path).identity
+
+
+def check_same_release(files: Iterable[Checkpoint | FileIdentity]) -> frozenset[str]:
+    """The releases every file can belong to; :class:`CheckpointError` naming two files that cannot belong to
+    one release (e.g. an LTX-2.5 transformer with the video VAE of an LTX-2.3 checkpoint). Files that do not tell
+    their release (no evidence) fit any."""
+    ids = [f.identity if isinstance(f, Checkpoint) else f for f in files]
+    common = frozenset(VARIANTS)
+    told: list[FileIdentity] = []
+    for current in ids:
+        if not current.variants:
+            continue
+        if not common & current.variants:
+            other = next(t for t in told if not t.variants & current.variants)
+            raise CheckpointError(
+                f"{current.describe()} and {other.describe()} come from different releases, and the files of one "
+                f"model must come from one release: use the {other.release} {_slot_title(current.role)} in place "
+                f"of '{current.name}' (or the {current.release} counterparts of the other files)"
+            )
+        common &= current.variants
+        told.append(current)
+    return common
+
+
+def _slot_title(role: str) -> str:
+    if role == "checkpoint":
+        return "checkpoint"
+    return "text encoder" if role == "text_encoder" else TITLES.get(role, role)
+
+
+# What each slot of open_model_files needs the file to hold (any one of them).
+_SLOT_COMPONENTS = {
+    "transformer": ("transformer",),
+    "text_encoder": ("gemma", "text_encoder"),
+    "video_vae": ("video_vae",),
+    "audio_vae": ("audio_vae",),
+    "upsampler": ("upsampler",),
+    "duration_head": ("duration_head",),
+}
+
+
+class JoinedComponent:
+    """One component whose tensors lie in several files, read like a :class:`Checkpoint` (``build_component``
+    accepts it). LTX-2.5's text path: the connectors and their config ship in the transformer file, the projection
+    in the text-encoder file; the Gemma config there gives the width the projection reads."""
+
+    def __init__(self, component: str, parts: tuple[Checkpoint, ...], config: Any, variant_name: str):
+        self.component = component
+        self.parts = parts
+        self.name = " + ".join(p.name for p in parts)
+        self.path = self.name
+        self.variant_name = variant_name
+        self._config = config
+        seen: dict[str, str] = {}
+        for part in parts:
+            for key in part.keys(component):
+                if key in seen:
+                    raise CheckpointError(
+                        f"'{part.name}' and '{seen[key]}' both hold '{_clip(key)}' of the {TITLES[component]}; "
+                        "give each part once"
+                    )
+                seen[key] = part.name
+
+    def _check(self, component: str) -> None:
+        if component != self.component:
+            raise CheckpointError(f"{self.name} joins the {TITLES[self.component]}, not the {TITLES[component]}")
+
+    def component_config(self, component: str) -> Any:
+        self._check(component)
+        return self._config
+
+    def keys(self, component: str) -> list[str]:
+        self._check(component)
+        return [k for part in self.parts for k in part.keys(component)]
+
+    def shapes(self, component: str) -> dict[str, tuple[int, ...]]:
+        self._check(component)
+        return {k: v for part in self.parts for k, v in part.shapes(component).items()}
+
+    def state_dict(self, component: str, *args: Any, **kwargs: Any) -> dict[str, torch.Tensor]:
+        self._check(component)
+        out: dict[str, torch.Tensor] = {}
+        for part in self.parts:
+            out.update(part.state_dict(component, *args, **kwargs))
+        return out
+
+
+class ModelFiles:
+    """The files of one model, opened together: an LTX-2 / LTX-2.3 monolith, or LTX-2.5's split files, each
+    checked to hold its part and to belong to one release (:func:`open_model_files`).
+
+    :meth:`source` gives what ``build_component`` reads a component from: the file that holds it, or for LTX-2.5's
+    text path a :class:`JoinedComponent` of the transformer and text-encoder files.
+    """
+
+    def __init__(self, files: Mapping[str, Checkpoint]):
+        self.files = dict(files)
+        self.variants = check_same_release(self.files.values())
+        self.variant = _label(self.variants)
+
+    @property
+    def variant_name(self) -> str:
+        return self.variant or "LTX-2 family"
+
+    def source(self, component: str) -> Checkpoint | JoinedComponent:
+        """The file (or joined files) to build ``component`` from; :class:`CheckpointError` if none holds it."""
+        if component == "text_encoder":
+            return self._text_path()
+        holders = [c for c in self._ordered() if component in c.components]
+        if not holders:
+            given = ", ".join(c.identity.describe() for c in self.files.values()) or "no files"
+            raise CheckpointError(f"none of the given files holds the {TITLES.get(component, component)} ({given})")
+        return holders[0]
+
+    def _ordered(self) -> list[Checkpoint]:
+        # A part's own slot first (a monolith given as the transformer also holds a video VAE).
+        return sorted(self.files.values(), key=lambda c: c.role == "checkpoint")
+
+    def _text_path(self) -> Checkpoint | JoinedComponent:
+        parts = [c for c in self._ordered() if "text_encoder" in c.components]
+        if not parts:
+            raise CheckpointError("none of the given files holds the text projection and connectors")
+        with_config = [c for c in parts if isinstance(c.raw_config.get("transformer"), Mapping)]
+        unique = list(dict.fromkeys(parts))
+        if len(unique) == 1:
+            return unique[0]
+        if not with_config:
+            raise CheckpointError(
+                f"{' and '.join(c.name for c in unique)} hold parts of the text path but none has the transformer "
+                "config that describes it"
+            )
+        host = with_config[0]
+        projection = next((c for c in unique if c._projection_shape() is not None), None)
+        gemma = next((c.gemma_config for c in unique if c.gemma_config is not None), None)
+        try:
+            config = TextEncoderConfig.from_dict(
+                host.config_section("text_encoder"),
+                projection._projection_shape() if projection is not None else None,
+                gemma_hidden_size=_gemma_hidden_size(gemma),
+                model_version=host.model_version,
+            )
+        except ConfigError as e:
+            raise CheckpointError(f"{' + '.join(c.name for c in unique)} ({self.variant_name}): {e}") from e
+        return JoinedComponent("text_encoder", tuple(unique), config, self.variant_name)
+
+
+def open_model_files(
+    *,
+    checkpoint: str | os.PathLike | Checkpoint | None = None,
+    transformer: str | os.PathLike | Checkpoint | None = None,
+    text_encoder: str | os.PathLike | Checkpoint | None = None,
+    video_vae: str | os.PathLike | Checkpoint | None = None,
+    audio_vae: str | os.PathLike | Checkpoint | None = None,
+    upsampler: str | os.PathLike | Checkpoint | None = None,
+    duration_head: str | os.PathLike | Checkpoint | None = None,
+) -> ModelFiles:
+    """Open the files of one model: a ``checkpoint`` (monolith) and/or one file per part (LTX-2.5's split
+    release; any part may also come from a monolith). Each file must hold its slot's part, and all must belong to
+    one release: :class:`CheckpointError` names the file and what it is otherwise."""
+    given = {
+        "checkpoint": checkpoint,
+        "transformer": transformer,
+        "text_encoder": text_encoder,
+        "video_vae": video_vae,
+        "audio_vae": audio_vae,
+        "upsampler": upsampler,
+        "duration_head": duration_head,
+    }
+    files: dict[str, Checkpoint] = {}
+    for slot, value in given.items():
+        if value is None:
+            continue
+        ckpt = value if isinstance(value, Checkpoint) else open_checkpoint(value)
+        wanted = _SLOT_COMPONENTS.get(slot)
+        if wanted is not None and not set(wanted) & set(ckpt.components):
+            title = "text encoder" if slot == "text_encoder" else TITLES[slot]
+            raise CheckpointError(
+                f"{ckpt.identity.describe()} was given as the {title} but holds no {title} "
+                f"(it holds: {', '.join(TITLES[c] for c in ckpt.components) or 'nothing LTX-AV can use'})"
+            )
+        files[slot] = ckpt
+    if not files:
+        raise InputError("open_model_files needs at least one file")
+    return ModelFiles(files)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -817,7 +1249,7 @@ def _build_on_meta(ckpt: Checkpoint, component: str, factory: Callable[[Any], M]
 
 
 def build_component(
-    checkpoint: Checkpoint | str | os.PathLike,
+    checkpoint: Checkpoint | JoinedComponent | str | os.PathLike,
     component: str,
     factory: Callable[[Any], M],
     *,
@@ -833,7 +1265,7 @@ def build_component(
     then a bound on the tensors the build may create), and keys and shapes are checked against the file header
     before any tensor is read.
     """
-    ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else open_checkpoint(checkpoint)
+    ckpt = checkpoint if isinstance(checkpoint, (Checkpoint, JoinedComponent)) else open_checkpoint(checkpoint)
     config = ckpt.component_config(component)
     only = tuple(only) if only is not None else None
     check_config_against_file(ckpt, component, config, only)

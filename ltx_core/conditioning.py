@@ -11,6 +11,17 @@ Conditions (architecture notes §7.7):
 * :class:`KeyframeCondition` (any other frame) *appends* the encoded frames as extra tokens after the video's own,
   placed in time at pixel frame ``frame_index`` (see :func:`.patchify.keyframe_positions`), mask ``1 - strength``.
   They are cut off again before the latent is returned.
+* :class:`KeyframeSlots` (LTX-2.5) appends empty one-pixel-frame slots at chosen pixel frames that are *generated*
+  with the video (mask 1), each a latent frame of tokens spanning one pixel frame in time.
+
+Two published implementations differ in how conditions enter the state (:class:`Conventions`): ltx-core 1.0.0
+(the reference for LTX-2 / LTX-2.3) and 1.2.0 (the only one for LTX-2.5); :func:`conventions_for` picks a
+release's.
+
+Every video token also carries a *keyframe mark* (``TokenState.keyframes``): True for tokens that encode one
+standalone pixel frame, i.e. the latent's first frame (the causal VAE encodes it alone) and generated slots; never
+appended image or reference tokens. LTX-2.5 adds a learned embedding to the marked tokens; earlier models ignore
+the marks.
 
 Noise masks (``noise_mask`` of a LATENT) become per-token denoise masks with :func:`video_denoise_mask` and
 :func:`audio_denoise_mask`; :func:`time_window_mask` builds one that regenerates a time window (retake).
@@ -25,6 +36,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from .config import LTX25
 from .errors import InputError
 from .latents import SPACE_COMPRESSION, TIME_COMPRESSION, nearest_frame_counts, video_frame_count
 from .media import DEFAULT_IMAGE_CRF, h264_roundtrip, resize_to_fill
@@ -46,7 +58,8 @@ class TokenState:
 
     ``latent`` ``[B, N, C]`` current values; ``clean`` ``[B, N, C]`` values kept where ``mask`` < 1; ``mask``
     ``[B, N]`` float32 denoise mask in [0, 1]; ``positions`` ``[B, A, N, 2]`` RoPE bounds; ``grid`` the latent's
-    own size, ``(F, H, W)`` for video or ``(T,)`` for audio (its tokens come first); ``frame_rate`` (video).
+    own size, ``(F, H, W)`` for video or ``(T,)`` for audio (its tokens come first); ``frame_rate`` (video);
+    ``keyframes`` ``[B, N]`` bool keyframe marks (video; ``None`` for audio).
     Every token attends to every other (conditions add no attention mask, like the reference's plain items).
     """
 
@@ -56,6 +69,7 @@ class TokenState:
     positions: torch.Tensor
     grid: tuple[int, ...]
     frame_rate: float | None = None
+    keyframes: torch.Tensor | None = None
 
     @property
     def own_tokens(self) -> int:
@@ -78,6 +92,8 @@ def video_state(latent: torch.Tensor, frame_rate: float, denoise_mask: torch.Ten
     b, _, f, h, w = latent.shape
     tokens = patchify_video(latent.float()).contiguous()
     mask = torch.ones(b, f * h * w) if denoise_mask is None else denoise_mask.float()
+    keyframes = torch.zeros(b, f * h * w, dtype=torch.bool, device=tokens.device)
+    keyframes[:, : h * w] = True  # the first latent frame encodes pixel frame 0 alone
     return TokenState(
         latent=tokens,
         clean=tokens.clone(),
@@ -85,6 +101,7 @@ def video_state(latent: torch.Tensor, frame_rate: float, denoise_mask: torch.Ten
         positions=video_positions(b, f, h, w, frame_rate, device=tokens.device),
         grid=(f, h, w),
         frame_rate=float(frame_rate),
+        keyframes=keyframes,
     )
 
 
@@ -113,7 +130,54 @@ def own_tokens(state: TokenState) -> TokenState:
         clean=state.clean[:, :n],
         mask=state.mask[:, :n],
         positions=state.positions[:, :, :n],
+        keyframes=None if state.keyframes is None else state.keyframes[:, :n],
     )
+
+
+def appended_tokens(state: TokenState) -> TokenState:
+    """The tokens conditions appended after the latent's own (keyframes, references, slots), in order."""
+    n = state.own_tokens
+    return replace(
+        state,
+        latent=state.latent[:, n:],
+        clean=state.clean[:, n:],
+        mask=state.mask[:, n:],
+        positions=state.positions[:, :, n:],
+        keyframes=None if state.keyframes is None else state.keyframes[:, n:],
+    )
+
+
+# -- conventions ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Conventions:
+    """How a published implementation prepares what the model sees, where the two releases differ.
+
+    ``single_frame_keyframes``: a keyframe of one latent frame (one encoded image) spans one pixel frame in time,
+    ``[i, i + 1)``, instead of a latent frame's eight (it changes the keyframe's RoPE position). ``clean_only``: a
+    condition sets only the kept values (and mask); the noisy starting value of an appended token is zero and a
+    replaced token keeps the input latent's, where the other convention writes the condition into both; noise is
+    then mixed in as ``lerp(clean, lerp(latent, noise, scale), mask)`` (only a partial strength with a noise scale
+    below 1 tells the two apart, see :func:`.sampling.add_noise`). ``zero_frozen_sigma``: a stream with nothing to
+    generate (audio kept in audio-to-video) is shown to the model at sigma 0, which drives its prompt AdaLN and the
+    other stream's cross-attention gate, instead of the step's sigma.
+    """
+
+    single_frame_keyframes: bool = False
+    clean_only: bool = False
+    zero_frozen_sigma: bool = False
+
+
+# ltx-core 1.0.0, the reference for LTX-2 and LTX-2.3.
+LTX_CORE_1_0 = Conventions()
+# ltx-core 1.2.0, the only implementation of LTX-2.5.
+LTX_CORE_1_2 = Conventions(single_frame_keyframes=True, clean_only=True, zero_frozen_sigma=True)
+
+
+def conventions_for(variant: str | None) -> Conventions:
+    """The conventions of the implementation a release was published with."""
+    return LTX_CORE_1_2 if variant == LTX25 else LTX_CORE_1_0
 
 
 # -- image / keyframe conditions -----------------------------------------------------------------------------------
@@ -157,7 +221,24 @@ class ReferenceCondition:
         return 0
 
 
-Condition = FrameCondition | KeyframeCondition | ReferenceCondition
+@dataclass(frozen=True)
+class KeyframeSlots:
+    """LTX-2.5 generated keyframes: one empty slot per pixel frame in ``frame_indices`` (strictly increasing,
+    inside the video), each a latent frame of tokens at the video's size spanning that single pixel frame in time,
+    generated with the video (mask 1) from zeros, or from ``latent`` ``[1|B, C, K, H, W]`` (K = one latent frame
+    per slot) moved toward noise like any generated token. The slots are marked as keyframes (only models with a
+    keyframe embedding know what they are) and cut from the sampler's output like other appended tokens; their
+    content can be read from the final state (:func:`appended_tokens`)."""
+
+    frame_indices: tuple[int, ...]
+    latent: torch.Tensor | None = None
+
+    @property
+    def frame_index(self) -> int:
+        return self.frame_indices[0] if self.frame_indices else 0
+
+
+Condition = FrameCondition | KeyframeCondition | ReferenceCondition | KeyframeSlots
 
 
 def _check_condition(state: TokenState, cond: Condition, name: str) -> tuple[int, torch.Tensor]:
@@ -201,8 +282,13 @@ def _check_condition(state: TokenState, cond: Condition, name: str) -> tuple[int
     return b, tokens
 
 
-def apply_condition(state: TokenState, cond: Condition, name: str = "condition") -> TokenState:
-    """The video state with ``cond`` applied (replaced tokens, or appended tokens with their positions)."""
+def apply_condition(
+    state: TokenState, cond: Condition, name: str = "condition", conventions: Conventions = LTX_CORE_1_0
+) -> TokenState:
+    """The video state with ``cond`` applied (replaced tokens, or appended tokens with their positions), under
+    ``conventions`` (:func:`conventions_for` of the model's release)."""
+    if isinstance(cond, KeyframeSlots):
+        return _append_slots(state, cond, name)
     b, tokens = _check_condition(state, cond, name)
     f, h, w = state.grid
     keep = 1.0 - float(cond.strength)
@@ -216,7 +302,8 @@ def apply_condition(state: TokenState, cond: Condition, name: str = "condition")
         start = cond.latent_index * h * w
         stop = start + tokens.shape[1]
         latent, clean, mask = state.latent.clone(), state.clean.clone(), state.mask.clone()
-        latent[:, start:stop] = tokens
+        if not conventions.clean_only:
+            latent[:, start:stop] = tokens
         clean[:, start:stop] = tokens
         mask[:, start:stop] = keep
         return replace(state, latent=latent, clean=clean, mask=mask)
@@ -227,24 +314,119 @@ def apply_condition(state: TokenState, cond: Condition, name: str = "condition")
         if cond.frame_index < 0:
             raise InputError(f"{name}: frame_index must be >= 0; got {cond.frame_index}")
         positions = keyframe_positions(b, frames, h, w, cond.frame_index, state.frame_rate, device=state.latent.device)
-    positions = positions.to(state.positions.dtype)
-    return replace(
+        if conventions.single_frame_keyframes and frames == 1:
+            positions = _one_pixel_frame(positions, cond.frame_index, state.frame_rate)
+    return _append(
         state,
-        latent=torch.cat([state.latent, tokens], dim=1),
-        clean=torch.cat([state.clean, tokens], dim=1),
-        mask=torch.cat([state.mask, torch.full(tokens.shape[:2], keep, device=state.mask.device)], dim=1),
-        positions=torch.cat([state.positions, positions], dim=2),
+        torch.zeros_like(tokens) if conventions.clean_only else tokens,
+        tokens,
+        torch.full(tokens.shape[:2], keep, device=state.mask.device),
+        positions,
+        marked=False,
     )
 
 
-def apply_conditions(state: TokenState, conditions: list[Condition] | tuple[Condition, ...]) -> TokenState:
+def _one_pixel_frame(positions: torch.Tensor, frame_index: int, frame_rate: float) -> torch.Tensor:
+    """Narrow a one-latent-frame group at pixel frame ``frame_index`` to ``[frame_index, frame_index + 1)`` in time,
+    rounded like its start (pixel frames in float32, then over the frame rate)."""
+    positions = positions.clone()
+    end = torch.tensor(float(frame_index + 1), dtype=torch.float32, device=positions.device) / frame_rate
+    positions[:, 0, :, 1] = end
+    return positions
+
+
+def _append(
+    state: TokenState,
+    noisy: torch.Tensor,
+    clean: torch.Tensor,
+    mask: torch.Tensor,
+    positions: torch.Tensor,
+    *,
+    marked: bool,
+) -> TokenState:
+    keyframes = state.keyframes
+    if keyframes is not None:
+        added = torch.full(noisy.shape[:2], marked, dtype=torch.bool, device=keyframes.device)
+        keyframes = torch.cat([keyframes, added], dim=1)
+    return replace(
+        state,
+        latent=torch.cat([state.latent, noisy.to(state.latent.dtype)], dim=1),
+        clean=torch.cat([state.clean, clean.to(state.clean.dtype)], dim=1),
+        mask=torch.cat([state.mask, mask.to(state.mask.dtype)], dim=1),
+        positions=torch.cat([state.positions, positions.to(state.positions.dtype)], dim=2),
+        keyframes=keyframes,
+    )
+
+
+def _append_slots(state: TokenState, cond: KeyframeSlots, name: str) -> TokenState:
+    f, h, w = state.grid
+    b, device = state.latent.shape[0], state.latent.device
+    pixel_frames = video_frame_count(f)
+    indices = cond.frame_indices
+    if (
+        not isinstance(indices, (tuple, list))
+        or not indices
+        or any(isinstance(i, bool) or not isinstance(i, int) for i in indices)
+    ):
+        raise InputError(
+            f"{name}: frame_indices must be a non-empty list of whole pixel frame numbers; got {indices!r}"
+        )
+    if any(i < 0 or i >= pixel_frames for i in indices) or any(
+        j <= i for i, j in zip(indices, indices[1:], strict=False)
+    ):
+        raise InputError(
+            f"{name}: keyframe slots {list(indices)} must be strictly increasing pixel frames of the video, which "
+            f"has frames 0..{pixel_frames - 1}"
+        )
+    if state.keyframes is None:
+        raise InputError(f"{name}: keyframe slots need a video state (this one has no keyframe marks)")
+    count = h * w * len(indices)
+    channels = state.latent.shape[-1]
+    if cond.latent is None:
+        noisy = torch.zeros(b, count, channels, device=device)
+    else:
+        lat = cond.latent
+        want = [1, channels, len(indices), h, w]
+        if not isinstance(lat, torch.Tensor) or lat.ndim != 5 or list(lat.shape[1:]) != want[1:]:
+            shape = list(lat.shape) if isinstance(lat, torch.Tensor) else type(lat).__name__
+            raise InputError(
+                f"{name}: the slots' starting latent must be {want} (one latent frame per slot); got {shape}"
+            )
+        if lat.shape[0] not in (1, b):
+            raise InputError(f"{name}: the slots' starting latent has batch {lat.shape[0]} but the video has {b}")
+        # one latent frame per slot, slot after slot (a frame-major patchify of the K frames is exactly that)
+        noisy = patchify_video(lat.float().to(device)).expand(b, -1, -1)
+    positions = torch.cat(
+        [_one_pixel_frame(keyframe_positions(b, 1, h, w, i, state.frame_rate, device=device), i, state.frame_rate)
+         for i in indices],
+        dim=2,
+    )  # fmt: skip
+    return _append(
+        state, noisy, torch.zeros(b, count, channels, device=device), torch.ones(b, count, device=device),
+        positions, marked=True,
+    )  # fmt: skip
+
+
+def apply_conditions(
+    state: TokenState,
+    conditions: list[Condition] | tuple[Condition, ...],
+    conventions: Conventions = LTX_CORE_1_0,
+) -> TokenState:
     """Apply conditions in order (a later replace of the same frames wins; keyframes append in order)."""
+    slots = [c for c in conditions if isinstance(c, KeyframeSlots)]
+    if len(slots) > 1:
+        raise InputError(
+            f"{len(slots)} sets of keyframe slots were given; put all slots in one KeyframeSlots (their tokens must "
+            "form one run)"
+        )
     for i, cond in enumerate(conditions):
-        state = apply_condition(state, cond, f"condition {i + 1} ({describe_condition(cond)})")
+        state = apply_condition(state, cond, f"condition {i + 1} ({describe_condition(cond)})", conventions)
     return state
 
 
 def describe_condition(cond: Condition) -> str:
+    if isinstance(cond, KeyframeSlots):
+        return f"generated keyframe slots at frames {', '.join(str(i) for i in cond.frame_indices)}"
     if isinstance(cond, ReferenceCondition):
         return f"IC-LoRA reference at scale {cond.scale}, strength {cond.strength:g}"
     kind = "replaces frames" if isinstance(cond, FrameCondition) else "keyframe"
@@ -253,6 +435,8 @@ def describe_condition(cond: Condition) -> str:
 
 def condition_to_dict(cond: Condition) -> dict[str, Any]:
     """Plain dict (tensors, numbers, strings) for a LATENT entry; :func:`condition_from_dict` reverses it."""
+    if isinstance(cond, KeyframeSlots):
+        return {"kind": "slots", "latent": cond.latent, "frames": [int(i) for i in cond.frame_indices]}
     if isinstance(cond, FrameCondition):
         return {"kind": "replace", "latent": cond.latent, "strength": float(cond.strength), "index": cond.latent_index}
     if isinstance(cond, ReferenceCondition):
@@ -261,6 +445,11 @@ def condition_to_dict(cond: Condition) -> dict[str, Any]:
 
 
 def condition_from_dict(values: Any, name: str = "condition") -> Condition:
+    if isinstance(values, dict) and values.get("kind") == "slots":
+        frames, latent = values.get("frames"), values.get("latent")
+        if not isinstance(frames, (list, tuple)) or not (latent is None or isinstance(latent, torch.Tensor)):
+            raise InputError(f"{name}: keyframe slots need a 'frames' list and an optional 'latent' tensor")
+        return KeyframeSlots(tuple(frames), latent)
     if not isinstance(values, dict) or not isinstance(values.get("latent"), torch.Tensor):
         raise InputError(f"{name} is not an LTX-AV image condition (a dict with an encoded 'latent')")
     kind, index, strength = values.get("kind"), values.get("index"), values.get("strength")

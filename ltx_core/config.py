@@ -1,10 +1,16 @@
 """Typed architecture configs, one frozen dataclass per component, read from a checkpoint's metadata.
 
 An official LTX-2 / LTX-2.3 single file carries its architecture as JSON in ``metadata["config"]`` with the
-sections ``transformer``, ``vae``, ``audio_vae`` and ``vocoder``. Field names follow those JSON keys so an error can
-name the key the user would find in the file. Where a key is absent we use the value the official
-implementation (ltx-core 1.0.0) uses for an absent key, because that is what the same file means there; a value
-we do not support raises :class:`ConfigError` naming the key.
+sections ``transformer``, ``vae``, ``audio_vae`` and ``vocoder``; the LTX-2.5 release is split into one file per
+component, each with the sections of its own part (the transformer file: ``transformer``). Field names follow those
+JSON keys so an error can name the key the user would find in the file. Where a key is absent we use the value the
+official implementation uses for an absent key, because that is what the same file means there: ltx-core 1.0.0 for
+LTX-2 / LTX-2.3, ltx-core 1.2.0 (the only release that runs it) for LTX-2.5. A value we do not support raises
+:class:`ConfigError` naming the key.
+
+Which release a file belongs to is read from its config (the transformer's layout, the video VAE's class) and from
+``metadata["model_version"]`` (``"2.5.0"`` on the LTX-2.5 files): :func:`detect_variant`,
+:func:`variant_of_version`.
 """
 
 from __future__ import annotations
@@ -18,6 +24,8 @@ from .errors import ConfigError
 
 LTX2 = "LTX-2"
 LTX23 = "LTX-2.3"
+LTX25 = "LTX-2.5"
+VARIANTS = (LTX2, LTX23, LTX25)
 
 # Values the official implementation requires in the transformer section; any other value would describe a
 # different network than the one implemented here.
@@ -51,8 +59,20 @@ _TEXT_PATH_V2_VALUES: dict[str, bool] = {
     "caption_projection_second_linear": False,
 }
 
-# Keys that only newer model generations (LTX-2.5, served by ltx-core 1.2+) write into the transformer section.
-_NEWER_GENERATION_KEYS = ("keyframes_abs_pos_embedding", "use_prompt_adaln_single", "ff_bias")
+# Keys LTX-2.5 added to the transformer section (ltx-core 1.2.0 reads an absent one as the LTX-2.3 value). Any of
+# them away from that value marks a 2.5-generation network; the released 2.5 files set ff_bias false and
+# use_keyframes_abs_pos_embedding true.
+_LTX25_TRANSFORMER_KEYS: dict[str, bool] = {
+    "ff_bias": True,
+    "audio_ff_bias": True,
+    "use_prompt_adaln_single": True,
+    "use_keyframes_abs_pos_embedding": False,
+}
+
+# The video VAE class whose decoder is a diffusion model (only LTX-2.5 ships one); the convolutional VAE of every
+# release is "CausalVideoAutoencoder".
+DIFFUSION_VAE_CLASS = "CausalDiffusionVAE"
+CONV_VAE_CLASS = "CausalVideoAutoencoder"
 
 # Gemma 3 12B, the text encoder of both LTX-2 and LTX-2.3: its hidden width, used when the file does not say.
 GEMMA3_12B_HIDDEN_SIZE = 3840
@@ -198,6 +218,16 @@ class TransformerConfig:
     apply_gated_attention: bool
     cross_attention_adaln: bool
     caption_proj_before_connector: bool
+    # LTX-2.5: the video (and optionally audio) feed-forward without biases, the prompt AdaLN reduced to its static
+    # table (False: the text keys/values no longer depend on the timestep), and a learned vector added to the
+    # tokens that encode one standalone pixel frame (see AudioVideoTransformer).
+    ff_bias: bool = True
+    audio_ff_bias: bool = True
+    use_prompt_adaln_single: bool = True
+    use_keyframes_abs_pos_embedding: bool = False
+    # The release this network belongs to (LTX2 / LTX23 / LTX25): it picks the conventions of the implementation
+    # that runs it (ltx-core 1.0.0 for LTX-2 and LTX-2.3, 1.2.0 for LTX-2.5).
+    variant: str = LTX23
 
     @property
     def video_dim(self) -> int:
@@ -218,20 +248,19 @@ class TransformerConfig:
         return 9 if self.cross_attention_adaln else 6
 
     @classmethod
-    def from_dict(cls, values: Mapping[str, Any]) -> TransformerConfig:
+    def from_dict(cls, values: Mapping[str, Any], model_version: str | None = None) -> TransformerConfig:
+        """``model_version``: the file's ``metadata["model_version"]``, which names the release when the section
+        alone does not (it decides the defaults of absent keys)."""
         s = _Section("transformer", values)
         for key, expected in TRANSFORMER_FIXED_VALUES.items():
             if s.has(key) and s.values[key] != expected:
                 raise ConfigError(
-                    f"config key 'transformer.{key}' is {s.values[key]!r}; LTX-2 / LTX-2.3 use {expected!r}, "
-                    "so this file describes a different network"
+                    f"config key 'transformer.{key}' is {s.values[key]!r}; LTX-2, LTX-2.3 and LTX-2.5 use "
+                    f"{expected!r}, so this file describes a different network"
                 )
-        for key in _NEWER_GENERATION_KEYS:
-            if s.has(key):
-                raise ConfigError(
-                    f"config key 'transformer.{key}' belongs to a newer model generation (LTX-2.5 or later); "
-                    "LTX-AV supports LTX-2 and LTX-2.3"
-                )
+        for key, default in _LTX25_TRANSFORMER_KEYS.items():
+            s.bool(key, default)
+        variant = transformer_variant(values, model_version)
         text_v2 = _text_path_is_v2(s)
         caption_channels = s.optional_int("caption_channels")
         if not text_v2 and caption_channels is None:
@@ -260,14 +289,19 @@ class TransformerConfig:
             positional_embedding_max_pos=s.ints("positional_embedding_max_pos", (20, 2048, 2048), length=3),
             audio_positional_embedding_max_pos=s.ints("audio_positional_embedding_max_pos", (20,), length=1),
             timestep_scale_multiplier=s.float("timestep_scale_multiplier", 1000.0),
-            # ltx-core 1.0.0 reads an absent value as 1; released files are believed to say 1000.
+            # ltx-core reads an absent value as 1; released files say 1000.
             av_ca_timestep_scale_multiplier=s.float("av_ca_timestep_scale_multiplier", 1.0),
-            # The 1.0.0 default when absent is "interleaved"; released files say "split".
-            rope_type=s.choice("rope_type", "interleaved", ("interleaved", "split")),
+            # Absent, ltx-core 1.0.0 means "interleaved" and 1.2.0 "split"; released files say "split".
+            rope_type=s.choice("rope_type", "split" if variant == LTX25 else "interleaved", ("interleaved", "split")),
             rope_float64=precision == "float64",
             apply_gated_attention=s.bool("apply_gated_attention", False),
             cross_attention_adaln=s.bool("cross_attention_adaln", False),
             caption_proj_before_connector=text_v2,
+            ff_bias=s.bool("ff_bias", True),
+            audio_ff_bias=s.bool("audio_ff_bias", True),
+            use_prompt_adaln_single=s.bool("use_prompt_adaln_single", True),
+            use_keyframes_abs_pos_embedding=s.bool("use_keyframes_abs_pos_embedding", False),
+            variant=variant,
         )
 
 
@@ -308,6 +342,8 @@ class ConnectorConfig:
     apply_gated_attention: bool
     rope_type: str
     rope_float64: bool
+    # ``connector_ff_bias`` (ltx-core 1.2.0; absent in every released file so far, which means biases).
+    ff_bias: bool = True
     # The reference builds connectors with its default theta, whatever the transformer's theta says.
     positional_embedding_theta: float = 10000.0
     num_registers: int = 128
@@ -336,20 +372,31 @@ class TextEncoderConfig:
     gemma_num_hidden_states: int | None
 
     @classmethod
-    def from_dict(cls, values: Mapping[str, Any], projection_shape: tuple[int, ...] | None = None) -> TextEncoderConfig:
-        """``projection_shape``: the stored shape of the (video) aggregate projection weight, [out, in]."""
-        transformer = TransformerConfig.from_dict(values)
+    def from_dict(
+        cls,
+        values: Mapping[str, Any],
+        projection_shape: tuple[int, ...] | None = None,
+        *,
+        gemma_hidden_size: int | None = None,
+        model_version: str | None = None,
+    ) -> TextEncoderConfig:
+        """``values``: the transformer section (the connectors' keys live there). ``projection_shape``: the stored
+        shape of the (video) aggregate projection weight, [out, in]. ``gemma_hidden_size``: the text encoder's
+        hidden width where the file says it (LTX-2.5: the Gemma 4 config packed with the projection); LTX-2.3
+        files do not, and mean Gemma 3 12B."""
+        transformer = TransformerConfig.from_dict(values, model_version)
         s = _Section("transformer", values)
-        rope = {"rope_type": transformer.rope_type, "rope_float64": transformer.rope_float64}
+        shared = {"rope_type": transformer.rope_type, "rope_float64": transformer.rope_float64}
         max_pos = s.ints("connector_positional_embedding_max_pos", (1,), length=1)
         gated = s.bool("connector_apply_gated_attention", False)
+        shared["ff_bias"] = s.bool("connector_ff_bias", True)
         video = ConnectorConfig(
             num_attention_heads=s.int("connector_num_attention_heads", 30),
             attention_head_dim=s.int("connector_attention_head_dim", 128),
             num_layers=s.int("connector_num_layers", 2),
             positional_embedding_max_pos=max_pos,
             apply_gated_attention=gated,
-            **rope,
+            **shared,
         )
         audio = ConnectorConfig(
             num_attention_heads=s.int("audio_connector_num_attention_heads", video.num_attention_heads),
@@ -357,19 +404,19 @@ class TextEncoderConfig:
             num_layers=s.int("audio_connector_num_layers", video.num_layers),
             positional_embedding_max_pos=max_pos,
             apply_gated_attention=gated,
-            **rope,
+            **shared,
         )
         version = transformer.text_path_version
         if version == 1:
             hidden = transformer.caption_channels
             video_dim = audio_dim = hidden
         else:
-            hidden = transformer.caption_channels or GEMMA3_12B_HIDDEN_SIZE
+            hidden = gemma_hidden_size or transformer.caption_channels or GEMMA3_12B_HIDDEN_SIZE
             video_dim, audio_dim = transformer.video_dim, transformer.audio_dim
         if video.dim != video_dim or audio.dim != audio_dim:
             raise ConfigError(
                 f"text connectors are {video.dim} (video) / {audio.dim} (audio) wide but the text path of this "
-                f"{'LTX-2.3' if version == 2 else 'LTX-2'} config produces {video_dim} / {audio_dim}; check "
+                f"{transformer.variant} config produces {video_dim} / {audio_dim}; check "
                 "'transformer.connector_num_attention_heads' and 'transformer.connector_attention_head_dim'"
             )
         num_states = None
@@ -636,26 +683,73 @@ class VocoderConfig:
 # Whole checkpoint
 
 
+def parse_model_version(text: str | None) -> tuple[int, ...]:
+    """``metadata["model_version"]`` as numbers: ``"2.5.0"`` -> (2, 5, 0). Reading stops at the first part that is
+    not a whole number (``"2.3.rc1"`` -> (2, 3)); ``-`` separates like ``.`` (``"2.4-rc2"`` -> (2, 4)), as the
+    official pipelines read it. Unset or unreadable: ()."""
+    if not isinstance(text, str):
+        return ()
+    numbers: list[int] = []
+    for part in text.strip().replace("-", ".").split("."):
+        if not part.isdigit() or len(part) > 6:
+            break
+        numbers.append(int(part))
+    return tuple(numbers)
+
+
+# Releases by model_version. 2.4 is the pre-release numbering of LTX-2.5 (the official code treats every version
+# from 2.4 on as the Gemma 4 generation).
+_VERSION_VARIANTS = {(2, 0): LTX2, (2, 1): LTX2, (2, 2): LTX2, (2, 3): LTX23, (2, 4): LTX25, (2, 5): LTX25}
+NEWEST_SUPPORTED_VERSION = (2, 5)
+
+
+def variant_of_version(model_version: str | None) -> str | None:
+    """The release a ``model_version`` string names (``None``: unset, unreadable or newer than LTX-2.5)."""
+    numbers = parse_model_version(model_version)
+    if numbers == (2,):
+        return LTX2
+    return _VERSION_VARIANTS.get(numbers[:2])
+
+
+def is_newer_release(model_version: str | None) -> bool:
+    """A ``model_version`` beyond the newest release LTX-AV implements (2.6, 3.0, ...)."""
+    return parse_model_version(model_version)[:2] > NEWEST_SUPPORTED_VERSION
+
+
+def transformer_variant(section: Mapping[str, Any], model_version: str | None = None) -> str:
+    """The release a transformer section describes. Its own keys decide where they can: an LTX-2.5 key away from
+    the LTX-2.3 value (``ff_bias: false``, ``use_keyframes_abs_pos_embedding: true``, ...); else the text-path
+    layout, gating and prompt AdaLN that LTX-2.3 introduced. A section that looks like LTX-2.3 in a file whose
+    ``model_version`` says 2.4 / 2.5 is an LTX-2.5 network with LTX-2.3 values."""
+    if any(k in section and section[k] != v for k, v in _LTX25_TRANSFORMER_KEYS.items()):
+        return LTX25
+    v2 = section.get("caption_proj_before_connector") is True
+    if not (v2 or section.get("apply_gated_attention") or section.get("cross_attention_adaln")):
+        return LTX2
+    return LTX25 if variant_of_version(model_version) == LTX25 else LTX23
+
+
+def video_vae_class(section: Mapping[str, Any]) -> str:
+    """``vae._class_name``: the convolutional VAE when absent (files before LTX-2.5 may not name it)."""
+    name = section.get("_class_name", CONV_VAE_CLASS)
+    return name if isinstance(name, str) else repr(name)
+
+
 def detect_variant(config: Mapping[str, Any], model_version: str | None = None) -> str | None:
-    """LTX-2 or LTX-2.3, from the config (the text-path layout, gating, the BWE vocoder), else the version
-    string; ``None`` for a file that holds no component that tells them apart."""
+    """The release a config describes: the transformer's layout, a diffusion video decoder (LTX-2.5 only), the
+    vocoder type (BWE since LTX-2.3), else ``model_version``; ``None`` for a file that holds no component that
+    tells them apart."""
+    by_version = variant_of_version(model_version)
     transformer = config.get("transformer")
     if isinstance(transformer, Mapping) and transformer:
-        v2 = transformer.get("caption_proj_before_connector") is True
-        return (
-            LTX23
-            if v2 or transformer.get("apply_gated_attention") or transformer.get("cross_attention_adaln")
-            else LTX2
-        )
+        return transformer_variant(transformer, model_version)
+    vae = config.get("vae")
+    if isinstance(vae, Mapping) and video_vae_class(vae) == DIFFUSION_VAE_CLASS:
+        return LTX25
     vocoder = config.get("vocoder")
     if isinstance(vocoder, Mapping) and "bwe" in vocoder:
-        return LTX23
-    if model_version:
-        if model_version.startswith("2.3"):
-            return LTX23
-        if model_version.startswith(("2.0", "2.1", "2.2")) or model_version == "2":
-            return LTX2
-    return None
+        return LTX25 if by_version == LTX25 else LTX23
+    return by_version
 
 
 @dataclass(frozen=True)

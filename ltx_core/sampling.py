@@ -9,6 +9,8 @@ token from ``sigma_i`` to ``sigma_{i+1}`` along ``(x - x0) / sigma_i``.
 The entry point for scripts and nodes is :func:`sample`; :func:`denoise` is the loop on prepared
 :class:`.conditioning.TokenState`s. Noise is drawn on the CPU from the seed (video tokens first, then audio, in
 the patchified layout including appended conditioning tokens, float32) so results do not depend on the device.
+Where the published implementations differ (how conditions and noise enter the state, the sigma a kept stream is
+shown at), the model's release picks the conventions (:func:`.conditioning.conventions_for`).
 """
 
 from __future__ import annotations
@@ -21,7 +23,18 @@ from dataclasses import dataclass, replace
 import torch
 
 from . import checks
-from .conditioning import Condition, TokenState, apply_conditions, audio_state, own_tokens, video_state
+from .conditioning import (
+    LTX_CORE_1_0,
+    Condition,
+    Conventions,
+    KeyframeSlots,
+    TokenState,
+    apply_conditions,
+    audio_state,
+    conventions_for,
+    own_tokens,
+    video_state,
+)
 from .errors import InputError
 from .guidance import GuidanceParams, guided_x0
 from .patchify import unpatchify_audio, unpatchify_video
@@ -115,13 +128,20 @@ def draw_noise(seed: int, video_shape: Sequence[int], audio_shape: Sequence[int]
     return video, audio
 
 
-def add_noise(state: TokenState, noise: torch.Tensor, scale: float) -> TokenState:
+def add_noise(
+    state: TokenState, noise: torch.Tensor, scale: float, conventions: Conventions = LTX_CORE_1_0
+) -> TokenState:
     """Move each token ``mask * scale`` of the way to ``noise`` (scale = the first sigma: a clean input becomes a
-    sample at that noise level, kept tokens stay as they are)."""
+    sample at that noise level, kept tokens stay as they are). With ``conventions.clean_only`` the starting value
+    and the kept value may differ: ``lerp(clean, lerp(latent, noise, scale), mask)`` (the same where they agree)."""
     if tuple(noise.shape) != tuple(state.latent.shape):
         raise InputError(f"noise has shape {list(noise.shape)}; the tokens have {list(state.latent.shape)}")
+    noise = noise.to(state.latent.device, torch.float32)
+    if conventions.clean_only:
+        toward = torch.lerp(state.latent.float(), noise, scale)
+        return replace(state, latent=torch.lerp(state.clean.float(), toward, state.mask.unsqueeze(-1)))
     amount = (state.mask * scale).unsqueeze(-1)
-    noisy = noise.to(state.latent.device, torch.float32) * amount + state.latent * (1 - amount)
+    noisy = noise * amount + state.latent * (1 - amount)
     return replace(state, latent=noisy)
 
 
@@ -140,15 +160,24 @@ def keep_clean(x0: torch.Tensor, state: TokenState) -> torch.Tensor:
     return x0 * mask + state.clean.float() * (1 - mask)
 
 
-def _stream_input(state: TokenState, sigma: torch.Tensor, context: torch.Tensor) -> StreamInput:
+def _stream_input(
+    state: TokenState, sigma: torch.Tensor, context: torch.Tensor, conventions: Conventions = LTX_CORE_1_0
+) -> StreamInput:
     batch = state.latent.shape[0]
+    shown = sigma * 0 if conventions.zero_frozen_sigma and state.frozen else sigma
     return StreamInput(
         latent=state.latent,
-        sigma=sigma.reshape(1).expand(batch),
+        sigma=shown.reshape(1).expand(batch),
         timesteps=state.mask * sigma,
         positions=state.positions,
         context=context,
+        keyframes=state.keyframes,
     )
+
+
+def model_variant(model: object) -> str | None:
+    """The release of a velocity model that says it (an AudioVideoTransformer or a holder with its ``config``)."""
+    return getattr(getattr(model, "config", None), "variant", None)
 
 
 @dataclass(frozen=True)
@@ -179,10 +208,13 @@ def denoise(
     video_guidance: GuidanceParams,
     audio_guidance: GuidanceParams,
     callback: ProgressCallback | None = None,
+    conventions: Conventions | None = None,
 ) -> tuple[TokenState, TokenState | None]:
     """Run the Euler loop over ``sigmas`` on noised states; contexts must already have the states' batch and
-    device. ``audio=None`` leaves the audio stream out of every forward. Raises what ``callback`` raises (e.g. an
-    interrupt), between forwards."""
+    device. ``audio=None`` leaves the audio stream out of every forward. ``conventions``: default, the model's
+    release's. Raises what ``callback`` raises (e.g. an interrupt), between forwards."""
+    if conventions is None:
+        conventions = conventions_for(model_variant(model))
     audio_frozen = audio is not None and audio.frozen
     video_guidance, audio_guidance = effective_guidance(
         video_guidance, audio_guidance, video.frozen, audio is not None, audio_frozen
@@ -204,8 +236,8 @@ def denoise(
         predictions: dict[str, tuple[torch.Tensor | None, torch.Tensor | None]] = {}
         for p in passes:
             v_ctx, a_ctx = (uncond_video, uncond_audio) if p.negative else (positive.video, positive.audio)
-            v_in = _stream_input(video, sigma, v_ctx)
-            a_in = None if audio is None else _stream_input(audio, sigma, a_ctx)
+            v_in = _stream_input(video, sigma, v_ctx, conventions)
+            a_in = None if audio is None else _stream_input(audio, sigma, a_ctx, conventions)
             perturbations = Perturbations.same(video.latent.shape[0], p.perturbations) if p.perturbations else None
             with torch.no_grad():
                 v_vel, a_vel = model(v_in, a_in, perturbations)
@@ -285,6 +317,7 @@ def sample(
     noise_scale: float | None = None,
     device: torch.device | str | None = None,
     callback: ProgressCallback | None = None,
+    conventions: Conventions | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Denoise a video latent ``[B, 128, F, H, W]`` (and an audio latent ``[B, 8, T, 16]``, or None for video
     only) from ``sigmas[0]`` to ``sigmas[-1]``; returns the latents in the same shapes, float32 on the CPU.
@@ -293,7 +326,8 @@ def sample(
     ``[B, T]``, default 1; conditions set their own) are moved ``m * noise_scale`` (default ``sigmas[0]``) of the
     way to noise; zeros become pure noise at sigma 1. ``noise``: ``(video [B, N, 128], audio [B, T, 128] | None)``
     to use instead of drawing from ``seed`` (N includes appended keyframe tokens). ``device``: where the loop's
-    tensors live (default: the CPU).
+    tensors live (default: the CPU). ``conventions``: how conditions, noise and a kept stream's sigma are prepared
+    (default: those of the model's release, :func:`.conditioning.conventions_for`).
     """
     sigmas = validate_sigmas(sigmas)
     seed = check_seed(seed)
@@ -305,17 +339,22 @@ def sample(
         raise InputError(
             f"audio latent must be [B, 8, T, 16] with the video's batch {batch}; got {list(audio_latent.shape)}"
         )
-    video = apply_conditions(video_state(video_latent.to(device), frame_rate, video_mask), list(conditions))
+    if conventions is None:
+        conventions = conventions_for(model_variant(model))
+    _check_slots_supported(model, conditions)
+    video = apply_conditions(
+        video_state(video_latent.to(device), frame_rate, video_mask), list(conditions), conventions
+    )
     audio = None if audio_latent is None else audio_state(audio_latent.to(device), audio_mask)
 
     if noise is None:
         noise = draw_noise(seed, video.latent.shape, None if audio is None else audio.latent.shape)
     scale = float(sigmas[0]) if noise_scale is None else float(noise_scale)
-    video = add_noise(video, noise[0], scale)
+    video = add_noise(video, noise[0], scale, conventions)
     if audio is not None:
         if noise[1] is None:
             raise InputError("injected noise has no audio part but an audio latent is given")
-        audio = add_noise(audio, noise[1], scale)
+        audio = add_noise(audio, noise[1], scale, conventions)
 
     def contexts(c: TextContexts | None, name: str) -> TextContexts | None:
         if c is None:
@@ -335,6 +374,7 @@ def sample(
         video_guidance,
         audio_guidance,
         callback,
+        conventions,
     )
     f, h, w = video.grid
     video_out = unpatchify_video(own_tokens(video).latent, f, h, w).cpu()
@@ -342,6 +382,20 @@ def sample(
     if audio is not None:
         audio_out = unpatchify_audio(audio.latent, audio_latent.shape[1], audio_latent.shape[3]).cpu()
     return video_out, audio_out
+
+
+def _check_slots_supported(model: object, conditions: Sequence[Condition]) -> None:
+    """Generated keyframe slots only mean something to a model trained with the keyframe embedding (LTX-2.5); on
+    any other they would cost a latent frame of tokens each and be denoised as ordinary tokens."""
+    config = getattr(model, "config", None)
+    if config is None or not any(isinstance(c, KeyframeSlots) for c in conditions):
+        return
+    if not getattr(config, "use_keyframes_abs_pos_embedding", False):
+        raise InputError(
+            f"generated keyframe slots need a model with the keyframe embedding (LTX-2.5: "
+            f"use_keyframes_abs_pos_embedding); this {getattr(config, 'variant', 'LTX-2')} model has none. Remove the "
+            "slots or use an LTX-2.5 transformer"
+        )
 
 
 # -- preview -------------------------------------------------------------------------------------------------------

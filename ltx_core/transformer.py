@@ -1,4 +1,4 @@
-"""The LTX-2 / LTX-2.3 asymmetric dual-stream diffusion transformer (video 32x128 wide, audio 32x64 wide).
+"""The LTX-2 / LTX-2.3 / LTX-2.5 asymmetric dual-stream diffusion transformer (video 32x128 wide, audio 32x64 wide).
 
 The model predicts a rectified-flow velocity per token for both streams at once. Inputs per stream are a
 :class:`StreamInput`: patchified latent tokens (see :mod:`.patchify`), a timestep per token (sigma, 0 for clean
@@ -8,7 +8,12 @@ have no tokens (video-only or audio-only generation). ``x0 = latent - velocity *
 
 LTX-2 (text path V1) projects the 3840-wide text features inside the transformer (``caption_projection``);
 LTX-2.3 (V2) receives contexts already as wide as each stream, gates every attention per head, and modulates the
-text cross-attention with the sample's sigma ("prompt AdaLN").
+text cross-attention with the sample's sigma ("prompt AdaLN"). LTX-2.5 is LTX-2.3 with a bias-free video
+feed-forward and a learned *keyframe embedding*: one vector added, right after the input projection, to every
+video token that encodes a single standalone pixel frame (``StreamInput.keyframes``: the video's first latent
+frame, which the causal VAE encodes alone, and generated keyframe slots; never appended image or reference
+tokens). Its reference implementation (ltx-core 1.2.0) also drives the audio<->video AdaLN differently, see
+:data:`AV_TIMESTEP_RULES`; :func:`default_av_timestep_rule` picks each release's own.
 
 Memory: attention always goes through ``scaled_dot_product_attention`` and builds no T x T mask unless the input
 has one; AdaLN runs once per distinct timestep (:mod:`.modulation`); the feed-forward can be chunked over tokens
@@ -26,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import TransformerConfig
+from .config import LTX25, TransformerConfig
 from .errors import InputError
 from .layers import AdaLNSingle
 from .modulation import TimestepModulation
@@ -49,6 +54,11 @@ AV_TIMESTEP_RULES = ("cross_sigma", "per_token", "per_token_cross_gate")
 DEFAULT_AV_TIMESTEP_RULE = "cross_sigma"
 
 
+def default_av_timestep_rule(config: TransformerConfig) -> str:
+    """The rule of the implementation a release was published with: LTX-2.5 runs only in ltx-core 1.2.0."""
+    return "per_token_cross_gate" if config.variant == LTX25 else DEFAULT_AV_TIMESTEP_RULE
+
+
 @dataclass(frozen=True)
 class StreamInput:
     """One stream's input to :meth:`AudioVideoTransformer.forward`.
@@ -61,6 +71,8 @@ class StreamInput:
     text context (C = ``caption_channels`` for LTX-2, the stream width for LTX-2.3). ``context_mask``: ``[B, L]``,
     1/True for real tokens. ``self_attention_mask``: ``[B, T, T]`` in [0, 1] (1 attends fully, 0 not at all).
     ``enabled``: False skips the stream's own layers (it still feeds the other stream); its output is then unused.
+    ``keyframes``: video only, ``[B, T]`` (or ``[B, T, 1]``), nonzero for the tokens that encode one standalone
+    pixel frame; models with a keyframe embedding (LTX-2.5) add it to them, others ignore it. ``None``: no token.
     """
 
     latent: torch.Tensor
@@ -71,6 +83,7 @@ class StreamInput:
     context_mask: torch.Tensor | None = None
     self_attention_mask: torch.Tensor | None = None
     enabled: bool = True
+    keyframes: torch.Tensor | None = None
 
     @property
     def batch(self) -> int:
@@ -125,21 +138,21 @@ class _StreamSpec:
 class AudioVideoTransformer(nn.Module):
     """The transformer; attribute names are the checkpoint keys (``model.diffusion_model.`` stripped).
 
-    ``av_timestep_rule``: one of :data:`AV_TIMESTEP_RULES` (default: ltx-core 1.0.0). ``ffn_chunk_tokens``: run
-    the feed-forward over at most this many tokens at a time (same result, smaller peak). Both are plain
-    attributes and may be changed between calls.
+    ``av_timestep_rule``: one of :data:`AV_TIMESTEP_RULES` (default: the release's own,
+    :func:`default_av_timestep_rule`). ``ffn_chunk_tokens``: run the feed-forward over at most this many tokens at a
+    time (same result, smaller peak). Both are plain attributes and may be changed between calls.
     """
 
     def __init__(
         self,
         config: TransformerConfig,
         *,
-        av_timestep_rule: str = DEFAULT_AV_TIMESTEP_RULE,
+        av_timestep_rule: str | None = None,
         ffn_chunk_tokens: int | None = None,
     ):
         super().__init__()
         self.config = config
-        self.av_timestep_rule = av_timestep_rule
+        self.av_timestep_rule = av_timestep_rule or default_av_timestep_rule(config)
         self.ffn_chunk_tokens = ffn_chunk_tokens
         # Set by offload.place_weights: how the weights are placed, and the per-block materialiser when block
         # weights are streamed or stored in float8 (None: resident).
@@ -148,16 +161,20 @@ class AudioVideoTransformer(nn.Module):
         v, a, rows = config.video_dim, config.audio_dim, config.adaln_coefficients
         v1 = config.text_path_version == 1
 
+        prompt_adaln = config.cross_attention_adaln and config.use_prompt_adaln_single
         self.patchify_proj = nn.Linear(config.in_channels, v)
+        self.keyframes_abs_pos_embedding = (
+            nn.Parameter(torch.empty(1, v)) if config.use_keyframes_abs_pos_embedding else None
+        )
         self.adaln_single = AdaLNSingle(v, rows)
-        self.prompt_adaln_single = AdaLNSingle(v, 2) if config.cross_attention_adaln else None
+        self.prompt_adaln_single = AdaLNSingle(v, 2) if prompt_adaln else None
         self.caption_projection = CaptionProjection(config.caption_channels, v) if v1 else None
         self.scale_shift_table = nn.Parameter(torch.empty(2, v))
         self.proj_out = nn.Linear(v, config.out_channels)
 
         self.audio_patchify_proj = nn.Linear(config.audio_in_channels, a)
         self.audio_adaln_single = AdaLNSingle(a, rows)
-        self.audio_prompt_adaln_single = AdaLNSingle(a, 2) if config.cross_attention_adaln else None
+        self.audio_prompt_adaln_single = AdaLNSingle(a, 2) if prompt_adaln else None
         self.audio_caption_projection = CaptionProjection(config.caption_channels, a) if v1 else None
         self.audio_scale_shift_table = nn.Parameter(torch.empty(2, a))
         self.audio_proj_out = nn.Linear(a, config.audio_out_channels)
@@ -298,7 +315,10 @@ class AudioVideoTransformer(nn.Module):
     def _prepare(self, spec: _StreamSpec, s: StreamInput) -> StreamState:
         device, dtype, scale = self.compute_device, self.compute_dtype, self.config.timestep_scale_multiplier
         b = s.batch
-        x = spec.patchify_proj(s.latent.to(device, dtype)).float()
+        x = spec.patchify_proj(s.latent.to(device, dtype))
+        if spec.name == "video":
+            x = self._add_keyframe_embedding(x, s.keyframes)
+        x = x.float()
         modulation = TimestepModulation(spec.adaln, _timesteps(s, device) * scale, dtype)
         prompt_modulation = None
         if spec.prompt_adaln is not None:
@@ -318,6 +338,14 @@ class AudioVideoTransformer(nn.Module):
             prompt_modulation=prompt_modulation,
             ffn_chunk_tokens=self.ffn_chunk_tokens,
         )
+
+    def _add_keyframe_embedding(self, x: torch.Tensor, keyframes: torch.Tensor | None) -> torch.Tensor:
+        """``x + marked * embedding`` in the compute dtype (the reference adds it before anything else runs)."""
+        embedding = self.keyframes_abs_pos_embedding
+        if embedding is None or keyframes is None:
+            return x
+        marked = (keyframes.to(x.device).reshape(x.shape[:2]) != 0).to(x.dtype)
+        return x + marked.unsqueeze(-1) * embedding.to(x.dtype)
 
     def _prepare_cross(
         self, specs: dict[str, _StreamSpec], inputs: dict[str, StreamInput], states: dict[str, StreamState]
@@ -415,3 +443,8 @@ def _check_stream(name: str, s: StreamInput, spec: _StreamSpec, batch: int) -> N
         raise fail("context_mask", s.context_mask.shape, f"[{b}, {ctx.shape[1]}]")
     if s.self_attention_mask is not None and tuple(s.self_attention_mask.shape) != (b, t, t):
         raise fail("self_attention_mask", s.self_attention_mask.shape, f"[{b}, {t}, {t}]")
+    if s.keyframes is not None:
+        if spec.name != "video":
+            raise InputError(f"{name} stream: keyframes marks video tokens; the audio stream has none")
+        if tuple(s.keyframes.shape) not in ((b, t), (b, t, 1)):
+            raise fail("keyframes", s.keyframes.shape, f"[{b}, {t}] (nonzero: a token of one standalone frame)")

@@ -7,7 +7,10 @@ stream's feed-forward. Every sub-layer is pre-normalised with a parameter-free R
 the weights' dtype; only the sub-layer inputs are cast to the compute dtype.
 
 Modulation rows per stream (``scale_shift_table`` + the timestep's AdaLN output): 0 shift / 1 scale / 2 gate of
-self-attention, 3-5 the same for the feed-forward, and with prompt AdaLN (LTX-2.3) 6-8 for the text query.
+self-attention, 3-5 the same for the feed-forward, and with prompt AdaLN (LTX-2.3, LTX-2.5) 6-8 for the text query.
+The text keys/values are modulated by the block's 2-row prompt table, plus the sample's sigma through the model's
+prompt AdaLN unless the config drops it (``use_prompt_adaln_single: false``: the keys/values then no longer depend
+on the step). LTX-2.5 feed-forwards may have no biases (``ff_bias`` / ``audio_ff_bias``).
 The audio<->video tables have 5 rows: 0 scale / 1 shift of the A2V side, 2 scale / 3 shift of the V2A side
 (computed from the cross-modal AdaLN) and 4 the output gate (from its own AdaLN).
 """
@@ -32,7 +35,8 @@ class StreamState:
 
     ``x``: ``[B, T, D]`` float32 residual stream. ``context``: ``[B, L, D]`` text context in the compute dtype.
     ``context_bias`` ``[B, 1, 1, L]`` / ``self_bias`` ``[B, 1, T, T]``: additive attention masks or ``None``.
-    ``prompt_modulation``: ``[B, 1, 2, D]`` prompt-AdaLN output (LTX-2.3) for the text keys/values.
+    ``prompt_modulation``: ``[B, 1, 2, D]`` prompt-AdaLN output (LTX-2.3) for the text keys/values, ``None`` when
+    only the block's prompt table modulates them.
     ``cross_*``: the audio<->video cross-attention inputs (only when both streams have tokens).
     ``update``: False leaves the stream unchanged (it still feeds the other stream's cross-attention).
     """
@@ -77,6 +81,16 @@ def _residual(x: torch.Tensor, out: torch.Tensor, gate: torch.Tensor) -> torch.T
     return torch.addcmul(x, out, gate)
 
 
+def _make_feed_forward(dim: int, bias: bool) -> FeedForward:
+    """The 4x GELU feed-forward, without biases where the config says so (LTX-2.5's video stream)."""
+    ff = FeedForward(dim)
+    if not bias:
+        # Same keys minus the two biases: swap in bias-free projections of the same shapes.
+        ff.net[0].proj = nn.Linear(dim, 4 * dim, bias=False)
+        ff.net[2] = nn.Linear(4 * dim, dim, bias=False)
+    return ff
+
+
 def _keep(skip: SkipSelection, out: torch.Tensor) -> torch.Tensor:
     """Zero the rows of the batch items that skip this path."""
     if isinstance(skip, torch.Tensor):
@@ -97,12 +111,12 @@ class AVTransformerBlock(nn.Module):
 
         self.attn1 = Attention(v, vh, vd, gated=gated, eps=self.eps)
         self.attn2 = Attention(v, vh, vd, context_dim=config.cross_attention_dim, gated=gated, eps=self.eps)
-        self.ff = FeedForward(v)
+        self.ff = _make_feed_forward(v, config.ff_bias)
         self.scale_shift_table = nn.Parameter(torch.empty(rows, v))
 
         self.audio_attn1 = Attention(a, ah, ad, gated=gated, eps=self.eps)
         self.audio_attn2 = Attention(a, ah, ad, context_dim=config.audio_cross_attention_dim, gated=gated, eps=self.eps)
-        self.audio_ff = FeedForward(a)
+        self.audio_ff = _make_feed_forward(a, config.audio_ff_bias)
         self.audio_scale_shift_table = nn.Parameter(torch.empty(rows, a))
 
         # Both directions attend with the audio stream's head layout.
@@ -167,8 +181,10 @@ class AVTransformerBlock(nn.Module):
         x = _residual(x, self_attn(h, mask=s.self_bias, rope=s.rope, passthrough=skip), m.row(table, 2))
         if prompt_table is None:
             return x + text_attn(rms_norm(x, self.eps).to(dtype), s.context, mask=s.context_bias)
-        # Prompt AdaLN: the text keys/values are modulated by the sample's sigma, the query by its token's.
-        kv_shift, kv_scale = (prompt_table.float() + s.prompt_modulation.float()).unbind(2)
+        # Prompt AdaLN: the text keys/values are modulated by the sample's sigma (or only by the table), the query
+        # by its token's timestep.
+        kv = prompt_table.float() if s.prompt_modulation is None else prompt_table.float() + s.prompt_modulation.float()
+        kv_shift, kv_scale = kv.unbind(-2)
         context = torch.addcmul(kv_shift, s.context, 1 + kv_scale).to(dtype)
         h = _modulate(x, m.row(table, 6), m.row(table, 7, plus=1), self.eps, dtype)
         return _residual(x, text_attn(h, context, mask=s.context_bias), m.row(table, 8))
