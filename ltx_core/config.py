@@ -8,9 +8,9 @@ official implementation uses for an absent key, because that is what the same fi
 LTX-2 / LTX-2.3, ltx-core 1.2.0 (the only release that runs it) for LTX-2.5. A value we do not support raises
 :class:`ConfigError` naming the key.
 
-Which release a file belongs to is read from its config (the transformer's layout, the video VAE's class) and from
-``metadata["model_version"]`` (``"2.5.0"`` on the LTX-2.5 files): :func:`detect_variant`,
-:func:`variant_of_version`.
+Which release a file belongs to is read from its config (the transformer's layout, :func:`transformer_variant`; the
+video VAE's class) and from ``metadata["model_version"]`` (``"2.5.0"`` on the LTX-2.5 files,
+:func:`variant_of_version`); ``checkpoint.Checkpoint.variants`` weighs them for a whole file.
 """
 
 from __future__ import annotations
@@ -733,23 +733,6 @@ def video_vae_class(section: Mapping[str, Any]) -> str:
     """``vae._class_name``: the convolutional VAE when absent (files before LTX-2.5 may not name it)."""
     name = section.get("_class_name", CONV_VAE_CLASS)
     return name if isinstance(name, str) else repr(name)
-
-
-def detect_variant(config: Mapping[str, Any], model_version: str | None = None) -> str | None:
-    """The release a config describes: the transformer's layout, a diffusion video decoder (LTX-2.5 only), the
-    vocoder type (BWE since LTX-2.3), else ``model_version``; ``None`` for a file that holds no component that
-    tells them apart."""
-    by_version = variant_of_version(model_version)
-    transformer = config.get("transformer")
-    if isinstance(transformer, Mapping) and transformer:
-        return transformer_variant(transformer, model_version)
-    vae = config.get("vae")
-    if isinstance(vae, Mapping) and video_vae_class(vae) == DIFFUSION_VAE_CLASS:
-        return LTX25
-    vocoder = config.get("vocoder")
-    if isinstance(vocoder, Mapping) and "bwe" in vocoder:
-        return LTX25 if by_version == LTX25 else LTX23
-    return by_version
 
 
 @dataclass(frozen=True)
