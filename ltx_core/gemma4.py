@@ -77,9 +77,6 @@ class Gemma4TextConfig:
     attention_bias: bool
     sliding_rope: RopeSpec
     global_rope: RopeSpec
-    pad_token_id: int | None = 0
-    bos_token_id: int | None = 2
-    eos_token_id: int | None = 1
 
     @property
     def num_hidden_states(self) -> int:
@@ -137,9 +134,6 @@ class Gemma4TextConfig:
             attention_bias=read.flag("attention_bias", False),
             sliding_rope=_rope_spec(rope, SLIDING, name) if SLIDING in layer_types else RopeSpec(10_000.0),
             global_rope=_rope_spec(rope, GLOBAL, name),
-            pad_token_id=read.token("pad_token_id", 0),
-            bos_token_id=read.token("bos_token_id", 2),
-            eos_token_id=read.token("eos_token_id", 1),
         )
 
 
@@ -174,14 +168,6 @@ class _Reader:
         value = self.values.get(key, default)
         if not isinstance(value, bool):
             raise self._fail(key, "true or false")
-        return value
-
-    def token(self, key: str, default: int) -> int | None:
-        value = self.values.get(key, default)
-        if isinstance(value, list):  # several end tokens: the first is the one padding falls back to
-            value = value[0] if value else None
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
-            raise self._fail(key, "a token id")
         return value
 
     def layer_types(self, layers: int) -> tuple[str, ...]:
