@@ -70,6 +70,7 @@ class LoadedAudioVAE:
         self.checkpoint = checkpoint
         self.device = device
         self.offload_device = offload_device
+        self.weights = host.ModuleWeights("LTXAVAudioVAE", [vae, vocoder], device, offload_device)
 
     @property
     def sample_rate(self) -> int:
@@ -103,17 +104,8 @@ class LoadedAudioVAE:
 
     @contextmanager
     def _in_use(self):
-        moved = self.device != self.offload_device
-        if moved:
-            self.vae.to(self.device)
-            self.vocoder.to(self.device)
-        try:
+        with self.weights.in_use():
             yield
-        finally:
-            if moved:
-                self.vae.to(self.offload_device)
-                self.vocoder.to(self.offload_device)
-                host.free_memory(self.device)
 
     def encode_waveform(
         self, waveform: torch.Tensor, sample_rate: int, latent_frames: int | None = None, name: str = "audio"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import weakref
 from contextlib import contextmanager
 
 import torch
@@ -11,7 +12,7 @@ from ..ltx_core.checkpoint import Checkpoint, build_component, open_checkpoint
 from ..ltx_core.config import TransformerConfig
 from ..ltx_core.errors import InputError
 from ..ltx_core.lora import AppliedLora, LoraFile, LoraPatches, bind_lora
-from ..ltx_core.offload import Placement, place_weights, weight_bytes
+from ..ltx_core.offload import BLOCKS_PREFIX, Placement, _is_float8_candidate, place_weights, weight_bytes
 from ..ltx_core.perturbations import Perturbations
 from ..ltx_core.transformer import (
     AV_TIMESTEP_RULES,
@@ -41,6 +42,72 @@ def compute_dtype_for(choice: str, device: torch.device) -> torch.dtype:
     if device.type == "cpu":
         return torch.float32
     return torch.bfloat16
+
+
+def placed_bytes(model: torch.nn.Module, placement: Placement) -> int:
+    """Bytes ``model``'s weights take on ``placement.device`` once :func:`place_weights` has placed them so: every
+    weight outside the blocks in the compute dtype, the blocks likewise (float8 matrices at one byte per value) unless
+    they stream, plus two blocks in the compute dtype when they stream or are float8 (the block computing and the next
+    one being made ready)."""
+    compute = torch.empty((), dtype=placement.dtype).element_size()
+    total = 0
+    blocks: dict[str, int] = {}
+    for name, p in model.named_parameters():
+        size = compute if p.is_floating_point() else p.element_size()
+        if not name.startswith(BLOCKS_PREFIX):
+            total += p.numel() * size
+            continue
+        block = name[len(BLOCKS_PREFIX) :].split(".", 1)[0]
+        blocks[block] = blocks.get(block, 0) + p.numel() * size
+        if not placement.stream_blocks:
+            total += p.numel() * (1 if placement.float8 and _is_float8_candidate(name, p) else size)
+    if blocks and (placement.stream_blocks or placement.float8):
+        total += 2 * max(blocks.values())
+    return total
+
+
+class TransformerWeights(host.DeviceWeights):
+    """The host's view of one transformer module's weights, shared by every holder of the module (see
+    :class:`LoadedTransformer`): how big they are placed, whether they are, and the moves."""
+
+    def __init__(self, model: torch.nn.Module, placement: Placement, offload_device: torch.device):
+        super().__init__("LTXAVTransformer", placement.device, offload_device)
+        self._model = weakref.ref(model)  # the module owns this object (see weights_of), not the reverse
+        self.placement = placement
+
+    @property
+    def model(self) -> torch.nn.Module:
+        model = self._model()
+        if model is None:
+            raise RuntimeError("the transformer these weights belong to is gone")
+        return model
+
+    def device_bytes(self) -> int:
+        return placed_bytes(self.model, self.placement)
+
+    def is_placed(self) -> bool:
+        model = self._model()
+        return model is not None and getattr(model, "placement", None) == self.placement
+
+    def _place(self) -> None:
+        p = self.placement
+        place_weights(self.model, p.device, p.dtype, stream_blocks=p.stream_blocks, float8=p.float8)
+
+    def _park(self) -> None:
+        place_weights(self.model, self.offload_device, self.placement.dtype, float8=self.placement.float8)
+
+
+_WEIGHTS: weakref.WeakKeyDictionary[torch.nn.Module, TransformerWeights] = weakref.WeakKeyDictionary()
+
+
+def weights_of(model: torch.nn.Module, placement: Placement, offload_device: torch.device) -> TransformerWeights:
+    """The one :class:`TransformerWeights` of ``model`` (holders of one module share its placement), set to compute
+    as ``placement`` says."""
+    weights = _WEIGHTS.get(model)
+    if weights is None or weights.device != placement.device or weights.offload_device != offload_device:
+        weights = _WEIGHTS[model] = TransformerWeights(model, placement, offload_device)
+    weights.placement = placement
+    return weights
 
 
 class LoadedTransformer:
@@ -104,32 +171,33 @@ class LoadedTransformer:
         return Placement(self.device, self.dtype, self.stream_blocks, self.float8)
 
     @property
+    def weights(self) -> TransformerWeights:
+        """The module's weights as the host sees them (placed through it, so ComfyUI makes room and can unload them)."""
+        return weights_of(self.model, self._placement, self.offload_device)
+
+    @property
     def _on_device(self) -> bool:
         return self.model.placement == self._placement
 
-    def to_compute_device(self) -> None:
-        """Place the weights for computing (no-op when already there)."""
-        if self._on_device:
-            return
-        host.free_memory(self.device)
-        place_weights(self.model, self.device, self.dtype, stream_blocks=self.stream_blocks, float8=self.float8)
+    def to_compute_device(self, working_bytes: int = 0) -> None:
+        """Place the weights for computing (no-op when already there); inside ComfyUI it first unloads what it must
+        to make room for them and ``working_bytes``."""
+        self.weights.place(working_bytes)
 
     def to_offload_device(self) -> None:
         """Park every weight on the offload device and release the compute device's cached memory."""
         self._patches = None
-        if not self._on_device:
-            return
-        place_weights(self.model, self.offload_device, self.dtype, float8=self.float8)
-        host.free_memory(self.device)
+        self.weights.park()
 
     @contextmanager
-    def in_use(self):
-        """``with model.in_use(): ...`` keeps the weights on the compute device for a sampling loop."""
-        self.to_compute_device()
+    def in_use(self, working_bytes: int = 0):
+        """``with model.in_use(): ...`` keeps the weights on the compute device for a sampling loop (ComfyUI does not
+        unload them meanwhile) and parks them after."""
         try:
-            yield self
+            with self.weights.in_use(working_bytes):
+                yield self
         finally:
-            self.to_offload_device()
+            self._patches = None
 
     def with_lora(self, lora: LoraFile, strength: float) -> LoadedTransformer:
         """A new holder of the same module with ``lora`` added at ``strength`` (checked against the model here).

@@ -115,6 +115,8 @@ class LTXTextEncoderHolder:
         )
         self.gemma: GemmaEncoder | None = None
         self.text_path: TextPath | None = None
+        # What goes to the compute device (Gemma too unless gemma_device is "cpu"), as the host sees it.
+        self.weights = host.ModuleWeights("LTXAVTextEncoder", [], host.compute_device(), host.offload_device())
 
     @property
     def signature(self) -> dict[str, Any]:
@@ -131,19 +133,27 @@ class LTXTextEncoderHolder:
         return (torch.device("cpu") if self.gemma_device == "cpu" else compute), compute
 
     def _load(self) -> None:
+        """Read what is missing, on the offload device; :meth:`encode` places it (ComfyUI makes room first)."""
         gemma_device, path_device = self._devices()
+        offload = host.offload_device()
+        loaded = False
         if self.gemma is None:
             bar = host.Progress(1)
-            self.gemma = load_gemma(self.source, dtype=self.dtype, device=gemma_device, progress=bar.callback())
-        else:
-            self.gemma.to(gemma_device)
+            self.gemma = load_gemma(self.source, dtype=self.dtype, device=offload, progress=bar.callback())
+            loaded = True
         if self.text_path is None:
             bar = host.Progress(1)
             self.text_path = load_text_path(
-                self.checkpoint_path, dtype=self.dtype, device=path_device, progress=bar.callback()
+                self.checkpoint_path, dtype=self.dtype, device=offload, progress=bar.callback()
             )
-        else:
-            self.text_path.to(path_device)
+            loaded = True
+        if self.weights.device != path_device:
+            self.weights = host.ModuleWeights("LTXAVTextEncoder", [], path_device, offload)
+        on_compute = [self.text_path] if gemma_device != path_device else [self.gemma.model, self.text_path]
+        if loaded or self.weights.modules != on_compute:
+            self.weights.set_modules(on_compute)
+        if gemma_device != path_device:
+            self.gemma.to(gemma_device)
 
     def encode(self, prompt: str, *, after: str = AFTER_ENCODING[0]) -> TextContexts:
         """One prompt -> its contexts (cached). ``after``: what to do with the models when they were needed.
@@ -160,7 +170,9 @@ class LTXTextEncoderHolder:
         self._load()
         bar = host.Progress(self.source.num_hidden_states - 1)
         try:
-            contexts = encode_prompts(self.gemma, self.text_path, [prompt], progress=bar.callback())
+            # kept placed after: release(after) decides (with "keep loaded" ComfyUI may still unload it for room)
+            with self.weights.in_use(keep=True):
+                contexts = encode_prompts(self.gemma, self.text_path, [prompt], progress=bar.callback())
         except Exception as error:
             if host.is_out_of_memory(error):
                 self.release("free")
@@ -191,8 +203,10 @@ class LTXTextEncoderHolder:
         if mode == "free":
             self.gemma = None
             self.text_path = None
+            self.weights.set_modules([])
         else:
             offload = host.offload_device()
+            self.weights.park()
             for model in (self.gemma, self.text_path):
                 if model is not None:
                     model.to(offload)

@@ -48,6 +48,7 @@ class LoadedUpsampler:
         self.file = file
         self.device = device
         self.offload_device = offload_device
+        self.weights = host.ModuleWeights("LTXAVUpsampler", [model], device, offload_device)
 
     @property
     def config(self):
@@ -58,16 +59,14 @@ class LoadedUpsampler:
         return self.config.kind
 
     def upsample(self, latent: torch.Tensor, statistics: torch.nn.Module, name: str = "samples") -> torch.Tensor:
-        moved = self.device != self.offload_device
         statistics_device = statistics.get_buffer("mean-of-means").device
-        if moved:
-            self.model.to(self.device)
         try:
-            budget = int(BUDGET_SHARE * host.available_memory(self.device))
-            with torch.inference_mode():
-                out = upsample_latent(
-                    self.model, latent.float(), statistics.to(self.device), budget_bytes=budget, name=name
-                )
+            with self.weights.in_use():
+                budget = int(BUDGET_SHARE * host.available_memory(self.device))
+                with torch.inference_mode():
+                    out = upsample_latent(
+                        self.model, latent.float(), statistics.to(self.device), budget_bytes=budget, name=name
+                    )
         except Exception as error:
             if not host.is_out_of_memory(error):
                 raise
@@ -77,9 +76,6 @@ class LoadedUpsampler:
             ) from error
         finally:
             statistics.to(statistics_device)
-            if moved:
-                self.model.to(self.offload_device)
-                host.free_memory(self.device)
         return out.to(device=host.intermediate_device(), dtype=torch.float32)
 
     def __repr__(self) -> str:

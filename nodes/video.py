@@ -76,6 +76,7 @@ class LoadedVideoVAE:
         self.device = device
         self.offload_device = offload_device
         self.vae: VideoVAE = load_video_vae(checkpoint, parts=parts, dtype=dtype, device=offload_device)
+        self.weights = host.ModuleWeights("LTXAVVideoVAE", [self.vae], device, offload_device)
 
     @property
     def config(self) -> VideoVAEConfig:
@@ -94,19 +95,13 @@ class LoadedVideoVAE:
             log.info("loading the %s video VAE %s from %s", self.variant, part, self.checkpoint)
             other = load_video_vae(self._ckpt, parts=(part,), dtype=self.dtype, device=self.vae.device)
             setattr(self.vae, part, getattr(other, part))
+            self.weights.set_modules([self.vae])  # its size changed; placed whole at the next use
 
     @contextmanager
     def _in_use(self, part: str):
         self._ensure(part)
-        moved = self.device != self.offload_device
-        if moved:
-            self.vae.to(self.device)
-        try:
+        with self.weights.in_use():
             yield self.vae
-        finally:
-            if moved:
-                self.vae.to(self.offload_device)
-                host.free_memory(self.device)
 
     def _budget(self, reserve: int = 0) -> int:
         return max(0, int(BUDGET_SHARE * (host.available_memory(self.device) - reserve)))
