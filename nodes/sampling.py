@@ -978,8 +978,9 @@ class LTXSampler:
         own = video_samples.shape[2] * video_samples.shape[3] * video_samples.shape[4]
         extra = sum(math.prod(c.latent.shape[2:]) for c in conditions if not isinstance(c, FrameCondition))
         audio_tokens = 0 if audio_samples is None else audio_samples.shape[2]
+        work = working_bytes(model.config, own + extra, audio_tokens, b, model.dtype)
         checks.fits_memory(
-            working_bytes(model.config, own + extra, audio_tokens, b, model.dtype),
+            work,
             host.available_memory(model.device),
             f"{node}: sampling {b} x {own + extra:,} video tokens",
             where=f"memory on {model.device} beyond the weights",
@@ -1009,7 +1010,7 @@ class LTXSampler:
                 return
             progress.update(1, preview=_pil(preview_image(p.video_x0, grid)))
 
-        with model.in_use(), _out_of_memory_advice(node, model.device):
+        with model.in_use(work), _out_of_memory_advice(node, model.device):  # ComfyUI makes room for both
             v_out, a_out = sample(
                 model,
                 video_samples,
