@@ -12,7 +12,7 @@ The official file (``text_encoders/gemma4-12b-with-proj-ltx-2.5-bf16.safetensors
   as ``hf_asset__<file name>`` tensors (``tokenizer_config.json``, ...), or as metadata strings in older packs.
 
 A Hugging Face folder of the fine-tune (``config.json`` with ``gemma_version``, ``tokenizer.json``,
-``tokenizer_config.json``, ``*.safetensors``) is read too.
+``tokenizer_config.json``, ``*.safetensors``) is read too; beside one, the projection comes from the LTX checkpoint.
 
 The transformer it pairs with names the Gemma it was trained with in its metadata
 (``gemma_source_checkpoint.gemma_version``); :func:`check_gemma_version` refuses any other, as the reference does:
@@ -152,10 +152,10 @@ def _inspect_folder(folder: str) -> Gemma4Source:
         tokenizer_json = f.read()
     config_file = os.path.join(folder, "tokenizer_config.json")
     tokenizer_config = _read_json(config_file) if os.path.isfile(config_file) else {}
-    projection = next((h.path for h in headers if any(k.startswith(PROJECTION_PREFIX) for k in h.tensors)), None)
+    # A folder holds Gemma alone; the projection then ships in the LTX checkpoint.
     return Gemma4Source(
         folder, "folder", text_config, version, tuple(files), _lm_prefix(tensors, name), tokenizer_json,
-        tokenizer_config, projection,
+        tokenizer_config, None,
     )  # fmt: skip
 
 

@@ -279,12 +279,13 @@ def load_text_path(
     device: torch.device | str | None = None,
     progress=None,
 ) -> TextPath:
-    """Build the text path of an LTX checkpoint (path or :class:`~.checkpoint.Checkpoint`) through our strict
-    loader. ``progress(done, total)`` is called per tensor."""
-    from .checkpoint import Checkpoint, build_component, open_checkpoint
+    """Build the text path of an LTX checkpoint (path, :class:`~.checkpoint.Checkpoint`, or the
+    :class:`~.checkpoint.JoinedComponent` of LTX-2.5's files) through our strict loader. ``progress(done, total)``
+    is called per tensor."""
+    from .checkpoint import Checkpoint, JoinedComponent, build_component, open_checkpoint
     from .errors import CheckpointError
 
-    ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else open_checkpoint(checkpoint)
+    ckpt = checkpoint if isinstance(checkpoint, (Checkpoint, JoinedComponent)) else open_checkpoint(checkpoint)
     if ckpt.component_config("text_encoder").gemma_hidden_size is None:
         raise CheckpointError(
             f"'{ckpt.name}' ({ckpt.variant_name}) has text connectors but no text_embedding_projection.* tensors, so "
@@ -296,44 +297,30 @@ def load_text_path(
 # ---------------------------------------------------------------------------------------------------------------
 # LTX-2.5: the text path from its two files
 
-_CONNECTOR_PREFIXES = (
-    "model.diffusion_model.video_embeddings_connector.",
-    "model.diffusion_model.audio_embeddings_connector.",
-)
-
 
 def load_ltx25_text_path(
     transformer,
     text_encoder,
     *,
-    dtype: torch.dtype = torch.bfloat16,
+    dtype: torch.dtype | None = torch.bfloat16,
     device: torch.device | str | None = None,
     progress=None,
 ) -> TextPath:
-    """LTX-2.5's text path: the connectors and the config from the ``transformer`` file (path), the projection
-    from the ``text_encoder`` (its file or folder path, or a :class:`~.gemma4_encoder.Gemma4Source` /
-    :class:`~.gemma4_encoder.Gemma4Encoder`). The Gemma widths come from the Gemma 4 config (the projection reads
-    ``hidden_size x (num_hidden_layers + 1)`` features). Refuses a text encoder the transformer was not trained
-    with (:func:`~.gemma4_encoder.check_gemma_version`); loads strictly. ``progress(done, total)`` per tensor."""
-    import json
-
-    from .checkpoint import SafetensorsFile, check_keys, load_strict
+    """LTX-2.5's text path: the connectors and their config from the ``transformer`` file (path or
+    :class:`~.checkpoint.Checkpoint`), the projection from the ``text_encoder`` (its file or folder path, or a
+    :class:`~.gemma4_encoder.Gemma4Source` / :class:`~.gemma4_encoder.Gemma4Encoder`), or from the transformer
+    file when it holds it (a single-file checkpoint beside a Gemma folder); the Gemma width comes from the Gemma 4
+    config. A text encoder the transformer was not trained with is refused first
+    (:func:`~.gemma4_encoder.check_gemma_version`), then the joined parts load strictly. ``progress(done, total)``
+    per tensor."""
+    from .checkpoint import Checkpoint, ModelFiles, open_checkpoint
     from .errors import CheckpointError
-    from .gemma import _read_weight
-    from .gemma4_encoder import PROJECTION_PREFIX, Gemma4Source, check_gemma_version, inspect_gemma4
+    from .gemma4_encoder import Gemma4Source, check_gemma_version, inspect_gemma4
 
     source = getattr(text_encoder, "source", text_encoder)
     if not isinstance(source, Gemma4Source):
         source = inspect_gemma4(text_encoder)
-    model = SafetensorsFile(transformer)
-    try:
-        section = json.loads(model.metadata.get("config", "{}")).get("transformer")
-    except (ValueError, RecursionError, AttributeError) as e:
-        raise CheckpointError(f"'{model.name}': its metadata config is not a JSON object") from e
-    if not isinstance(section, dict) or not section:
-        raise CheckpointError(
-            f"'{model.name}' has no 'transformer' section in its metadata config: it is not an LTX-2.5 transformer"
-        )
+    model = transformer if isinstance(transformer, Checkpoint) else open_checkpoint(transformer)
     check_gemma_version(
         model.metadata,
         gemma_model_type=source.model_type,
@@ -341,40 +328,17 @@ def load_ltx25_text_path(
         checkpoint_name=model.name,
         gemma_name=source.name,
     )
-    if source.projection_file is None:
+    if source.projection_file is not None:
+        files = ModelFiles({"transformer": model, "text_encoder": open_checkpoint(source.projection_file)})
+        parts = files.source("text_encoder")
+    elif "text_encoder" in model.components and model.component_config("text_encoder").gemma_hidden_size:
+        parts = model  # a single-file checkpoint with the projection inside, beside a Gemma folder
+    else:
         raise CheckpointError(
-            f"'{source.name}' has no text_embedding_projection.* tensors; the LTX-2.5 text encoder release bundles "
-            "them (gemma4-12b-with-proj-ltx-2.5-bf16.safetensors)"
+            f"'{source.name}' has no text_embedding_projection.* tensors and neither has '{model.name}'; the LTX-2.5 "
+            "text encoder release bundles them (gemma4-12b-with-proj-ltx-2.5-bf16.safetensors)"
         )
-    projection = SafetensorsFile(source.projection_file)
-    located = {k: (projection, k) for k in projection.tensors if k.startswith(PROJECTION_PREFIX)}
-    for key in model.tensors:
-        if key.startswith(_CONNECTOR_PREFIXES):
-            located[key[len("model.diffusion_model.") :]] = (model, key)
-    # Float8 files keep per-tensor scales beside their weights; they are folded in when the weight is read.
-    located = {k: v for k, v in located.items() if not k.endswith((".weight_scale", ".scale_weight", ".input_scale"))}
-    owners = {key: file for file in (model, projection) for key in file.tensors}
-    video_weight = located.get(PROJECTION_PREFIX + "video_aggregate_embed.weight")
-    shape = tuple(video_weight[0].tensors[video_weight[1]].shape) if video_weight else None
-    try:
-        config = TextEncoderConfig.from_dict(
-            section,
-            shape,
-            gemma_hidden_size=source.config.hidden_size,
-            model_version=model.metadata.get("model_version"),
-        )
-    except ConfigError as e:
-        raise CheckpointError(f"'{model.name}' (LTX-2.5): {e}") from e
-    check_gemma_fits(config, source.config.hidden_size, source.config.num_hidden_states, f"Gemma '{source.name}'")
-    with torch.device("meta"):
-        module = TextPath(config)
-    shapes = {k: tuple(file.tensors[key].shape) for k, (file, key) in located.items()}
-    both_files = f"{model.name}' + '{source.name}"  # check_keys quotes this as one file name
-    check_keys(module, shapes, component="text_encoder", source=both_files, variant="LTX-2.5")
-    state_dict = {}
-    for done, (k, (file, key)) in enumerate(sorted(located.items()), 1):
-        state_dict[k] = _read_weight(file, key, owners, dtype, advice="the bf16 release files of LTX-2.5")
-        if progress is not None:
-            progress(done, len(located))
-    module = load_strict(module, state_dict, component="text_encoder", source=model.path, variant="LTX-2.5")
-    return module.to(device) if device is not None else module
+    text_path = load_text_path(parts, dtype=dtype, device=device, progress=progress)
+    gemma = f"Gemma '{source.name}'"
+    check_gemma_fits(text_path.config, source.config.hidden_size, source.config.num_hidden_states, gemma)
+    return text_path

@@ -178,6 +178,34 @@ def test_bfloat16_files_run_in_bfloat16(tmp_path, reference):
     assert _relative(contexts.video, ref["prompt0.video"]) < 0.1
 
 
+def test_a_gemma_folder_beside_a_checkpoint_holding_the_projection(tmp_path, gemma, reference):
+    """The other layout 1.2.0 reads: a Hugging Face folder of the fine-tune (keys ``model.language_model.*``) and
+    one LTX file with the connectors and the projection."""
+    ref, cases = reference
+    folder = tmp_path / "gemma4-12b-ltx-v1"
+    folder.mkdir()
+    with safe_open(GEMMA, "pt") as f:
+        meta = f.metadata()
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    (folder / "config.json").write_text(meta["gemma_config"])
+    (folder / "tokenizer.json").write_bytes(bytes(tensors.pop("tokenizer_json").tolist()))
+    (folder / "tokenizer_config.json").write_bytes(bytes(tensors["hf_asset__tokenizer_config.json"].tolist()))
+    weights = {"model.language_model." + k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}
+    save_file(weights, str(folder / "model.safetensors"))
+    projection = {k: v for k, v in tensors.items() if k.startswith("text_embedding_projection.")}
+    with safe_open(TRANSFORMER, "pt") as f:
+        single = {**{k: f.get_tensor(k) for k in f.keys()}, **projection}
+        save_file(single, str(tmp_path / "ltx-2.5-single.safetensors"), metadata=f.metadata())
+
+    from_folder = load_gemma4(str(folder), dtype=torch.float32)
+    assert from_folder.source.prefix == "model.language_model." and from_folder.source.projection_file is None
+    path = load_ltx25_text_path(str(tmp_path / "ltx-2.5-single.safetensors"), from_folder, dtype=torch.float32)
+    contexts = encode_prompts(from_folder, path, cases["prompts"][:2])
+    for i in range(2):
+        assert _relative(contexts.video[i : i + 1], ref[f"prompt{i}.video"]) < TOLERANCE
+        assert _relative(contexts.audio[i : i + 1], ref[f"prompt{i}.audio"]) < TOLERANCE
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Which text encoder a transformer accepts
 
@@ -272,7 +300,7 @@ def test_files_that_are_not_the_ltx25_text_encoder_are_refused(tmp_path):
         inspect_gemma4(TRANSFORMER)
     no_projection = _copy(tmp_path, "gemma4-no-proj.safetensors", drop="text_embedding_projection.")
     assert inspect_gemma4(no_projection).projection_file is None
-    with pytest.raises(CheckpointError, match="has no text_embedding_projection"):
+    with pytest.raises(CheckpointError, match="has no text_embedding_projection.* and neither has"):
         load_ltx25_text_path(TRANSFORMER, no_projection)
     no_tokenizer = _copy(tmp_path, "gemma4-no-tok.safetensors", drop="tokenizer_json")
     with pytest.raises(CheckpointError, match="tokenizer is missing"):
