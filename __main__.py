@@ -4,6 +4,9 @@
     python -m ltx_av generate --checkpoint ltx-2.3-22b-dev.safetensors --gemma gemma-3-12b-it/ --prompt "..."
     python -m ltx_av generate --two-stage --schedule distilled --checkpoint ltx-2.3-22b-distilled.safetensors \
         --upsampler ltx-2.3-spatial-upscaler-x2-1.1.safetensors --gemma gemma-3-12b-it/ --prompt "..."
+    python -m ltx_av generate --two-stage --checkpoint ltx-2.3-22b-dev.safetensors \
+        --upsampler ltx-2.3-spatial-upscaler-x2-1.1.safetensors --gemma gemma-3-12b-it/ --prompt "..." \
+        --stage2-lora ltx-2.3-22b-distilled-lora-384.safetensors [--lora my-style.safetensors:0.8]
     python -m ltx_av make-tiny-models ComfyUI/models
 
 Without --checkpoint the run uses a tiny built-in model with random weights (no downloads, seconds on a CPU): the
@@ -22,7 +25,7 @@ import re
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .ltx_core.errors import InputError
 
@@ -170,6 +173,8 @@ class Plan:
     two_stage: bool = False
     stage2_audio: str = "refine"
     upsampler: str | None = None  # with --checkpoint; the tiny model writes its own
+    loras: list[tuple[str, float]] = field(default_factory=list)  # --lora: (file, strength), every stage
+    stage2_loras: list[tuple[str, float]] = field(default_factory=list)  # --stage2-lora: stage 2 only
 
 
 def _check_device(text: str | None, *, tiny: bool) -> str:
@@ -283,8 +288,8 @@ def _check_image(path: str):
     return torch.from_numpy(rgb)
 
 
-def _check_checkpoint(path: str, gemma: str | None) -> tuple[str, str, int]:
-    """(path, variant, latent channels of its video VAE), from the header and config only."""
+def _check_checkpoint(path: str, gemma: str | None) -> tuple[str, str, int, object]:
+    """(path, variant, latent channels of its video VAE, transformer config), from the header and config only."""
     from .ltx_core.checkpoint import open_checkpoint
     from .ltx_core.errors import LTXError
     from .ltx_core.gemma import inspect_gemma
@@ -306,6 +311,7 @@ def _check_checkpoint(path: str, gemma: str | None) -> tuple[str, str, int]:
         text_config = ckpt.component_config("text_encoder")
         variant = ckpt.variant_name
         latent_channels = ckpt.component_config("video_vae").latent_channels
+        transformer_config = ckpt.component_config("transformer")
     except LTXError as e:
         raise _flagged("--checkpoint", e) from None
     finally:
@@ -324,7 +330,7 @@ def _check_checkpoint(path: str, gemma: str | None) -> tuple[str, str, int]:
         check_gemma_fits(text_config, source.hidden_size, source.num_hidden_states, f"Gemma '{source.name}'")
     except LTXError as e:
         raise _flagged("--gemma", e) from None
-    return path, variant, latent_channels
+    return path, variant, latent_channels, transformer_config
 
 
 def _check_upsampler(path: str | None, latent_channels: int) -> str:
@@ -345,6 +351,83 @@ def _check_upsampler(path: str | None, latent_channels: int) -> str:
     return path
 
 
+def _split_lora(text: str) -> tuple[str, str | None]:
+    """``FILE[:STRENGTH]`` as (FILE, strength text or None). The strength is what follows the last ':', unless the
+    whole text names an existing file or that part holds a path separator (a Windows drive: ``C:\\loras\\x``)."""
+    head, colon, tail = text.rpartition(":")
+    if not colon or os.path.lexists(text) or "/" in tail or "\\" in tail:
+        return text, None
+    return head, tail
+
+
+def _open_lora(text: str, flag: str):
+    """One ``--lora`` / ``--stage2-lora`` value: (the LoRA file, its header read and checked; the strength)."""
+    from .ltx_core import checks
+    from .ltx_core.errors import LTXError
+    from .ltx_core.lora import read_lora
+    from .ltx_core.pipeline import LORA_STRENGTH_LIMIT
+
+    path, shown = _split_lora(text)
+    strength = 1.0
+    if shown is not None:
+        example = f"{os.path.basename(path) or 'lora.safetensors'}:0.8"
+        if not shown.strip():
+            raise Refused(
+                flag, f"{text!r} has nothing after ':'; give a strength ({example!r}) or leave ':' out for 1.0"
+            )
+        try:
+            strength = float(shown)
+        except ValueError:
+            raise Refused(
+                flag,
+                f"{text!r}: the strength after ':' must be a number, e.g. {example!r}; got {shown!r} (the form is "
+                "FILE[:STRENGTH])",
+            ) from None
+    try:
+        strength = checks.number(
+            strength, f"the strength of {path!r}", minimum=-LORA_STRENGTH_LIMIT, maximum=LORA_STRENGTH_LIMIT
+        )
+    except InputError as e:
+        raise Refused(flag, str(e)) from None
+    if not path:
+        raise Refused(flag, f"{text!r} names no file; the form is FILE[:STRENGTH]")
+    if not os.path.lexists(path):
+        raise Refused(flag, f"no such file {path!r}")
+    if os.path.isdir(path):
+        raise Refused(
+            flag, f"{path!r} is a folder; expected a LoRA file such as ltx-2.3-22b-distilled-lora-384.safetensors"
+        )
+    try:
+        return read_lora(path), strength  # the header (and any alphas) only
+    except LTXError as e:
+        raise _flagged(flag, e) from None
+
+
+def _check_loras(args: argparse.Namespace, variant: str, transformer_config) -> tuple[list, list]:
+    """The --lora and --stage2-lora values as (path, strength) lists: each spelled right, its file a LoRA (the
+    header), then every LoRA checked against the transformer ``transformer_config`` describes (the shapes: no
+    factor is read and nothing is loaded)."""
+    from .ltx_core.errors import LTXError
+    from .ltx_core.lora import check_lora_fits
+    from .ltx_core.pipeline import transformer_shapes
+
+    flagged = [("--lora", text) for text in args.lora or ()]
+    flagged += [("--stage2-lora", text) for text in args.stage2_lora or ()]
+    opened = [(flag, *_open_lora(text, flag)) for flag, text in flagged]
+    if not opened:
+        return [], []
+    shapes = transformer_shapes(transformer_config)
+    for flag, lora, _ in opened:
+        try:
+            check_lora_fits(lora, shapes, variant)
+        except LTXError as e:
+            raise _flagged(flag, e) from None
+    chosen = [
+        [(lora.path, strength) for f, lora, strength in opened if f == flag] for flag in ("--lora", "--stage2-lora")
+    ]
+    return chosen[0], chosen[1]
+
+
 def plan_generate(args: argparse.Namespace) -> Plan:
     """Check every ``generate`` argument, cheapest first; nothing is loaded and nothing is written."""
     from .ltx_core import checks
@@ -363,6 +446,12 @@ def plan_generate(args: argparse.Namespace) -> Plan:
         for flag, value in (("--upsampler", args.upsampler), ("--stage2-audio", args.stage2_audio)):
             if value is not None:
                 raise Refused(flag, "is only used with --two-stage; add --two-stage or leave it out")
+        if args.stage2_lora:
+            raise Refused(
+                "--stage2-lora",
+                "adds a LoRA to stage 2 of --two-stage, and this run has one stage; add --two-stage, or use --lora "
+                "for a LoRA in every stage",
+            )
     if tiny and args.upsampler is not None:
         raise Refused(
             "--upsampler", "is only used with --checkpoint (the built-in tiny model brings its own tiny upsampler)"
@@ -429,13 +518,22 @@ def plan_generate(args: argparse.Namespace) -> Plan:
         )
     _check_memory(request)
     output, new_folders = _check_output(args.output)
-    checkpoint, variant, upsampler = (None, args.variant or "LTX-2.3", None)
+    checkpoint, variant, upsampler, transformer_config = (None, args.variant or "LTX-2.3", None, None)
     if not tiny:
-        checkpoint, variant, latent_channels = _check_checkpoint(args.checkpoint, args.gemma)
+        checkpoint, variant, latent_channels, transformer_config = _check_checkpoint(args.checkpoint, args.gemma)
         if args.two_stage:
             upsampler = _check_upsampler(args.upsampler, latent_channels)
+    elif args.lora or args.stage2_lora:
+        from .ltx_core.config import TransformerConfig
+        from .ltx_core.tiny import tiny_config
+
+        # the built-in model is the make-tiny-models stand-in, which the stand-in LoRAs fit
+        transformer_config = TransformerConfig.from_dict(tiny_config(variant, stand_in=True)["transformer"])
+    loras, stage2_loras = _check_loras(args, variant, transformer_config)
     image = _check_image(args.image) if args.image is not None else None
     return Plan(
+        loras=loras,
+        stage2_loras=stage2_loras,
         upsampler=upsampler,
         checkpoint=checkpoint,
         gemma=args.gemma,
@@ -495,7 +593,13 @@ def _generate(plan: Plan, console: Console) -> str:
     with tempfile.TemporaryDirectory(prefix="ltx_av_tiny_") as scratch:
         if plan.checkpoint:
             pipe = Pipeline.load(
-                plan.checkpoint, plan.gemma, device=plan.device, offload=plan.offload, upsampler=plan.upsampler
+                plan.checkpoint,
+                plan.gemma,
+                device=plan.device,
+                offload=plan.offload,
+                upsampler=plan.upsampler,
+                loras=plan.loras,
+                stage2_loras=plan.stage2_loras,
             )
         else:
             log.info(
@@ -506,7 +610,13 @@ def _generate(plan: Plan, console: Console) -> str:
                 plan.threads,
             )
             pipe = tiny_pipeline(
-                scratch, plan.variant, device=plan.device, offload=plan.offload, upsampler=plan.two_stage
+                scratch,
+                plan.variant,
+                device=plan.device,
+                offload=plan.offload,
+                upsampler=plan.two_stage,
+                loras=plan.loras,
+                stage2_loras=plan.stage2_loras,
             )
         result = pipe.generate(
             plan.prompt,
@@ -636,7 +746,10 @@ def build_parser() -> argparse.ArgumentParser:
         "  python -m ltx_av generate --checkpoint ltx-2.3-22b-dev.safetensors \\\n"
         '      --gemma gemma-3-12b-it-qat-q4_0-unquantized --prompt "a cat walks along a beach" --output cat.mp4\n'
         "  python -m ltx_av generate --two-stage --schedule distilled --gemma gemma-3-12b-it-qat-q4_0-unquantized \\\n"
-        "      --checkpoint ltx-2.3-22b-distilled.safetensors --upsampler ltx-2.3-spatial-upscaler-x2-1.1.safetensors",
+        "      --checkpoint ltx-2.3-22b-distilled.safetensors --upsampler ltx-2.3-spatial-upscaler-x2-1.1.safetensors\n"
+        "  python -m ltx_av generate --two-stage --gemma gemma-3-12b-it-qat-q4_0-unquantized \\\n"
+        "      --checkpoint ltx-2.3-22b-dev.safetensors --upsampler ltx-2.3-spatial-upscaler-x2-1.1.safetensors \\\n"
+        "      --stage2-lora ltx-2.3-22b-distilled-lora-384.safetensors",
         formatter_class=_Formatter,
     )
     what = gen.add_argument_group("what to generate")
@@ -694,8 +807,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="stage 1 at half width and height with --schedule, the latent upsampled x2 by --upsampler, stage 2 at "
         "full size with 3 unguided steps; width and height must be multiples of 64. With a dev checkpoint the "
-        "official recipe also needs the distilled LoRA in stage 2, which this does not load: use --schedule "
-        "distilled with a distilled checkpoint (default: off)",
+        "official recipe adds the distilled LoRA in stage 2: --stage2-lora ltx-2.3-22b-distilled-lora-384.safetensors "
+        "(default: off)",
     )
     two.add_argument(
         "--upsampler",
@@ -709,6 +822,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="the soundtrack of a two-stage run: refine: the stage-1 audio refined with the video in stage 2 "
         "(ltx-pipelines 1.0.0); keep: the stage-1 audio as it was (1.2.0); the video is the same either way "
         "(default: refine)",
+    )
+    loras = gen.add_argument_group("LoRAs (applied as the model runs; the loaded weights are never changed)")
+    loras.add_argument(
+        "--lora",
+        action="append",
+        metavar="FILE[:STRENGTH]",
+        help="a LoRA .safetensors made for the checkpoint's version, in every stage, at STRENGTH (-10 to 10; 1 is "
+        "the LoRA as trained, 0 switches it off); repeat for several, their changes add up (default: none; "
+        "strength 1)",
+    )
+    loras.add_argument(
+        "--stage2-lora",
+        action="append",
+        metavar="FILE[:STRENGTH]",
+        help="a LoRA for stage 2 of --two-stage only, on top of any --lora: the official dev recipe refines with "
+        "the distilled LoRA, e.g. ltx-2.3-22b-distilled-lora-384.safetensors (ltx-pipelines' --distilled-lora); "
+        "repeatable (default: none; strength 1)",
     )
     what.add_argument(
         "--output",

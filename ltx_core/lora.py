@@ -526,3 +526,61 @@ def merged_state_dict(model: nn.Module, stack: Sequence[AppliedLora]) -> dict[st
 def _first(items: Sequence[str], n: int) -> str:
     shown = ", ".join(str(i) for i in items[:n])
     return shown + (f" and {len(items) - n} more" if len(items) > n else "")
+
+
+# -- checking a LoRA from its header alone ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LinearShapes:
+    """What :func:`check_lora_fits` checks a LoRA against: a transformer's linear weights (module path -> shape
+    ``[out, in]``) and its number of blocks; from a model (:meth:`of`, the meta device will do) or built by hand."""
+
+    weights: dict[str, tuple[int, ...]]
+    blocks: int
+
+    @classmethod
+    def of(cls, model: nn.Module) -> LinearShapes:
+        weights = {n[: -len(".weight")]: tuple(p.shape) for n, p in model.named_parameters() if _is_linear_weight(n, p)}
+        return cls(weights, len(model.transformer_blocks))
+
+
+def check_lora_fits(lora: LoraFile, shapes: LinearShapes, variant: str) -> None:
+    """Raise what :func:`bind_lora` raises for ``lora`` on a model of these ``shapes``, without reading a factor.
+
+    A LoRA is checked before anything loads this way (the command line): only its header and the shapes are used,
+    and a distilled LoRA holds gigabytes of factors that :func:`bind_lora` reads. The matching is
+    :func:`bind_lora`'s own, written out again because that reads the factors as soon as its checks pass."""
+    weights = shapes.weights
+    by_underscores = {m.replace(".", "_"): m for m in weights}
+    targets: dict[str, LoraLayer] = {}
+    unmatched: list[LoraLayer] = []
+    left_out = 0
+    for layer in lora.layers:
+        module = by_underscores.get(layer.module, layer.module) if layer.underscored else layer.module
+        if module.startswith(CONNECTOR_MODULES):
+            left_out += 1
+        elif module not in weights:
+            unmatched.append(layer)
+        else:
+            targets[module] = layer
+    from types import SimpleNamespace  # (imported here to keep this helper's additions in one place)
+
+    # _seems_for reads nothing of a model but its number of blocks
+    model = SimpleNamespace(transformer_blocks=range(shapes.blocks))
+    if unmatched:
+        names = [_shown_key(layer) for layer in unmatched]
+        raise CheckpointError(
+            f"'{lora.name}' does not fit this {variant} transformer: {len(unmatched)} of its {len(lora.layers)} "
+            f"layers match no layer of the model ({_first(names, 4)}). {_seems_for(lora, variant, model)}"
+        )
+    for module, layer in targets.items():
+        out_features, in_features = weights[module]
+        if layer.up_shape[0] != out_features or layer.down_shape[1] != in_features:
+            raise CheckpointError(
+                f"'{lora.name}': layer '{module}' is {layer.up_shape[0]}x{layer.down_shape[1]} in this LoRA (up "
+                f"{list(layer.up_shape)}, down {list(layer.down_shape)}) but {out_features}x{in_features} in the "
+                f"{variant} model. {_seems_for(lora, variant, model)}"
+            )
+    if not targets and not left_out:
+        raise CheckpointError(f"'{lora.name}' changes no layer of the model")

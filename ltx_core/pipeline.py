@@ -10,13 +10,21 @@ the video VAE's latent statistics); stage 2 re-noises it and the stage-1 audio a
 and denoises at full size without guidance, with any image condition encoded again at full size. All noise comes
 from one generator seeded with ``seed``, drawn in the order ltx-pipelines' distilled pipeline draws it (stage-1
 video, audio, stage-2 video, audio).
+
+LoRAs (``Pipeline.load(..., loras=[(path, strength)], stage2_loras=[...])``): ``loras`` change the transformer in
+every stage, ``stage2_loras`` in stage 2 only, on top of ``loras`` (the official dev recipe: stage 2 adds the
+distilled LoRA at 1.0, ltx-pipelines' ``--distilled-lora``). They are applied per block as the model runs
+(:class:`~.lora.LoraPatches`): the loaded weights are never changed, so a stage without a LoRA in effect runs the
+transformer exactly as a pipeline without LoRAs does.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -28,7 +36,8 @@ from .errors import InputError
 from .gemma import GemmaEncoder, load_gemma
 from .guidance import GuidanceParams, default_guidance, default_steps
 from .latents import SPACE_COMPRESSION, audio_latent_length, video_latent_shape
-from .offload import place_weights
+from .lora import AppliedLora, LinearShapes, LoraFile, LoraPatches, bind_lora, check_lora_fits, read_lora
+from .offload import BLOCKS_PREFIX, place_weights
 from .sampling import MAX_SEED, sample
 from .schedules import DISTILLED_SIGMAS, MAX_STEPS, STAGE2_SIGMAS, ltx2_sigmas
 from .text_encoder import TextContexts, TextPath, encode_prompts, load_text_path
@@ -70,6 +79,11 @@ TINY_NEGATIVE_PROMPT = "blurry, distorted, low quality, silent"
 
 # What a step reports: (stage, done, total).
 Report = Callable[[str, int, int], None]
+
+# A LoRA strength's bounds (those of LTX-AV Load LoRA): well past any useful value, short of certain overflow.
+LORA_STRENGTH_LIMIT = 10.0
+# A LoRA as the pipeline takes it: (a .safetensors path or an opened file, strength).
+LoraSpec = tuple["str | os.PathLike | LoraFile", float]
 
 
 @dataclass
@@ -224,6 +238,52 @@ def check_upsampler_file(
     return config
 
 
+def transformer_shapes(config) -> LinearShapes:
+    """The linear weights a :class:`~.config.TransformerConfig` describes, to check LoRAs against before anything
+    loads. Built from a one-block model on the meta device, whose block stands for every block (all blocks of the
+    transformer are alike): thousands of meta modules would cost a second on a busy CPU."""
+    with torch.device("meta"):
+        one = LinearShapes.of(AudioVideoTransformer(dataclasses.replace(config, num_layers=1)))
+    first = BLOCKS_PREFIX + "0."
+    weights = {name: shape for name, shape in one.weights.items() if not name.startswith(BLOCKS_PREFIX)}
+    for name, shape in one.weights.items():
+        if name.startswith(first):
+            weights.update({f"{BLOCKS_PREFIX}{i}.{name[len(first) :]}": shape for i in range(config.num_layers)})
+    return LinearShapes(weights, config.num_layers)
+
+
+def check_lora_file(
+    lora: str | os.PathLike | LoraFile, strength: float, shapes: LinearShapes, variant: str, name: str = "lora"
+) -> tuple[LoraFile, float]:
+    """Check a LoRA and its strength against a transformer's ``shapes`` (:func:`transformer_shapes`, or
+    :meth:`~.lora.LinearShapes.of` a loaded one) from the file's header alone: a plain LoRA ``.safetensors`` whose
+    every layer is one of the model's with its shape, and a finite strength within +-:data:`LORA_STRENGTH_LIMIT`.
+    Returns (the opened file, the strength); raises :class:`InputError` / :class:`~.errors.CheckpointError`, the
+    strength's naming ``name``."""
+    strength = checks.number(strength, f"{name} strength", minimum=-LORA_STRENGTH_LIMIT, maximum=LORA_STRENGTH_LIMIT)
+    opened = lora if isinstance(lora, LoraFile) else read_lora(lora)
+    check_lora_fits(opened, shapes, variant)
+    return opened, strength
+
+
+def _lora_specs(specs: Sequence[LoraSpec], name: str) -> list[LoraSpec]:
+    if isinstance(specs, (str, os.PathLike, LoraFile)) or not isinstance(specs, Sequence):
+        raise InputError(f"{name} must be a list of (path, strength) pairs; got {type(specs).__name__} {specs!r}")
+    for i, spec in enumerate(specs):
+        if not isinstance(spec, (tuple, list)) or len(spec) != 2:
+            raise InputError(f"{name}[{i}] must be a (path, strength) pair; got {spec!r}")
+    return [tuple(spec) for spec in specs]
+
+
+def _checked_loras(
+    specs: Sequence[LoraSpec], name: str, shapes: LinearShapes, variant: str
+) -> list[tuple[LoraFile, float]]:
+    return [
+        check_lora_file(path, strength, shapes, variant, f"{name}[{i}]")
+        for i, (path, strength) in enumerate(_lora_specs(specs, name))
+    ]
+
+
 def check_offload(offload: str, device: torch.device) -> str:
     """``offload`` as :meth:`Pipeline.load` takes it; block streaming only means something on a GPU."""
     checks.choice(offload, "offload", OFFLOAD_MODES)
@@ -272,6 +332,8 @@ class Pipeline:
         self.audio_vae = load_audio_vae(checkpoint, dtype=dtype, device=self.device)
         self.vocoder = load_vocoder(checkpoint, device=self.device)
         self.upsampler: LatentUpsampler | None = None
+        self.loras: tuple[AppliedLora, ...] = ()
+        self.stage2_loras: tuple[AppliedLora, ...] = ()
 
     @classmethod
     def load(
@@ -283,21 +345,57 @@ class Pipeline:
         dtype: torch.dtype | None = None,
         offload: str = "none",
         upsampler: str | os.PathLike | None = None,
+        loras: Sequence[LoraSpec] = (),
+        stage2_loras: Sequence[LoraSpec] = (),
     ) -> Pipeline:
         """Load an official (or tiny stand-in) checkpoint and a Gemma 3 (HF folder, .safetensors or .gguf), and
-        for two-stage runs a spatial x2 latent ``upsampler`` file (its header is checked before anything loads).
-        Default device: CUDA if available (bfloat16), else the CPU (float32)."""
+        for two-stage runs a spatial x2 latent ``upsampler`` file; ``loras`` / ``stage2_loras``: see
+        :meth:`set_loras`. The upsampler's and the LoRAs' headers are checked before anything loads. Default
+        device: CUDA if available (bfloat16), else the CPU (float32)."""
         device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         dtype = dtype or (torch.bfloat16 if device.type == "cuda" else torch.float32)
         check_offload(offload, device)
         ckpt = open_checkpoint(checkpoint)
         if upsampler is not None:
             check_upsampler_file(upsampler, ckpt.component_config("video_vae").latent_channels)
+        if loras or stage2_loras:
+            # Headers only, against the transformer's shapes, so a LoRA for another model fails in a second.
+            shapes = transformer_shapes(ckpt.component_config("transformer"))
+            loras = _checked_loras(loras, "loras", shapes, ckpt.variant_name)
+            stage2_loras = _checked_loras(stage2_loras, "stage2_loras", shapes, ckpt.variant_name)
         encoder = load_gemma(gemma, dtype=dtype, device=device)
         pipe = cls(ckpt, encoder, device=device, dtype=dtype, offload=offload)
         if upsampler is not None:
             pipe.load_upsampler(upsampler)
+        if loras or stage2_loras:
+            pipe.set_loras(loras, stage2_loras)
         return pipe
+
+    def set_loras(self, loras: Sequence[LoraSpec] = (), stage2_loras: Sequence[LoraSpec] = ()) -> None:
+        """Use ``loras`` in every stage and, in stage 2 of a two-stage run, ``stage2_loras`` on top of them (the
+        official dev recipe: the distilled LoRA at 1.0 there); each a (``.safetensors`` path or opened
+        :class:`~.lora.LoraFile`, strength) pair, strengths within +-:data:`LORA_STRENGTH_LIMIT`. Replaces the
+        LoRAs set before. Every file is checked against the transformer before any factor is read; the loaded
+        weights are never changed."""
+        shapes = LinearShapes.of(self.transformer)
+        checked = [
+            _checked_loras(loras, "loras", shapes, self.variant),
+            _checked_loras(stage2_loras, "stage2_loras", shapes, self.variant),
+        ]
+        every, stage2 = (
+            tuple(bind_lora(lora, self.transformer, self.variant, strength) for lora, strength in stack)
+            for stack in checked
+        )
+        self.loras, self.stage2_loras = every, stage2
+
+    def _velocity_model(self, stack: Sequence[AppliedLora]):
+        """What a stage samples with: the transformer itself when no LoRA of ``stack`` is in effect (so such a
+        stage computes exactly as without LoRAs), else the transformer computing with the stack's patched weights
+        (made per block as it runs; the patches live as long as the returned callable)."""
+        patches = LoraPatches(stack, self.transformer)  # leaves out LoRAs at strength 0
+        if not patches:
+            return self.transformer
+        return functools.partial(patches.forward, self.transformer)
 
     def load_upsampler(self, path: str | os.PathLike) -> LatentUpsampler:
         """Load the spatial x2 latent upsampler two-stage runs use (checked against the video VAE first), in the
@@ -413,17 +511,21 @@ class Pipeline:
                 height,
                 len(STAGE2_SIGMAS) - 1,
             )
-            if schedule == "ltx2":
+            if self.stage2_loras:
+                log.info("stage 2 adds %s", _named(self.stage2_loras))
+            elif schedule == "ltx2":
                 log.info(
-                    "stage 2 refines with the checkpoint unchanged (for a dev checkpoint the official recipe adds the "
-                    "distilled LoRA there, which is not loaded)"
+                    "stage 2 refines with the same model as stage 1 (for a dev checkpoint the official recipe adds the "
+                    "distilled LoRA there at 1.0: stage2_loras, on the command line --stage2-lora)"
                 )
+        elif self.stage2_loras:
+            log.warning("the stage-2 LoRAs (%s) are not used: this run has one stage", _named(self.stage2_loras))
         latent_frames, latent_h, latent_w = video_latent_shape(frames, stage_h, stage_w)
         video = torch.zeros(1, 128, latent_frames, latent_h, latent_w)
         audio = torch.zeros(1, 8, audio_latent_length(frames, frame_rate), 16)
         conditions = self.image_conditions(**condition, height=stage_h, width=stage_w)
         video, audio = sample(
-            self.transformer,
+            self._velocity_model(self.loras),
             video,
             frame_rate=frame_rate,
             positive=positive,
@@ -452,7 +554,7 @@ class Pipeline:
         stage_1_audio = audio
         conditions = self.image_conditions(**condition, height=height, width=width)
         video, audio = sample(
-            self.transformer,
+            self._velocity_model((*self.loras, *self.stage2_loras)),
             video,
             frame_rate=frame_rate,
             positive=positive,
@@ -497,6 +599,10 @@ class Pipeline:
         return Generated(rgb.permute(1, 2, 3, 0).cpu()[:frames], frame_rate, waveform, sample_rate)
 
 
+def _named(stack: Sequence[AppliedLora]) -> str:
+    return ", ".join(f"LoRA '{applied.name}' at {applied.strength:g}" for applied in stack)
+
+
 # The tiny upsampler's file name beside the tiny checkpoint.
 TINY_UPSAMPLER = "tiny-spatial-upscaler-x2.safetensors"
 
@@ -509,10 +615,13 @@ def tiny_pipeline(
     device: str | torch.device = "cpu",
     offload: str = "none",
     upsampler: bool = False,
+    loras: Sequence[LoraSpec] = (),
+    stage2_loras: Sequence[LoraSpec] = (),
 ) -> Pipeline:
     """Write the tiny stand-in checkpoint and Gemma (the files ``make-tiny-models`` writes) into ``folder`` and
     load them: float32 on the CPU, the default dtype of ``device`` elsewhere. ``upsampler``: also write a tiny
-    spatial x2 latent upsampler beside them and load it (for two-stage runs)."""
+    spatial x2 latent upsampler beside them and load it (for two-stage runs). ``loras`` / ``stage2_loras``: as
+    :meth:`Pipeline.load` takes them (the stand-in LoRAs of :func:`~.tiny.write_tiny_lora` fit)."""
     from .tiny import write_tiny_checkpoint, write_tiny_gemma, write_tiny_upsampler
 
     device = torch.device(device)
@@ -523,4 +632,13 @@ def tiny_pipeline(
     if upsampler:
         upsampler_path = write_tiny_upsampler(os.path.join(folder, TINY_UPSAMPLER), "spatial-x2", seed, stand_in=True)
     dtype = torch.float32 if device.type == "cpu" else None
-    return Pipeline.load(checkpoint, gemma, device=device, dtype=dtype, offload=offload, upsampler=upsampler_path)
+    return Pipeline.load(
+        checkpoint,
+        gemma,
+        device=device,
+        dtype=dtype,
+        offload=offload,
+        upsampler=upsampler_path,
+        loras=loras,
+        stage2_loras=stage2_loras,
+    )

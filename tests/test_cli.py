@@ -94,6 +94,27 @@ GENERATE_CASES = [
     ("upsampler-x1.5", ["--two-stage", "{real}", "--upsampler", "{x1_5}"], "--upsampler", "spatial x1.5 (rational)"),
     ("upsampler-other-channels", ["--two-stage", "{real}", "--upsampler", "{ch64}"], "--upsampler", "64-channel"),
     ("upsampler-keys-wrong", ["--two-stage", "{real}", "--upsampler", "{broken}"], "--upsampler", "1 missing"),
+    # LoRAs: "{lora}" is the LTX-2.3 stand-in's (it fits the built-in model), "{lora_2}" the LTX-2 stand-in's
+    ("lora-missing", ["--lora", "{tmp}/none.safetensors"], "--lora", "no such file '"),
+    ("lora-missing-with-strength", ["--lora", "{tmp}/none.safetensors:0.5"], "--lora", "none.safetensors'"),
+    ("lora-is-folder", ["--lora", "{tmp}"], "--lora", "is a folder; expected a LoRA file such as"),
+    ("lora-pickle", ["--lora", "{pickle}"], "--lora", "'model.ckpt' is a pickle file (.ckpt)"),
+    ("lora-pickle-renamed", ["--lora", "{pickled_lora}"], "--lora", "is a pickle"),
+    ("lora-corrupt", ["--lora", "{corrupt}"], "--lora", "not a valid safetensors file"),
+    ("lora-is-checkpoint", ["--lora", "{ckpt}"], "--lora", "'tiny.safetensors' is not a LoRA"),
+    ("lora-other-variant", ["--lora", "{lora_2}"], "--lora", "does not fit this LTX-2.3 transformer"),
+    ("lora-for-ltx2-on-checkpoint", ["{real}", "--lora", "{lora_for_2}"], "--lora", "made for LTX-2 (only LTX-2 has"),
+    ("lora-other-size", ["{real}", "--lora", "{lora}"], "--lora", "blocks up to 28, but this model has 2 blocks"),
+    ("lora-strength-word", ["--lora", "{lora}:strong"], "--lora", "must be a number, e.g. 'lora-2.3.safetensors:0.8'"),
+    ("lora-strength-empty", ["--lora", "{lora}:"], "--lora", "has nothing after ':'"),
+    ("lora-strength-too-big", ["--lora", "{lora}:11"], "--lora", "must be between -10 and 10; got 11"),
+    ("lora-strength-too-small", ["--lora", "{lora}:-10.5"], "--lora", "between -10 and 10; got -10.5"),
+    ("lora-strength-nan", ["--lora", "{lora}:nan"], "--lora", "must be a finite number; got nan"),
+    ("lora-no-file", ["--lora", ":0.5"], "--lora", "names no file; the form is FILE[:STRENGTH]"),
+    ("lora-second-bad", ["--lora", "{lora}", "--lora", "{lora_2}:0.5"], "--lora", "'lora-2.safetensors' does not"),
+    ("stage2-lora-without-two-stage", ["--stage2-lora", "{lora}"], "--stage2-lora", "add --two-stage, or use --lora"),
+    ("stage2-lora-other-variant", ["--two-stage", "--stage2-lora", "{lora_2}"], "--stage2-lora", "does not fit"),
+    ("stage2-lora-strength", ["--two-stage", "--stage2-lora", "{lora}:x"], "--stage2-lora", "must be a number"),
 ]
 
 TINY_CASES = [
@@ -140,6 +161,7 @@ def files(tmp_path_factory):
     with open(root / "models_with_real_upsampler" / "latent_upscale_models" / _TEMPORAL, "wb") as f:
         f.truncate(261_944_000)
     _write_upsamplers(root, out)
+    _write_loras(root, out)
     (root / "models_with_folder" / "checkpoints" / "ltx-2.3-22b-dev.safetensors").mkdir()
     (root / "models_with_file" / "text_encoders").write_text("")  # a file where a folder must go
     return out
@@ -168,6 +190,27 @@ def _write_upsamplers(root, out: dict) -> None:
     config = json.dumps(tiny.tiny_upsampler_config("spatial-x2"))
     save_file(tensors, str(root / "broken.safetensors"), metadata={"config": config})
     out["broken"] = str(root / "broken.safetensors")
+
+
+def _write_loras(root, out: dict) -> None:
+    """LoRA files for the --lora cases: the stand-ins of both versions (the built-in model is the LTX-2.3 one), one
+    that fits the small "{real}" checkpoint, one made for an LTX-2 checkpoint of that size and a pickle."""
+    import tiny_loras
+    import torch
+    from safetensors.torch import save_file
+
+    out["lora"] = tiny.write_tiny_lora(str(root / "lora-2.3.safetensors"), "lora-distilled-2.3")
+    out["lora_2"] = tiny.write_tiny_lora(str(root / "lora-2.safetensors"), "lora-distilled-2")
+    out["lora_for_ckpt"] = str(root / "small.safetensors")
+    tiny_loras.write_lora(out["lora_for_ckpt"], "LTX-2.3", "attention")
+    shapes = tiny_loras.linear_shapes("LTX-2")
+    layers = tiny_loras.factors(
+        {m: shapes[m] for m in ("caption_projection.linear_1", "transformer_blocks.0.attn1.to_q")}
+    )
+    out["lora_for_2"] = str(root / "small-ltx-2.safetensors")
+    save_file(tiny_loras.lora_tensors(layers), out["lora_for_2"])
+    torch.save({"lora_A": torch.zeros(2, 2)}, root / "pickled.safetensors")
+    out["pickled_lora"] = str(root / "pickled.safetensors")
 
 
 def _cuda() -> bool:
@@ -306,6 +349,40 @@ def test_two_stage_arguments_are_planned_without_loading(files, tmp_path, no_loa
     assert (tiny_plan.width, tiny_plan.height, tiny_plan.frames) == (256, 192, 49)
     assert tiny_plan.two_stage and tiny_plan.upsampler is None and tiny_plan.stage2_audio == "refine"
     assert not os.listdir(tmp_path)
+
+
+def test_lora_arguments_are_planned_without_loading(files, tmp_path, no_loading, monkeypatch):
+    """--lora and --stage2-lora repeat, keep their order, default to strength 1 and are read from their headers
+    only: the factors are never read while planning."""
+    from ltx_av.ltx_core.checkpoint import SafetensorsFile
+
+    def no_factors(self, key):
+        raise AssertionError(f"a tensor ({key}) was read while planning")
+
+    monkeypatch.setattr(SafetensorsFile, "read", no_factors)
+    real = ["--checkpoint", files["ckpt"], "--gemma", files["gemma"], "--device", "cpu"]
+    lora = files["lora_for_ckpt"]
+    argv = ["generate", *real, "--lora", f"{lora}:0.5", "--lora", lora, "--lora", f"{lora}:-2e-1"]
+    plan = cli.plan_generate(cli.build_parser().parse_args(argv))
+    assert plan.loras == [(lora, 0.5), (lora, 1.0), (lora, -0.2)] and plan.stage2_loras == []
+    argv = ["generate", "--two-stage", *real, "--upsampler", files["upsampler"], "--stage2-lora", f"{lora}:1.5"]
+    plan = cli.plan_generate(cli.build_parser().parse_args(argv))
+    assert plan.loras == [] and plan.stage2_loras == [(lora, 1.5)]
+    tiny_plan = cli.plan_generate(cli.build_parser().parse_args(["generate", "--lora", files["lora"] + ":0"]))
+    assert tiny_plan.loras == [(files["lora"], 0.0)]
+    assert not cli.plan_generate(cli.build_parser().parse_args(["generate"])).loras
+    assert not os.listdir(tmp_path)
+
+
+def test_lora_strength_is_split_at_the_last_colon_only_where_it_can_be_one(tmp_path):
+    assert cli._split_lora("a.safetensors") == ("a.safetensors", None)
+    assert cli._split_lora("dir:x/a.safetensors:0.8") == ("dir:x/a.safetensors", "0.8")
+    assert cli._split_lora("C:\\loras\\a.safetensors") == ("C:\\loras\\a.safetensors", None)  # a Windows drive
+    assert cli._split_lora("C:/loras/a.safetensors") == ("C:/loras/a.safetensors", None)
+    odd = tmp_path / "style:v2.safetensors"  # a colon in an existing file's name is part of the name
+    odd.write_bytes(b"")
+    assert cli._split_lora(str(odd)) == (str(odd), None)
+    assert cli._split_lora(f"{odd}:0.3") == (str(odd), "0.3")
 
 
 def test_help_shows_defaults_without_markup(capsys):
