@@ -29,6 +29,7 @@ from dataclasses import dataclass, replace
 import torch
 
 from .config import VideoVAEConfig
+from .diffusion_decoder import DiffusionDecoderConfig
 from .errors import InputError
 from .latents import SPACE_COMPRESSION, TIME_COMPRESSION, video_frame_count
 from .video_vae import NoiseSource, VideoVAE
@@ -351,6 +352,10 @@ def estimate_tiled_decode_bytes(
     weights: bool = True,
 ) -> int:
     """Peak working memory of a tiled decode: the largest tile plus the float32 blend buffers of one chunk."""
+    if isinstance(config, DiffusionDecoderConfig):
+        from . import diffusion_tiling
+
+        return diffusion_tiling.estimate_decode_bytes(config, latent_shape, tiling, dtype)
     plan = plan_decode(latent_shape, tiling)
     f, h, w = plan.largest_tile
     tile = estimate_decode_bytes(config, (latent_shape[0], latent_shape[1], f, h, w), dtype, weights)
@@ -400,7 +405,12 @@ def choose_decode_tiling(
     dtype: torch.dtype = torch.float32,
 ) -> DecodeTiling | None:
     """The tiling (``None`` = none) with the least decoding work whose estimated working memory fits
-    ``budget_bytes``; if none fits, the one needing the least memory."""
+    ``budget_bytes``; if none fits, the one needing the least memory. A diffusion decoder's config goes to
+    ``diffusion_tiling.choose_decode_tiling``."""
+    if isinstance(config, DiffusionDecoderConfig):
+        from . import diffusion_tiling
+
+        return diffusion_tiling.choose_decode_tiling(config, latent_shape, budget_bytes, dtype)
     scored = [
         (estimate_tiled_decode_bytes(config, latent_shape, t, dtype), decode_work(latent_shape, t), i, t)
         for i, t in enumerate(tiling_candidates(latent_shape))
@@ -419,6 +429,10 @@ def smaller_tiling(
 ) -> DecodeTiling | None:
     """A tiling whose tiles need clearly less memory than those of ``tiling`` (at most 70%, not counting the
     convolution kernels, which do not shrink with tiles), least work first; ``None`` when no candidate does."""
+    if isinstance(config, DiffusionDecoderConfig):
+        from . import diffusion_tiling
+
+        return diffusion_tiling.smaller_tiling(config, latent_shape, tiling, dtype)
     current = estimate_tiled_decode_bytes(config, latent_shape, tiling, dtype, weights=False)
     scored = [
         (estimate_tiled_decode_bytes(config, latent_shape, t, dtype, False), decode_work(latent_shape, t), i, t)
@@ -455,7 +469,15 @@ def iter_decode(
     On an out-of-memory error (``is_oom``) the decode restarts from the first frame with the next smaller tiling,
     so a consumer must write runs by position (runs may be sent again). A generator is drawn from once, so the
     noise is the same after a retry.
+
+    A VAE with LTX-2.5's diffusion decoder runs ``diffusion_tiling.iter_decode`` (``noise``: its generator; no
+    timestep or noise scale).
     """
+    if vae.is_diffusion:
+        yield from _iter_decode_diffusion(
+            vae, latent, tiling, timestep, noise, noise_scale, progress, retry_on_oom, is_oom, on_retry
+        )
+        return
     if isinstance(noise, torch.Generator):
         decoder = vae._require("decoder")
         if decoder.timestep_conditioning:
@@ -479,6 +501,34 @@ def iter_decode(
             if on_retry is not None:
                 on_retry(smaller)
             tiling = smaller
+
+
+def _iter_decode_diffusion(
+    vae: VideoVAE,
+    latent: torch.Tensor,
+    tiling: DecodeTiling | None,
+    timestep: float | torch.Tensor | None,
+    noise: NoiseSource,
+    noise_scale: float | None,
+    progress: ProgressCallback | None,
+    retry: bool,
+    is_oom: Callable[[BaseException], bool],
+    on_retry: Callable[[DecodeTiling], None] | None,
+) -> Iterator[tuple[int, torch.Tensor]]:
+    from . import diffusion_tiling  # it imports this module
+
+    if noise is not None and not isinstance(noise, torch.Generator):
+        raise InputError("the LTX-2.5 diffusion decoder draws its own noise: pass a torch.Generator (or None)")
+    yield from diffusion_tiling.iter_decode(
+        vae._require("decoder"),
+        vae.diffusion_input(latent, timestep, noise_scale),
+        tiling,
+        generator=noise,
+        progress=progress,
+        retry_on_oom=retry,
+        is_oom=is_oom,
+        on_retry=on_retry,
+    )
 
 
 def decode(

@@ -23,6 +23,7 @@ from torch import nn
 
 from .checkpoint import Checkpoint, build_component, open_checkpoint
 from .config import VideoVAEConfig
+from .diffusion_decoder import DiffusionDecoder, DiffusionDecoderConfig
 from .errors import ConfigError, InputError
 from .latents import SPACE_COMPRESSION, TIME_COMPRESSION, nearest_frame_counts, nearest_sizes
 from .layers import TimestepEmbedder
@@ -124,6 +125,19 @@ def _decoder_block(name: str, params: dict[str, Any], channels: int, cfg: VideoV
     )
 
 
+def decoder_bottleneck_channels(cfg: VideoVAEConfig) -> int:
+    """Width of the decoder's first stage: its base width times every channel reduction that follows (the
+    upsamplers' multipliers, default 1, and ``res_x_y``'s, default 2). 8x for every released LTX-2 / LTX-2.3 /
+    LTX-2.5 VAE; ltx-core 1.0.0 always took 8x, 1.2.0 reads the multipliers."""
+    factor = 1
+    for name, params in cfg.decoder_blocks:
+        if name in ("compress_time", "compress_space", "compress_all"):
+            factor *= params.get("multiplier") or 1
+        elif name == "res_x_y":
+            factor *= params.get("multiplier") or 2
+    return cfg.decoder_base_channels * factor
+
+
 def _latent_outputs(cfg: VideoVAEConfig) -> int:
     if cfg.latent_log_var == "per_channel":
         return 2 * cfg.latent_channels
@@ -188,8 +202,7 @@ class VideoDecoder(nn.Module):
         self.causal = config.causal_decoder
         self.timestep_conditioning = config.timestep_conditioning
         pad = config.decoder_spatial_padding_mode
-        # The official decoder starts 8x wider than its base width (three 2x channel reductions follow).
-        channels = config.decoder_base_channels * 8
+        channels = decoder_bottleneck_channels(config)
         self.conv_in = FramePaddedConv3d(config.latent_channels, channels, spatial_padding_mode=pad)
         blocks = []
         for name, params in reversed(config.decoder_blocks):
@@ -264,17 +277,45 @@ NoiseSource = torch.Tensor | torch.Generator | None
 
 
 class VideoVAE(nn.Module):
-    """Encoder and/or decoder with the shared latent statistics; built from a :class:`VideoVAEConfig`."""
+    """Encoder and/or decoder with the shared latent statistics; built from a :class:`VideoVAEConfig`.
 
-    def __init__(self, config: VideoVAEConfig, parts: tuple[str, ...] = PARTS):
+    ``diffusion``: the decoder is LTX-2.5's diffusion decoder with this config (``config`` then describes the
+    encoder and the latent); see :meth:`decode`.
+    """
+
+    def __init__(
+        self,
+        config: VideoVAEConfig,
+        parts: tuple[str, ...] = PARTS,
+        diffusion: DiffusionDecoderConfig | None = None,
+    ):
         super().__init__()
         unknown = [p for p in parts if p not in PARTS]
         if unknown or not parts:
             raise ValueError(f"parts must be a non-empty subset of {PARTS}; got {parts}")
+        if diffusion is not None and diffusion.latent_channels != config.latent_channels:
+            raise ConfigError(
+                f"the diffusion decoder reads {diffusion.latent_channels} latent channels but the encoder makes "
+                f"{config.latent_channels}"
+            )
         self.config = config
+        self.diffusion_config = diffusion
         self.encoder = VideoEncoder(config) if "encoder" in parts else None
-        self.decoder = VideoDecoder(config) if "decoder" in parts else None
+        if "decoder" not in parts:
+            self.decoder = None
+        else:
+            self.decoder = DiffusionDecoder(diffusion) if diffusion is not None else VideoDecoder(config)
         self.per_channel_statistics = LatentStatistics(config.latent_channels)
+
+    @property
+    def is_diffusion(self) -> bool:
+        """Whether the decoder is LTX-2.5's diffusion decoder (``decode`` then takes a generator, no timestep)."""
+        return self.diffusion_config is not None
+
+    @property
+    def decoder_config(self) -> VideoVAEConfig | DiffusionDecoderConfig:
+        """The config that sizes the decoder (what the tiling estimates read)."""
+        return self.diffusion_config if self.diffusion_config is not None else self.config
 
     @property
     def parts(self) -> tuple[str, ...]:
@@ -397,9 +438,31 @@ class VideoVAE(nn.Module):
         noise_scale: float | None = None,
     ) -> torch.Tensor:
         """Normalised latent ``[B,128,F',H',W']`` -> pixels ``[B,3,8(F'-1)+1,32H',32W']`` (about [-1, 1], not clamped),
-        in one piece. See :meth:`prepare_latent` for the timestep and noise; tiled decoding is in ``tiling``."""
+        in one piece. See :meth:`prepare_latent` for the timestep and noise; tiled decoding is in ``tiling``.
+
+        With a diffusion decoder, ``noise`` is the generator its noise is drawn from (or ``None``: the global one)
+        and the result is float32; it runs the official decode (``diffusion_tiling``) as one tile."""
+        if self.is_diffusion:
+            from .tiling import decode  # it imports this module
+
+            return decode(
+                self, latent, None, timestep=timestep, noise=noise, noise_scale=noise_scale, retry_on_oom=False
+            )
         z, t = self.prepare_latent(latent, timestep, noise, noise_scale)
         return self._require("decoder")(z, t)
+
+    def diffusion_input(
+        self, latent: torch.Tensor, timestep: object = None, noise_scale: object = None
+    ) -> torch.Tensor:
+        """The diffusion decoder's input (statistics undone, model dtype and device). It starts from its own noise
+        at t = 1 and has no decode timestep or noise mix: those options are refused."""
+        self.check_latent(latent)
+        if timestep is not None or noise_scale is not None:
+            raise InputError(
+                "the LTX-2.5 diffusion decoder has no decode timestep or noise scale; leave them unset (its noise "
+                "comes from the generator)"
+            )
+        return self.per_channel_statistics.denormalize(latent.to(device=self.device, dtype=self.dtype))
 
 
 # -- fitting arbitrary videos to the VAE's grid -----------------------------------------------------------------
@@ -535,6 +598,7 @@ __all__ = [
     "VideoEncoder",
     "VideoFit",
     "VideoVAE",
+    "decoder_bottleneck_channels",
     "fit_video",
     "load_video_vae",
     "patchify_frames",
