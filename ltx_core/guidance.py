@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .config import LTX23
+from .config import LTX23, LTX25
 
 
 @dataclass(frozen=True)
@@ -41,14 +41,15 @@ class GuidanceParams:
 
 def default_guidance(variant: str | None) -> tuple[GuidanceParams, GuidanceParams]:
     """(video, audio) defaults of the official pipelines: STG at block 29 for LTX-2, block 28 for LTX-2.3."""
-    block = (28,) if variant == LTX23 else (29,)
+    # LTX-2.5 keeps LTX-2.3's 48-block layout and recipe (ltx-pipelines 1.2.0 uses the 2.3 parameters for 2.4+)
+    block = (28,) if variant in (LTX23, LTX25) else (29,)
     video = GuidanceParams(cfg=3.0, stg=1.0, stg_blocks=block, modality=3.0, rescale=0.7)
     audio = GuidanceParams(cfg=7.0, stg=1.0, stg_blocks=block, modality=3.0, rescale=0.7)
     return video, audio
 
 
 def default_steps(variant: str | None) -> int:
-    return 30 if variant == LTX23 else 40
+    return 30 if variant in (LTX23, LTX25) else 40
 
 
 def guided_x0(

@@ -314,12 +314,12 @@ def test_other_model_families_are_named(tmp_path):
     with pytest.raises(CheckpointError, match="diffusers key layout"):
         open_checkpoint(diffusers)
     newer = _write(
-        tmp_path / "ltx-2.5.safetensors",
+        tmp_path / "ltx-2.6.safetensors",
         {"vae.decoder.conv_in.conv.weight": torch.zeros(1)},
         {"vae": {}},
-        model_version="2.5.0",
+        model_version="2.6.0",
     )
-    with pytest.raises(CheckpointError, match="model version 2.5.0; LTX-AV supports LTX-2 and LTX-2.3"):
+    with pytest.raises(CheckpointError, match="model version 2.6.0; LTX-AV supports LTX-2, LTX-2.3 and LTX-2.5"):
         open_checkpoint(newer)
 
 
