@@ -293,40 +293,12 @@ def bind_lora(lora: LoraFile, model: nn.Module, variant: str, strength: float = 
     Raises :class:`CheckpointError` for a layer the model does not have (naming the first few and the model the
     LoRA seems to be for) or whose shape differs from the model's weight. A LoRA may change any subset of layers;
     how many it changes, and where, is logged."""
-    weights = {n[: -len(".weight")]: tuple(p.shape) for n, p in model.named_parameters() if _is_linear_weight(n, p)}
-    by_underscores = {m.replace(".", "_"): m for m in weights}
-    targets: dict[str, LoraLayer] = {}
-    left_out: list[str] = []
-    unmatched: list[LoraLayer] = []
-    for layer in lora.layers:
-        module = by_underscores.get(layer.module, layer.module) if layer.underscored else layer.module
-        if module.startswith(CONNECTOR_MODULES):
-            left_out.append(module)
-        elif module not in weights:
-            unmatched.append(layer)
-        else:
-            targets[module] = layer
-    if unmatched:
-        names = [_shown_key(layer) for layer in unmatched]
-        raise CheckpointError(
-            f"'{lora.name}' does not fit this {variant} transformer: {len(unmatched)} of its {len(lora.layers)} "
-            f"layers match no layer of the model ({_first(names, 4)}). {_seems_for(lora, variant, model)}"
-        )
-    for module, layer in targets.items():
-        out_features, in_features = weights[module]
-        if layer.up_shape[0] != out_features or layer.down_shape[1] != in_features:
-            raise CheckpointError(
-                f"'{lora.name}': layer '{module}' is {layer.up_shape[0]}x{layer.down_shape[1]} in this LoRA (up "
-                f"{list(layer.up_shape)}, down {list(layer.down_shape)}) but {out_features}x{in_features} in the "
-                f"{variant} model. {_seems_for(lora, variant, model)}"
-            )
-    if not targets and not left_out:
-        raise CheckpointError(f"'{lora.name}' changes no layer of the model")
+    targets, left_out = _match(lora, LinearShapes.of(model), variant)
     factors = {
         module + ".weight": (_read_factor(lora, layer.down_key), _read_factor(lora, layer.up_key), layer.scale)
         for module, layer in targets.items()
     }
-    applied = AppliedLora(lora, float(strength), factors, tuple(left_out))
+    applied = AppliedLora(lora, float(strength), factors, left_out)
     _log_binding(applied, variant, len(model.transformer_blocks))
     return applied
 
@@ -346,7 +318,7 @@ def _shown_key(layer: LoraLayer) -> str:
     return f"'{layer.down_key}'"
 
 
-def _seems_for(lora: LoraFile, variant: str, model: nn.Module) -> str:
+def _seems_for(lora: LoraFile, variant: str, blocks: int) -> str:
     """A sentence on the model the LoRA seems to be made for, from its layer names and sizes."""
     modules = [layer.module for layer in lora.layers]
     for other, fragments in _ONLY_IN.items():
@@ -367,7 +339,6 @@ def _seems_for(lora: LoraFile, variant: str, model: nn.Module) -> str:
         if any(f in m for m in modules for f in fragments):
             return f"Its layer names are those of {family}, not of the official LTX-2 / LTX-2.3 transformer."
     indices = [int(m.group(1)) for m in map(_BLOCK_INDEX.match, modules) if m]
-    blocks = len(model.transformer_blocks)
     if indices and max(indices) >= blocks:
         return (
             f"It has layers for blocks up to {max(indices)}, but this model has {blocks} blocks: a LoRA for a model "
@@ -549,30 +520,31 @@ def check_lora_fits(lora: LoraFile, shapes: LinearShapes, variant: str) -> None:
     """Raise what :func:`bind_lora` raises for ``lora`` on a model of these ``shapes``, without reading a factor.
 
     A LoRA is checked before anything loads this way (the command line): only its header and the shapes are used,
-    and a distilled LoRA holds gigabytes of factors that :func:`bind_lora` reads. The matching is
-    :func:`bind_lora`'s own, written out again because that reads the factors as soon as its checks pass."""
+    and a distilled LoRA holds gigabytes of factors that :func:`bind_lora` reads."""
+    _match(lora, shapes, variant)
+
+
+def _match(lora: LoraFile, shapes: LinearShapes, variant: str) -> tuple[dict[str, LoraLayer], tuple[str, ...]]:
+    """(model module -> the LoRA's layer for it, text-connector modules left out), every layer and shape checked
+    against ``shapes`` from the header alone; raises :class:`CheckpointError` naming the model the LoRA seems for."""
     weights = shapes.weights
     by_underscores = {m.replace(".", "_"): m for m in weights}
     targets: dict[str, LoraLayer] = {}
     unmatched: list[LoraLayer] = []
-    left_out = 0
+    left_out: list[str] = []
     for layer in lora.layers:
         module = by_underscores.get(layer.module, layer.module) if layer.underscored else layer.module
         if module.startswith(CONNECTOR_MODULES):
-            left_out += 1
+            left_out.append(module)
         elif module not in weights:
             unmatched.append(layer)
         else:
             targets[module] = layer
-    from types import SimpleNamespace  # (imported here to keep this helper's additions in one place)
-
-    # _seems_for reads nothing of a model but its number of blocks
-    model = SimpleNamespace(transformer_blocks=range(shapes.blocks))
     if unmatched:
         names = [_shown_key(layer) for layer in unmatched]
         raise CheckpointError(
             f"'{lora.name}' does not fit this {variant} transformer: {len(unmatched)} of its {len(lora.layers)} "
-            f"layers match no layer of the model ({_first(names, 4)}). {_seems_for(lora, variant, model)}"
+            f"layers match no layer of the model ({_first(names, 4)}). {_seems_for(lora, variant, shapes.blocks)}"
         )
     for module, layer in targets.items():
         out_features, in_features = weights[module]
@@ -580,7 +552,8 @@ def check_lora_fits(lora: LoraFile, shapes: LinearShapes, variant: str) -> None:
             raise CheckpointError(
                 f"'{lora.name}': layer '{module}' is {layer.up_shape[0]}x{layer.down_shape[1]} in this LoRA (up "
                 f"{list(layer.up_shape)}, down {list(layer.down_shape)}) but {out_features}x{in_features} in the "
-                f"{variant} model. {_seems_for(lora, variant, model)}"
+                f"{variant} model. {_seems_for(lora, variant, shapes.blocks)}"
             )
     if not targets and not left_out:
         raise CheckpointError(f"'{lora.name}' changes no layer of the model")
+    return targets, tuple(left_out)
