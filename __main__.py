@@ -175,6 +175,7 @@ class Plan:
     upsampler: str | None = None  # with --checkpoint; the tiny model writes its own
     loras: list[tuple[str, float]] = field(default_factory=list)  # --lora: (file, strength), every stage
     stage2_loras: list[tuple[str, float]] = field(default_factory=list)  # --stage2-lora: stage 2 only
+    split: object = None  # LTX-2.5: the pipeline's SplitFiles (every part's file, checked)
 
 
 def _check_device(text: str | None, *, tiny: bool) -> str:
@@ -333,6 +334,53 @@ def _check_checkpoint(path: str, gemma: str | None) -> tuple[str, str, int, obje
     return path, variant, latent_channels, transformer_config
 
 
+# LTX-2.5's parts -> the flag that names each file.
+SPLIT_FLAGS = {"text_encoder": "--text-encoder", "video_vae": "--video-vae", "audio_vae": "--audio-vae"}
+
+
+def _is_split(path: str) -> bool:
+    """Whether --checkpoint is the transformer file of a split release (LTX-2.5); a file that cannot be read is
+    left to _check_checkpoint, which names what is wrong."""
+    from .ltx_core.errors import LTXError
+    from .ltx_core.pipeline import is_split_transformer
+
+    try:
+        return os.path.isfile(path) and is_split_transformer(path)
+    except LTXError:
+        return False
+
+
+def _check_split(args: argparse.Namespace) -> tuple[str, str, int, object, object]:
+    """LTX-2.5: (path, variant, latent channels, transformer config, SplitFiles), every file found or named and
+    checked from its header (its part, one release, the Gemma the transformer names)."""
+    from .ltx_core.checkpoint import open_checkpoint
+    from .ltx_core.errors import LTXError
+    from .ltx_core.pipeline import _split_latent_channels, find_split_files
+
+    if args.gemma is not None and args.text_encoder is not None:
+        raise Refused("--gemma", "and --text-encoder both name the text encoder; give it once, with --text-encoder")
+    names = {"transformer": "--checkpoint", **SPLIT_FLAGS}
+    if args.text_encoder is None and args.gemma is not None:
+        names["text_encoder"] = "--gemma"
+    try:
+        split = find_split_files(
+            args.checkpoint,
+            text_encoder=args.text_encoder or args.gemma,
+            video_vae=args.video_vae,
+            audio_vae=args.audio_vae,
+            names=names,
+        )
+        ckpt = open_checkpoint(split.transformer)
+        variant = ckpt.variant_name
+        transformer_config = ckpt.component_config("transformer")
+        latent_channels = _split_latent_channels(split.video_vae)
+    except LTXError as e:
+        text = str(e)
+        flag = next((f for f in names.values() if text.startswith(f + ":")), "--checkpoint")
+        raise Refused(flag, text[len(flag) + 1 :].strip() if text.startswith(flag + ":") else text) from None
+    return split.transformer, variant, latent_channels, transformer_config, split
+
+
 def _check_upsampler(path: str | None, latent_channels: int) -> str:
     from .ltx_core.errors import LTXError
     from .ltx_core.pipeline import check_upsampler_file
@@ -436,6 +484,9 @@ def plan_generate(args: argparse.Namespace) -> Plan:
     tiny = args.checkpoint is None
     if tiny and args.gemma is not None:
         raise Refused("--gemma", "is only used with --checkpoint (the built-in tiny model has its own text encoder)")
+    for flag in SPLIT_FLAGS.values():
+        if tiny and getattr(args, flag[2:].replace("-", "_")) is not None:
+            raise Refused(flag, "names a file of LTX-2.5's split release; give its transformer with --checkpoint too")
     if not tiny and args.variant is not None:
         raise Refused(
             "--variant", "chooses the built-in tiny model's version; with --checkpoint it comes from the file"
@@ -519,7 +570,19 @@ def plan_generate(args: argparse.Namespace) -> Plan:
     _check_memory(request)
     output, new_folders = _check_output(args.output)
     checkpoint, variant, upsampler, transformer_config = (None, args.variant or "LTX-2.3", None, None)
-    if not tiny:
+    split = None
+    if not tiny and _is_split(args.checkpoint):
+        checkpoint, variant, latent_channels, transformer_config, split = _check_split(args)
+        if args.two_stage:
+            upsampler = _check_upsampler(args.upsampler, latent_channels)
+    elif not tiny:
+        for flag in SPLIT_FLAGS.values():
+            if getattr(args, flag[2:].replace("-", "_")) is not None:
+                raise Refused(
+                    flag,
+                    f"names a file of LTX-2.5's split release, but {args.checkpoint!r} is a single-file checkpoint "
+                    "that holds its own; leave it out",
+                )
         checkpoint, variant, latent_channels, transformer_config = _check_checkpoint(args.checkpoint, args.gemma)
         if args.two_stage:
             upsampler = _check_upsampler(args.upsampler, latent_channels)
@@ -537,6 +600,7 @@ def plan_generate(args: argparse.Namespace) -> Plan:
         upsampler=upsampler,
         checkpoint=checkpoint,
         gemma=args.gemma,
+        split=split,
         variant=variant,
         device=device,
         offload=args.offload,
@@ -592,9 +656,13 @@ def _generate(plan: Plan, console: Console) -> str:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="ltx_av_tiny_") as scratch:
         if plan.checkpoint:
+            split = plan.split
             pipe = Pipeline.load(
                 plan.checkpoint,
-                plan.gemma,
+                None if split is not None else plan.gemma,
+                text_encoder=split.text_encoder if split is not None else None,
+                video_vae=split.video_vae if split is not None else None,
+                audio_vae=split.audio_vae if split is not None else None,
                 device=plan.device,
                 offload=plan.offload,
                 upsampler=plan.upsampler,
@@ -850,13 +918,24 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument(
         "--checkpoint",
         metavar="FILE",
-        help="an official LTX-2 / LTX-2.3 .safetensors checkpoint (default: the tiny built-in model)",
+        help="an official LTX-2 / LTX-2.3 .safetensors checkpoint, or LTX-2.5's transformer file (its other files "
+        "are found beside it in the ComfyUI models layout: ../text_encoders, ../vae; or named below) (default: the "
+        "tiny built-in model)",
     )
     models.add_argument(
         "--gemma",
         metavar="PATH",
-        help="Gemma 3 12B: a Hugging Face folder, a .safetensors or a .gguf file (required with --checkpoint)",
+        help="Gemma 3 12B: a Hugging Face folder, a .safetensors or a .gguf file (required with an LTX-2 / LTX-2.3 "
+        "--checkpoint)",
     )
+    for flag, what in (
+        ("--text-encoder", "the Gemma 4 text encoder (gemma4-12b-with-proj-ltx-2.5-bf16.safetensors)"),
+        ("--video-vae", "the video VAE (ltx-2.5-video-vae-bf16.safetensors, or the -conv one)"),
+        ("--audio-vae", "the audio VAE (ltx-2.5-audio-vae-bf16.safetensors)"),
+    ):
+        models.add_argument(
+            flag, metavar="FILE", help=f"LTX-2.5: {what} (default: found beside the --checkpoint transformer)"
+        )
     models.add_argument(
         "--variant",
         choices=("LTX-2", "LTX-2.3"),

@@ -4,6 +4,13 @@ The same building blocks the nodes use, wired in one place: Gemma 3 and the chec
 prompts, the transformer denoises video and audio latents together under guidance, and the two VAEs (plus the
 vocoder) turn the latents back into frames and a waveform.
 
+LTX-2.5 ships as split files (transformer, Gemma 4 text encoder with the text projection, video VAE, audio VAE):
+given its transformer, :func:`find_split_files` takes the files named and finds the others beside it in the ComfyUI
+models layout, checking from the headers that each holds its part, that all come from one release and that the
+text encoder is the Gemma the transformer names. Sampling follows the model's release (ltx-core 1.2.0's conventions
+for 2.5, :func:`.conditioning.conventions_for`); the diffusion video decoder runs its file's default steps and draws
+its noise from the run's generator after the sampling noise, as ltx-pipelines 1.2.0 does.
+
 Two-stage (``generate(..., two_stage=True)`` with a spatial x2 latent upsampler loaded): the official distilled
 recipe. Stage 1 samples at half width and height with the chosen schedule; the video latent is upsampled x2 (through
 the video VAE's latent statistics); stage 2 re-noises it and the stage-1 audio at the first of the 3 stage-2 sigmas
@@ -26,13 +33,14 @@ import logging
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 
 from . import checks
-from .checkpoint import Checkpoint, build_component, open_checkpoint
+from .checkpoint import Checkpoint, ModelFiles, build_component, identify, open_checkpoint, open_model_files
 from .conditioning import apply_conditions, audio_state, condition_for_frame, condition_pixels, video_state
-from .errors import InputError
+from .errors import CheckpointError, InputError, LTXError
 from .gemma import GemmaEncoder, load_gemma
 from .guidance import GuidanceParams, default_guidance, default_steps
 from .latents import SPACE_COMPRESSION, audio_latent_length, video_latent_shape
@@ -43,6 +51,9 @@ from .schedules import DISTILLED_SIGMAS, MAX_STEPS, STAGE2_SIGMAS, ltx2_sigmas
 from .text_encoder import TextContexts, TextPath, encode_prompts, load_text_path
 from .transformer import AudioVideoTransformer
 from .upsampler import LatentUpsampler, UpsamplerConfig, load_upsampler, upsample_latent
+
+if TYPE_CHECKING:
+    from .gemma4_encoder import Gemma4Encoder
 
 log = logging.getLogger("ltx_av.pipeline")
 
@@ -311,26 +322,187 @@ def _draw_noise(
     return video_noise, torch.randn(*audio_shape, generator=generator, dtype=torch.float32)
 
 
-class Pipeline:
-    """Every model of one checkpoint plus a Gemma 3, ready to generate; ``upsampler``: the spatial x2 latent
-    upsampler two-stage runs use (None until :meth:`load_upsampler`)."""
+# -- LTX-2.5's split files --------------------------------------------------------------------------------------
 
-    def __init__(self, checkpoint: Checkpoint, gemma: GemmaEncoder, *, device, dtype, offload: str = "none"):
+# Where ComfyUI keeps each part of a split release, relative to its models folder (the transformer lives in
+# diffusion_models/ or unet/); the part's own folder is searched too, for files kept side by side.
+SPLIT_FOLDERS = {"text_encoder": ("text_encoders", "clip"), "video_vae": ("vae",), "audio_vae": ("vae",)}
+SPLIT_TITLES = {"text_encoder": "text encoder", "video_vae": "video VAE", "audio_vae": "audio VAE"}
+
+
+@dataclass(frozen=True)
+class SplitFiles:
+    """The files of one split (LTX-2.5) model, checked to hold their parts and to come from one release.
+    ``found``: the parts that were found beside the transformer rather than named."""
+
+    transformer: str
+    text_encoder: str
+    video_vae: str
+    audio_vae: str
+    found: tuple[str, ...] = ()
+
+    def open(self) -> ModelFiles:
+        return open_model_files(
+            transformer=self.transformer,
+            text_encoder=self.text_encoder,
+            video_vae=self.video_vae,
+            audio_vae=self.audio_vae,
+        )
+
+
+def _split_latent_channels(video_vae: str) -> int:
+    from .video_vae_file import video_vae_configs
+
+    return video_vae_configs(open_checkpoint(video_vae).raw_config["vae"])[0].latent_channels
+
+
+def _prefixed(error: LTXError, name: str) -> LTXError:
+    """``error`` with its message starting with the input's name, of the same kind where its class allows."""
+    message = f"{name}: {error}"
+    try:
+        return type(error)(message)
+    except TypeError:
+        return CheckpointError(message)
+
+
+def is_split_transformer(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is the transformer file of a split release (LTX-2.5), not a single-file checkpoint."""
+    return identify(path).role == "transformer"
+
+
+def _candidates(transformer: str, part: str) -> list[str]:
+    here = os.path.dirname(os.path.abspath(transformer))
+    models = os.path.dirname(here)
+    folders = [here] + [os.path.join(models, name) for name in SPLIT_FOLDERS[part]]
+    found = []
+    for folder in dict.fromkeys(folders):
+        if os.path.isdir(folder):
+            found += sorted(
+                os.path.join(folder, name) for name in os.listdir(folder) if name.lower().endswith(".safetensors")
+            )
+    return found
+
+
+def _fits(path: str, part: str, variants: frozenset[str]) -> tuple[bool, bool]:
+    """(holds ``part`` of one of ``variants``, has the diffusion decoder); unreadable files never fit."""
+    try:
+        who = identify(path)
+    except LTXError:
+        return False, False
+    holds = "gemma" in who.components if part == "text_encoder" else part in who.components
+    fits = holds and who.role in (part, "text_encoder") and bool(who.variants & variants)
+    return fits, who.video_decoder == "diffusion"
+
+
+def find_split_files(
+    transformer: str | os.PathLike,
+    *,
+    text_encoder: str | os.PathLike | None = None,
+    video_vae: str | os.PathLike | None = None,
+    audio_vae: str | os.PathLike | None = None,
+    names: dict[str, str] | None = None,
+) -> SplitFiles:
+    """The parts of a split release for ``transformer``: those named, the others found beside it in the ComfyUI
+    models layout (``../text_encoders``, ``../vae``, or its own folder) by what their headers say (the video VAE:
+    the diffusion decoder when both decoders are there, as the official pipelines decode). Every file is checked
+    from its header alone: that it holds its part, that all come from one release (a mixed release names both
+    files), that the text encoder is the Gemma the transformer was trained with. ``names``: how the caller's user
+    knows each part (the command line passes ``{"text_encoder": "--text-encoder", ...}``)."""
+    from .gemma4_encoder import check_gemma_version, inspect_gemma4
+
+    n = {"transformer": "transformer", **{p: p for p in SPLIT_FOLDERS}} | (names or {})
+    transformer = os.fspath(transformer)
+    model = open_checkpoint(transformer)
+    if model.identity.role != "transformer":
+        raise InputError(f"{n['transformer']}: {model.identity.describe()} is not the transformer of a split release")
+    variants = model.identity.variants
+    given = {"text_encoder": text_encoder, "video_vae": video_vae, "audio_vae": audio_vae}
+    chosen, found = {}, []
+    for part, value in given.items():
+        if value is not None:
+            path = os.fspath(value)
+            if not os.path.isfile(path):
+                raise InputError(f"{n[part]}: no such file {path!r}")
+            chosen[part] = path
+            continue
+        fitting = [(p, diffusion) for p in _candidates(transformer, part) for ok, diffusion in [_fits(p, part, variants)]
+                   if ok]  # fmt: skip
+        if not fitting:
+            folders = ", ".join(f"../{f}" for f in SPLIT_FOLDERS[part])
+            raise InputError(
+                f"{n[part]}: no {model.identity.release} {SPLIT_TITLES[part]} was found beside '{model.name}' (in its "
+                f"folder or {folders}); name the file with {n[part]}"
+            )
+        fitting.sort(key=lambda item: not item[1])  # the diffusion decoder first
+        chosen[part] = fitting[0][0]
+        found.append(part)
+        log.info("using the %s %s", SPLIT_TITLES[part], chosen[part])
+    for part, path in chosen.items():
+        try:  # its part, and the transformer's release (a mixed release names both files)
+            open_model_files(transformer=model, **{part: path})
+        except LTXError as e:
+            raise _prefixed(e, n[part]) from None
+    files = SplitFiles(transformer, found=tuple(found), **chosen)
+    files.open()  # one release (a mixed release names both files)
+    source = inspect_gemma4(files.text_encoder)
+    try:
+        check_gemma_version(
+            model.metadata,
+            gemma_model_type=source.model_type,
+            gemma_version=source.gemma_version,
+            checkpoint_name=model.name,
+            gemma_name=source.name,
+        )
+    except LTXError as e:
+        raise _prefixed(e, n["text_encoder"]) from None
+    return files
+
+
+class Pipeline:
+    """Every model of one checkpoint plus its Gemma, ready to generate: an LTX-2 / LTX-2.3 single-file checkpoint
+    with a Gemma 3, or LTX-2.5's split files (:class:`SplitFiles`) with their Gemma 4. ``upsampler``: the spatial x2
+    latent upsampler two-stage runs use (None until :meth:`load_upsampler`)."""
+
+    def __init__(
+        self,
+        checkpoint: Checkpoint | SplitFiles,
+        gemma: GemmaEncoder | Gemma4Encoder,
+        *,
+        device,
+        dtype,
+        offload: str = "none",
+    ):
         from .audio_vae import load_audio_vae
         from .video_vae import load_video_vae
         from .vocoder import load_vocoder
 
-        self.checkpoint = checkpoint
-        self.variant = checkpoint.variant_name
         self.device, self.dtype = torch.device(device), dtype
         check_offload(offload, self.device)
         self.gemma = gemma
-        self.text_path: TextPath = load_text_path(checkpoint, dtype=torch.float32, device=self.device)
-        self.transformer = build_component(checkpoint, "transformer", AudioVideoTransformer, device="cpu")
+        if isinstance(checkpoint, SplitFiles):  # LTX-2.5: one file per part, the text path joined over two
+            from .text_encoder import load_ltx25_text_path
+            from .video_vae_file import load_video_vae_file
+
+            files = checkpoint.open()
+            self.checkpoint = files.files["transformer"]
+            self.split_files: SplitFiles | None = checkpoint
+            self.text_path: TextPath = load_ltx25_text_path(
+                self.checkpoint, gemma, dtype=torch.float32, device=self.device
+            )
+            transformer_source = files.source("transformer")
+            self.video_vae = load_video_vae_file(checkpoint.video_vae, dtype=dtype, device=self.device)
+            audio_source = vocoder_source = files.source("audio_vae")
+        else:
+            self.checkpoint = checkpoint
+            self.split_files = None
+            self.text_path = load_text_path(checkpoint, dtype=torch.float32, device=self.device)
+            transformer_source = audio_source = vocoder_source = checkpoint
+            self.video_vae = load_video_vae(checkpoint, dtype=dtype, device=self.device)
+        self.variant = self.checkpoint.variant_name
+        self.transformer = build_component(transformer_source, "transformer", AudioVideoTransformer, device="cpu")
         place_weights(self.transformer, self.device, dtype, stream_blocks=offload == "blocks")
-        self.video_vae = load_video_vae(checkpoint, dtype=dtype, device=self.device)
-        self.audio_vae = load_audio_vae(checkpoint, dtype=dtype, device=self.device)
-        self.vocoder = load_vocoder(checkpoint, device=self.device)
+        self.audio_vae = load_audio_vae(audio_source, dtype=dtype, device=self.device)
+        self.vocoder = load_vocoder(vocoder_source, device=self.device)
         self.upsampler: LatentUpsampler | None = None
         self.loras: tuple[AppliedLora, ...] = ()
         self.stage2_loras: tuple[AppliedLora, ...] = ()
@@ -339,8 +511,11 @@ class Pipeline:
     def load(
         cls,
         checkpoint: str | os.PathLike,
-        gemma: str | os.PathLike,
+        gemma: str | os.PathLike | None = None,
         *,
+        text_encoder: str | os.PathLike | None = None,
+        video_vae: str | os.PathLike | None = None,
+        audio_vae: str | os.PathLike | None = None,
         device: str | torch.device | None = None,
         dtype: torch.dtype | None = None,
         offload: str = "none",
@@ -351,20 +526,47 @@ class Pipeline:
         """Load an official (or tiny stand-in) checkpoint and a Gemma 3 (HF folder, .safetensors or .gguf), and
         for two-stage runs a spatial x2 latent ``upsampler`` file; ``loras`` / ``stage2_loras``: see
         :meth:`set_loras`. The upsampler's and the LoRAs' headers are checked before anything loads. Default
-        device: CUDA if available (bfloat16), else the CPU (float32)."""
+        device: CUDA if available (bfloat16), else the CPU (float32).
+
+        LTX-2.5 (``checkpoint`` is the transformer file of the split release): ``text_encoder`` (the Gemma 4 file;
+        ``gemma`` is taken for it when given), ``video_vae`` and ``audio_vae`` name the other files, and any not
+        named is found beside the transformer (:func:`find_split_files`), all checked before anything loads."""
         device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         dtype = dtype or (torch.bfloat16 if device.type == "cuda" else torch.float32)
         check_offload(offload, device)
+        split = None
+        if is_split_transformer(checkpoint):
+            split = find_split_files(
+                checkpoint, text_encoder=text_encoder or gemma, video_vae=video_vae, audio_vae=audio_vae
+            )
+        elif text_encoder is not None or video_vae is not None or audio_vae is not None:
+            raise InputError(
+                f"text_encoder, video_vae and audio_vae name the parts of a split (LTX-2.5) release; "
+                f"'{os.path.basename(os.fspath(checkpoint))}' is a single-file checkpoint that holds its own"
+            )
+        elif gemma is None:
+            raise InputError("gemma is required with a single-file (LTX-2 / LTX-2.3) checkpoint: the Gemma 3 12B")
         ckpt = open_checkpoint(checkpoint)
         if upsampler is not None:
-            check_upsampler_file(upsampler, ckpt.component_config("video_vae").latent_channels)
+            latent_channels = (
+                ckpt.component_config("video_vae").latent_channels
+                if split is None
+                else _split_latent_channels(split.video_vae)
+            )
+            check_upsampler_file(upsampler, latent_channels)
         if loras or stage2_loras:
             # Headers only, against the transformer's shapes, so a LoRA for another model fails in a second.
             shapes = transformer_shapes(ckpt.component_config("transformer"))
             loras = _checked_loras(loras, "loras", shapes, ckpt.variant_name)
             stage2_loras = _checked_loras(stage2_loras, "stage2_loras", shapes, ckpt.variant_name)
-        encoder = load_gemma(gemma, dtype=dtype, device=device)
-        pipe = cls(ckpt, encoder, device=device, dtype=dtype, offload=offload)
+        if split is not None:
+            from .gemma4_encoder import load_gemma4
+
+            encoder = load_gemma4(split.text_encoder, dtype=dtype, device=device)
+            pipe = cls(split, encoder, device=device, dtype=dtype, offload=offload)
+        else:
+            encoder = load_gemma(gemma, dtype=dtype, device=device)
+            pipe = cls(ckpt, encoder, device=device, dtype=dtype, offload=offload)
         if upsampler is not None:
             pipe.load_upsampler(upsampler)
         if loras or stage2_loras:
@@ -540,7 +742,7 @@ class Pipeline:
             callback=self._progress(report, stage_1, len(sigmas) - 1),
         )
         if not two_stage:
-            return self.decode(video, audio, frame_rate, frames, report)
+            return self.decode(video, audio, frame_rate, frames, report, **self._decode_noise(generator))
 
         report("upsample", 0, 1)
         video = upsample_latent(
@@ -566,7 +768,12 @@ class Pipeline:
             device=self.device,
             callback=self._progress(report, "stage 2", len(STAGE2_SIGMAS) - 1),
         )
-        return self.decode(video, stage_1_audio if stage2_audio == "keep" else audio, frame_rate, frames, report)
+        audio = stage_1_audio if stage2_audio == "keep" else audio
+        return self.decode(video, audio, frame_rate, frames, report, **self._decode_noise(generator))
+
+    def _decode_noise(self, generator: torch.Generator) -> dict:
+        # Only the diffusion decoder draws from the run's generator (see decode).
+        return {"generator": generator} if self.video_vae.is_diffusion else {}
 
     @staticmethod
     def _progress(report: Report, stage: str, total: int):
@@ -577,17 +784,29 @@ class Pipeline:
         return step
 
     def decode(
-        self, video: torch.Tensor, audio: torch.Tensor, frame_rate: float, frames: int, report: Report
+        self,
+        video: torch.Tensor,
+        audio: torch.Tensor,
+        frame_rate: float,
+        frames: int,
+        report: Report,
+        generator: torch.Generator | None = None,
     ) -> Generated:
+        """Latents to frames and a waveform. The conv decoder's noise comes from a generator seeded 0; LTX-2.5's
+        diffusion decoder draws from ``generator``, the one sampling drew from (ltx-pipelines 1.2.0 decodes with
+        the run's generator, continuing after the sampling noise; its steps are the file's
+        ``default_num_inference_steps``)."""
         from . import tiling
         from .audio import decode_audio, trim_to_duration
 
-        plan = tiling.choose_decode_tiling(self.video_vae.config, video.shape, _work_budget(self.device), self.dtype)
+        vae = self.video_vae
+        plan = tiling.choose_decode_tiling(vae.decoder_config, video.shape, _work_budget(self.device), self.dtype)
+        noise = generator if vae.is_diffusion and generator is not None else torch.Generator("cpu").manual_seed(0)
         pixels = tiling.decode(
-            self.video_vae,
+            vae,
             video.to(self.device),
             plan,
-            noise=torch.Generator(device="cpu").manual_seed(0),
+            noise=noise,
             progress=lambda done, total: report("video decode", done, total),
         )
         rgb = ((pixels[0].float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)  # [3, F, H, W]

@@ -21,6 +21,12 @@ The latent upsamplers (:func:`write_tiny_upsampler`) are our own :class:`~.upsam
 channels in the middle with two residual blocks per stage (the released ones have 1024 or 512 and four), in the
 official flat layout: bare keys, the architecture as a flat JSON object in ``metadata["config"]``.
 
+LTX-2.5 (:func:`write_tiny_ltx25`) comes as the release's split files (:data:`LTX25_FILES`): the stand-in
+transformer in LTX-2.3's lean layout with the 2.5 switches (no feed-forward biases, the keyframe embedding), a
+3-layer Gemma 4 of width 24 with the byte tokenizer and the text projection, a video VAE with the diffusion decoder
+and one with the conv decoder, LTX-2.3's audio VAE and vocoder, and a duration head; each carries its config,
+``model_version`` 2.5.0 and :data:`STAND_IN_KEY`.
+
 The LoRAs (:func:`write_tiny_lora`) fit the stand-in checkpoints and stand in for the official files the workflows
 name (distilled, camera and IC-LoRAs): rank 4, the official key layout, the IC-LoRA's reference scale in its
 metadata as the trainer writes it.
@@ -630,6 +636,25 @@ TINY_MODEL_FILES: dict[str, str | None] = {
     "loras/ltx-2.3-22b-ic-lora-union-control-ref0.5.safetensors": "lora-ic-union-2.3",
     "loras/ltx-2-19b-distilled-lora-384.safetensors": "lora-distilled-2",
     "loras/ltx-2-19b-lora-camera-control-dolly-in.safetensors": "lora-camera-2",
+    # LTX-2.5's split release (a key of LTX25_PARTS each): written together by write_tiny_ltx25
+    "diffusion_models/ltx-2.5-22b-dev-transformer-bf16.safetensors": "ltx-2.5-transformer",
+    "text_encoders/gemma4-12b-with-proj-ltx-2.5-bf16.safetensors": "ltx-2.5-text-encoder",
+    "vae/ltx-2.5-video-vae-bf16.safetensors": "ltx-2.5-video-vae",
+    "vae/ltx-2.5-video-vae-conv-bf16.safetensors": "ltx-2.5-video-vae-conv",
+    "vae/ltx-2.5-audio-vae-bf16.safetensors": "ltx-2.5-audio-vae",
+    "model_patches/ltx-2.5-duration-head-bf16.safetensors": "ltx-2.5-duration-head",
+}
+
+# TINY_MODEL_FILES kind -> (the part of write_tiny_ltx25, the size from which a file that is not a stand-in is
+# taken for the real one: the released transformer and text encoder are tens of GB, the VAEs hundreds of MB, the
+# duration head a few MB; their stand-ins are under 2, 50 and 0.1 MB).
+LTX25_PARTS: dict[str, tuple[str, int]] = {
+    "ltx-2.5-transformer": ("transformer", PROTECTED_BYTES),
+    "ltx-2.5-text-encoder": ("text_encoder", PROTECTED_BYTES),
+    "ltx-2.5-video-vae": ("video_vae", 64 * 2**20),
+    "ltx-2.5-video-vae-conv": ("video_vae_conv", 64 * 2**20),
+    "ltx-2.5-audio-vae": ("audio_vae", 64 * 2**20),
+    "ltx-2.5-duration-head": ("duration_head", 2**20),
 }
 
 # make-tiny-models never replaces an upsampler file this large that is not a stand-in: the smallest released one
@@ -638,6 +663,8 @@ PROTECTED_UPSAMPLER_BYTES = 64 * 2**20
 
 
 def _protected_bytes(what: str | None) -> int:
+    if what in LTX25_PARTS:
+        return LTX25_PARTS[what][1]
     if what in TINY_LORA_KINDS:
         return PROTECTED_LORA_BYTES
     return PROTECTED_UPSAMPLER_BYTES if what in UPSAMPLER_KINDS else PROTECTED_BYTES
@@ -692,7 +719,7 @@ def check_tiny_targets(models_dir: str) -> None:
 def write_tiny_models(models_dir: str, seed: int = 0) -> list[str]:
     """Write the stand-ins under :data:`TINY_MODEL_FILES` in ``models_dir`` (laid out like ``ComfyUI/models``) so
     every example workflow runs at its shipped settings on a CPU (about two minutes each on 2 cores; see the
-    README): checkpoints, the Gemma 3 folder, the latent upsamplers and the LoRAs. Earlier stand-ins and small files are
+    README): checkpoints, the Gemma 3 folder, the latent upsamplers, the LoRAs and LTX-2.5's split files. Earlier stand-ins and small files are
     replaced; a real model is never (:func:`check_tiny_targets`). If writing fails, what this call created is
     removed. Returns the paths written."""
     import shutil
@@ -700,6 +727,7 @@ def write_tiny_models(models_dir: str, seed: int = 0) -> list[str]:
     check_tiny_targets(models_dir)
     written, created = [], []
     done: dict[str, str] = {}  # variant -> the file written for it
+    pending: set[str] = set()  # LTX-2.5 parts written ahead of their turn, absent before
     partial = None
     try:
         for relative, variant in TINY_MODEL_FILES.items():
@@ -710,7 +738,7 @@ def write_tiny_models(models_dir: str, seed: int = 0) -> list[str]:
                 missing.append(folder)
                 folder = os.path.dirname(folder)
             created.extend(reversed(missing))
-            existed = os.path.lexists(path)
+            existed = os.path.lexists(path) and path not in pending
             if variant is None:
                 partial = f"{path}.partial"
                 shutil.rmtree(partial, ignore_errors=True)
@@ -730,6 +758,19 @@ def write_tiny_models(models_dir: str, seed: int = 0) -> list[str]:
             elif variant in TINY_LORA_KINDS:
                 write_tiny_lora(path, variant, seed)
                 done[variant] = path
+            elif variant in LTX25_PARTS:
+                if "ltx-2.5" not in done:  # every part at once: they are made together
+                    parts = {LTX25_PARTS[v][0]: r for r, v in TINY_MODEL_FILES.items() if v in LTX25_PARTS}
+                    for r in parts.values():
+                        other = os.path.join(models_dir, *r.split("/"))
+                        if other != path and not os.path.lexists(other):
+                            pending.add(other)
+                        folder = os.path.dirname(other)
+                        while not os.path.lexists(folder):
+                            created.append(folder)
+                            folder = os.path.dirname(folder)
+                    write_tiny_ltx25(models_dir, seed, stand_in=True, files=parts)
+                    done["ltx-2.5"] = path
             else:
                 write_tiny_checkpoint(path, variant, seed, stand_in=True)
                 done[variant] = path
@@ -747,4 +788,245 @@ def write_tiny_models(models_dir: str, seed: int = 0) -> list[str]:
         elif partial is not None and os.path.lexists(partial):
             os.unlink(partial)
         raise
+    return written
+
+
+# -- LTX-2.5 stand-ins in the official split layout ---------------------------------------------------------------
+
+LTX25_MODEL_VERSION = "2.5.0"
+# The Gemma the 2.5 transformer names (metadata gemma_source_checkpoint) and its text encoder declares.
+LTX25_GEMMA_VERSION = "gemma4-12b-ltx-v1"
+# The stand-in Gemma 4: width, layers (sliding, sliding, global, ...), vocabulary (the byte tokenizer's).
+GEMMA4_HIDDEN = 24
+GEMMA4_LAYERS = 3
+
+# The split files of one LTX-2.5 release, as ComfyUI keeps them (relative to ComfyUI/models).
+LTX25_FILES = {
+    "transformer": "diffusion_models/ltx-2.5-22b-dev-transformer-bf16.safetensors",
+    "text_encoder": "text_encoders/gemma4-12b-with-proj-ltx-2.5-bf16.safetensors",
+    "video_vae": "vae/ltx-2.5-video-vae-bf16.safetensors",
+    "video_vae_conv": "vae/ltx-2.5-video-vae-conv-bf16.safetensors",
+    "audio_vae": "vae/ltx-2.5-audio-vae-bf16.safetensors",
+    "duration_head": "model_patches/ltx-2.5-duration-head-bf16.safetensors",
+}
+
+
+def tiny_ltx25_gemma_config() -> dict:
+    """``metadata["gemma_config"]`` of the stand-in text encoder: a ``gemma4_unified`` config with the LTX
+    fine-tune's ``gemma_version`` and a 3-layer text stack (two sliding layers, one global)."""
+    layers = ["sliding_attention", "sliding_attention", "full_attention"][:GEMMA4_LAYERS]
+    return {
+        "architectures": ["Gemma4UnifiedForConditionalGeneration"],
+        "model_type": "gemma4_unified",
+        "gemma_version": LTX25_GEMMA_VERSION,
+        "text_config": {
+            "model_type": "gemma4_unified_text",
+            "hidden_size": GEMMA4_HIDDEN,
+            "num_hidden_layers": GEMMA4_LAYERS,
+            "layer_types": layers,
+            "num_attention_heads": 4,
+            "num_key_value_heads": 2,
+            "num_global_key_value_heads": 1,
+            "head_dim": 8,
+            "global_head_dim": 16,
+            "intermediate_size": 40,
+            "vocab_size": GEMMA_VOCAB,
+            "rms_norm_eps": 1e-6,
+            "sliding_window": 8,
+            "attention_k_eq_v": True,
+            "attention_bias": False,
+            "hidden_activation": "gelu_pytorch_tanh",
+            "use_bidirectional_attention": "vision",
+            "num_kv_shared_layers": 0,
+            "rope_parameters": {
+                "full_attention": {
+                    "rope_type": "proportional",
+                    "partial_rotary_factor": 0.25,
+                    "rope_theta": 1000000.0,
+                },
+                "sliding_attention": {"rope_type": "default", "rope_theta": 10000.0},
+            },
+            "pad_token_id": 0,
+            "eos_token_id": 1,
+            "bos_token_id": 2,
+        },
+    }
+
+
+def tiny_ltx25_config(num_layers: int | None = None, *, stand_in: bool = False) -> dict:
+    """The ``metadata["config"]`` sections of the tiny LTX-2.5 files: ``transformer`` (LTX-2.3's tiny layout with
+    the 2.5 switches: no feed-forward biases, the learned keyframe embedding, Gemma 4's width as caption width),
+    ``vae`` (a ``CausalDiffusionVAE`` with 128 latent channels), ``vae_conv`` (the conv-decoder file's section),
+    ``audio_vae`` / ``vocoder`` (LTX-2.3's) and ``duration_head``."""
+    base = tiny_config("LTX-2.3", num_layers, stand_in=stand_in)
+    transformer = dict(base["transformer"])
+    transformer.update(
+        caption_channels=GEMMA4_HIDDEN,
+        ff_bias=False,
+        audio_ff_bias=False,
+        use_keyframes_abs_pos_embedding=True,
+    )
+    encoder_blocks = base["vae"]["encoder_blocks"]
+    diffusion_vae = {
+        "_class_name": "CausalDiffusionVAE",
+        "dims": 3,
+        "model_output_type": "x0",
+        "encoder": {
+            "dims": 3,
+            "in_channels": 3,
+            "out_channels": 128,
+            "blocks": encoder_blocks,
+            "patch_size": 4,
+            "latent_log_var": "constant",
+            "norm_layer": "pixel_norm",
+            "base_channels": 128,
+            "spatial_padding_mode": "zeros",
+        },
+        "decoder": {
+            "in_channels": 128,
+            "out_channels": 3,
+            "patch_size": 4,
+            "head_dim": 16,
+            "t_emb_dim": 32,
+            "stage_channels": [32, 16, 16, 16, 16],
+            "stage_depths": [1, 1, 1, 1, 1],
+            "stage_kernels": [[3, 3, 3], [3, 3, 3], [3, 3, 3], [3, 3, 3], [3, 3, 3]],
+            "upsamples": [[[1, 2, 2], 2], [[2, 1, 1], 1], [[2, 2, 2], 1], [[2, 2, 2], 1]],
+            "stage5_kernel": [3, 3, 3],
+            "timestep_scale_multiplier": 1000.0,
+            "default_num_inference_steps": 1,
+        },
+    }
+    conv_vae = dict(base["vae"], latent_log_var="constant")
+    return {
+        "transformer": transformer,
+        "vae": diffusion_vae,
+        "vae_conv": conv_vae,
+        "audio_vae": base["audio_vae"],
+        "vocoder": base["vocoder"],
+        "duration_head": {"pooler_hidden_dim": 16, "num_queries": 1, "num_pooler_heads": 2, "mlp_hidden": 16},
+    }
+
+
+def tiny_ltx25_modules(seed: int = 0, num_layers: int | None = None, *, stand_in: bool = False) -> dict:
+    """Our modules of every tiny LTX-2.5 part, filled from ``seed`` (float32, CPU): ``transformer``,
+    ``text_encoder`` (the text path: projection + connectors), ``gemma`` (the Gemma 4 text stack), ``video_vae``
+    (diffusion decoder), ``video_vae_conv``, ``audio_vae``, ``vocoder``, ``duration_head``."""
+    from .duration_head import DurationHead, DurationHeadConfig
+    from .gemma4 import Gemma4TextConfig, Gemma4TextModel
+    from .text_encoder import TextPath
+    from .transformer import AudioVideoTransformer
+    from .video_vae import VideoVAE
+    from .video_vae_file import video_vae_configs
+
+    config = tiny_ltx25_config(num_layers, stand_in=stand_in)
+    transformer_cfg = TransformerConfig.from_dict(config["transformer"], LTX25_MODEL_VERSION)
+    gemma_cfg = Gemma4TextConfig.from_dict(tiny_ltx25_gemma_config())
+    vae_cfg, diffusion_cfg = video_vae_configs(config["vae"])
+    text_cfg = TextEncoderConfig.from_dict(
+        config["transformer"],
+        (transformer_cfg.video_dim, GEMMA4_HIDDEN * gemma_cfg.num_hidden_states),
+        gemma_hidden_size=GEMMA4_HIDDEN,
+        model_version=LTX25_MODEL_VERSION,
+    )
+    modules = {
+        "transformer": AudioVideoTransformer(transformer_cfg),
+        "text_encoder": TextPath(text_cfg),
+        "gemma": Gemma4TextModel(gemma_cfg),
+        "video_vae": VideoVAE(vae_cfg, diffusion=diffusion_cfg),
+        "video_vae_conv": VideoVAE(VideoVAEConfig.from_dict(config["vae_conv"])),
+        "duration_head": DurationHead(DurationHeadConfig.from_metadata({"config": _duration_config(config)})),
+    }
+    # The audio VAE and vocoder are LTX-2.3's (the 2.5 release keeps them).
+    lean = tiny_modules("LTX-2.3", seed, num_layers=1, stand_in=stand_in)
+    for i, module in enumerate(modules.values()):
+        fill_deterministically(module.float(), seed * 100 + 50 + i)
+    modules["audio_vae"], modules["vocoder"] = lean["audio_vae"], lean["vocoder"]
+    return modules
+
+
+def _duration_config(config: dict) -> dict:
+    t = config["transformer"]
+    widths = {k: t[k] for k in ("cross_attention_dim", "audio_cross_attention_dim")}
+    return {"transformer": widths, "duration_head": config["duration_head"]}
+
+
+def _ltx25_metadata(config: dict, stand_in: bool) -> dict[str, str]:
+    metadata = {"config": json.dumps(config), "model_version": LTX25_MODEL_VERSION}
+    if stand_in:
+        metadata[STAND_IN_KEY] = "random weights written by python -m ltx_av make-tiny-models"
+    return metadata
+
+
+def _text_tensor(text: str) -> torch.Tensor:
+    return torch.tensor(list(text.encode("utf-8")), dtype=torch.uint8)
+
+
+def write_tiny_ltx25(
+    models_dir: str,
+    seed: int = 0,
+    dtype: torch.dtype = torch.float32,
+    num_layers: int | None = None,
+    *,
+    stand_in: bool = False,
+    files: dict[str, str] | None = None,
+) -> dict[str, str]:
+    """Write a tiny LTX-2.5 release as split files under ``models_dir`` (laid out like ``ComfyUI/models``;
+    ``files``: part -> relative path, default :data:`LTX25_FILES`), each in the official key layout with its config
+    in the metadata: the transformer file holds the transformer and the text connectors (and names its Gemma in
+    ``gemma_source_checkpoint``), the text-encoder file Gemma 4 (``model.*``), the text projection, the tokenizer
+    (``tokenizer_json``, ``hf_asset__tokenizer_config.json``) and ``gemma_config``; the video VAE files bare
+    ``encoder.*`` / ``decoder.*`` / ``per_channel_statistics.*``; the audio VAE file ``audio_vae.*`` +
+    ``vocoder.*``; the duration head ``duration_head.*``. Returns part -> path written."""
+    files = dict(LTX25_FILES if files is None else files)
+    config = tiny_ltx25_config(num_layers, stand_in=stand_in)
+    modules = tiny_ltx25_modules(seed, num_layers, stand_in=stand_in)
+
+    def cast(value: torch.Tensor) -> torch.Tensor:
+        value = value.detach()
+        return (value.to(dtype) if value.is_floating_point() else value).contiguous().clone()
+
+    def state(name: str, prefix: str = "") -> dict[str, torch.Tensor]:
+        return {prefix + k: cast(v) for k, v in modules[name].state_dict().items()}
+
+    text_path = state("text_encoder")
+    projection = {k: v for k, v in text_path.items() if k.startswith("text_embedding_projection.")}
+    connectors = {to_file_key("text_encoder", k): v for k, v in text_path.items() if k not in projection}
+    gemma_source = json.dumps({"ltx_version": LTX25_MODEL_VERSION, "gemma_version": LTX25_GEMMA_VERSION})
+    tokenizer_config = {"bos_token": "<bos>", "eos_token": "<eos>", "pad_token": "<pad>", "unk_token": "<unk>"}
+    contents: dict[str, tuple[dict[str, torch.Tensor], dict[str, str]]] = {
+        "transformer": (
+            {**state("transformer", "model.diffusion_model."), **connectors},
+            {
+                **_ltx25_metadata({"transformer": config["transformer"]}, stand_in),
+                "gemma_source_checkpoint": gemma_source,
+            },
+        ),
+        "text_encoder": (
+            {
+                **state("gemma", "model."),
+                **projection,
+                "tokenizer_json": _text_tensor(_byte_tokenizer().to_str()),
+                "hf_asset__tokenizer_config.json": _text_tensor(json.dumps(tokenizer_config)),
+            },
+            {**_ltx25_metadata({}, stand_in), "gemma_config": json.dumps(tiny_ltx25_gemma_config())},
+        ),
+        "video_vae": (state("video_vae"), _ltx25_metadata({"vae": config["vae"]}, stand_in)),
+        "video_vae_conv": (
+            state("video_vae_conv"),
+            _ltx25_metadata({"vae": {"_class_name": "CausalVideoAutoencoder", **config["vae_conv"]}}, stand_in),
+        ),
+        "audio_vae": (
+            {**state("audio_vae", "audio_vae."), **state("vocoder", "vocoder.")},
+            _ltx25_metadata({"audio_vae": config["audio_vae"], "vocoder": config["vocoder"]}, stand_in),
+        ),
+        "duration_head": (
+            state("duration_head", "duration_head."),
+            _ltx25_metadata(_duration_config(config), stand_in),
+        ),
+    }
+    written = {}
+    for part, relative in files.items():
+        tensors, metadata = contents[part]
+        written[part] = _save_atomically(tensors, os.path.join(models_dir, *relative.split("/")), metadata)
     return written

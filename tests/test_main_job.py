@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from ltx_av.ltx_core import open_checkpoint
+from ltx_av.ltx_core.checkpoint import identify
 from ltx_av.ltx_core.tiny import TINY_MODEL_FILES
 
 
@@ -118,6 +119,14 @@ def test_make_tiny_models_writes_the_workflow_files(stand_ins):
             checkpoint = next(p for p, v in TINY_MODEL_FILES.items() if v == model_variant)
             model = build_component(str(models / checkpoint), "transformer", AudioVideoTransformer)
             assert bind_lora(lora, model, model_variant).factors
+        elif variant in tiny.LTX25_PARTS:  # LTX-2.5's split files: each an LTX-2.5 file of its part, marked
+            identity = identify(str(path))
+            assert identity.variant == "LTX-2.5" and tiny.STAND_IN_KEY in open_checkpoint(str(path)).metadata
+            part = tiny.LTX25_PARTS[variant][0]
+            assert identity.role == ("video_vae" if part == "video_vae_conv" else part)
+            if part.startswith("video_vae"):
+                assert identity.video_decoder == ("conv" if part == "video_vae_conv" else "diffusion")
+            assert os.path.getsize(path) < 64 * 2**20
         elif variant is not None:
             checkpoint = open_checkpoint(str(path))
             assert checkpoint.variant == variant and tiny.STAND_IN_KEY in checkpoint.metadata
@@ -145,7 +154,9 @@ def test_make_tiny_models_replaces_its_own_stand_ins(tmp_path, capsys, one_threa
     main(["make-tiny-models", str(tmp_path)])
     main(["make-tiny-models", str(tmp_path)])  # a second run replaces what the first wrote
     assert capsys.readouterr().out.count("wrote ") == 2 * len(TINY_MODEL_FILES)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoints", "latent_upscale_models", "loras", "text_encoders"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "checkpoints", "diffusion_models", "latent_upscale_models", "loras", "model_patches", "text_encoders", "vae"
+    ]  # fmt: skip
     assert not [p for p in tmp_path.rglob("*") if p.name.endswith(".partial")]
 
 
@@ -184,6 +195,8 @@ def test_the_reference_builds_every_part_of_the_stand_ins(stand_ins):
     for relative, variant in TINY_MODEL_FILES.items():
         if variant is None or variant in tiny.TINY_LORA_KINDS or "distilled" in relative:
             continue  # the LoRAs are checked against ltx-core's fusion in test_lora.py
+        if variant in tiny.LTX25_PARTS:
+            continue  # ltx-core 1.0.0 has no LTX-2.5 (1.2.0's parity: the tests/fixtures/ltx25 fixtures)
         path = str(stand_ins[1] / relative)
         if variant in tiny.UPSAMPLER_KINDS:
             module = tiny_upsamplers.load_reference_upsampler(path)
