@@ -56,6 +56,14 @@ class Case:
     # True: build both sides in one process and time their calls in turns (for cases short enough that the
     # machine's drift between two processes is as large as the difference being measured).
     interleave: bool = False
+    # The Python that runs the reference side (None: this one), for a reference that is not installed here; such a
+    # case never interleaves. Benchmarks take it from LTX_AV_BENCH_REF_PYTHON (see REF_PYTHON_ENV).
+    ref_python: str | None = None
+
+
+# Environment variable naming the Python of a separate environment that has the reference a benchmark needs (e.g.
+# ltx-core 1.2.0, which is not on PyPI); read by the benchmarks that need it.
+REF_PYTHON_ENV = "LTX_AV_BENCH_REF_PYTHON"
 
 
 def machine(device: str = "cpu") -> str:
@@ -83,10 +91,10 @@ def _memory_run(case: Case) -> bool:
     return case.memory_run and not case.device.startswith("cuda")
 
 
-def run_side(case: Case, target: str, args: dict[str, Any]) -> dict[str, Any]:
-    result = _worker(case, {"target": target, "args": args}, runs=max(case.runs, 3))
+def run_side(case: Case, target: str, args: dict[str, Any], python: str | None = None) -> dict[str, Any]:
+    result = _worker(case, {"target": target, "args": args}, runs=max(case.runs, 3), python=python)
     if _memory_run(case):
-        result["peak_mib"] = _memory(case, target, args)
+        result["peak_mib"] = _memory(case, target, args, python)
     return result
 
 
@@ -99,15 +107,17 @@ def run_interleaved(case: Case, sides: list[tuple[str, dict[str, Any]]]) -> list
     return results
 
 
-def _memory(case: Case, target: str, args: dict[str, Any]) -> float:
-    return _worker(case, {"target": target, "args": args}, runs=1, env=PINNED_MALLOC)["peak_mib"]
+def _memory(case: Case, target: str, args: dict[str, Any], python: str | None = None) -> float:
+    return _worker(case, {"target": target, "args": args}, runs=1, env=PINNED_MALLOC, python=python)["peak_mib"]
 
 
-def _worker(case: Case, what: dict[str, Any], runs: int, env: dict[str, str] | None = None) -> Any:
+def _worker(
+    case: Case, what: dict[str, Any], runs: int, env: dict[str, str] | None = None, python: str | None = None
+) -> Any:
     spec = {**what, "runs": runs, "warmup": case.warmup, "device": case.device}
     env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
     proc = subprocess.run(
-        [sys.executable, "-m", "bench.worker", json.dumps(spec)],
+        [python or sys.executable, "-m", "bench.worker", json.dumps(spec)],
         cwd=os.path.dirname(HERE),
         env=env,
         capture_output=True,
@@ -127,12 +137,12 @@ def _ratio(a: float | None, b: float | None) -> float | None:
 
 def run_case(case: Case, quick: bool, save: bool, reference: bool = True) -> dict[str, Any]:
     ref_args = case.ref_args if case.ref_args is not None else case.args
-    interleaved = case.interleave and case.ref is not None and reference
+    interleaved = case.interleave and case.ref is not None and reference and case.ref_python is None
     if interleaved:
         ours, ref = run_interleaved(case, [(case.ours, case.args), (case.ref, ref_args)])
     else:
         ours = run_side(case, case.ours, case.args)
-        ref = run_side(case, case.ref, ref_args) if case.ref and reference else None
+        ref = run_side(case, case.ref, ref_args, case.ref_python) if case.ref and reference else None
     line = {
         "case": case.name,
         "shape": case.shape,

@@ -1,10 +1,12 @@
-"""The causal video VAE of LTX-2 / LTX-2.3: ``[B,3,F,H,W]`` pixels in [-1, 1] <-> ``[B,128,F',H',W']`` latents.
+"""The causal video VAE of LTX-2 / 2.3 / 2.5: ``[B,3,F,H,W]`` pixels in [-1, 1] <-> ``[B,128,F',H',W']`` latents.
 
 8 frames and 32x32 pixels become one latent cell; the first frame is encoded on its own, so ``F = 8(F'-1) + 1``.
 The encoder patchifies 4x4 pixels into channels, then runs residual stages and space-to-depth downsamplers; the
 decoder mirrors it with depth-to-space upsamplers and, in checkpoints that have it, a timestep-conditioned
 ("denoising") decoder that mixes a little noise into the latent before decoding. Latents are normalised per
-channel with statistics stored in the checkpoint. The architecture comes from :class:`VideoVAEConfig`.
+channel with statistics stored in the checkpoint. The architecture comes from :class:`VideoVAEConfig`. LTX-2.5
+keeps this encoder and convolutional decoder and adds a diffusion decoder (``diffusion_decoder``), which takes the
+decoder's place when the VAE is built with its config (its files: ``video_vae_file``).
 
 Root module keys: ``encoder.*``, ``decoder.*``, ``per_channel_statistics.{mean-of-means,std-of-means}``; either
 half can be left out (:func:`load_video_vae`), since many workflows only decode.
