@@ -85,6 +85,16 @@ MAX_SIDE = 8192
 MAX_FRAMES = 10001
 MAX_FRAME_RATE = 1000.0
 
+# The H.264 CRF an image condition is re-compressed at, per release (ltx-pipelines 1.2.0: 33 up to LTX-2.3, 18 from
+# 2.4 on, the compression the newer models were trained with).
+IMAGE_CRF = {"LTX-2": 33, "LTX-2.3": 33, "LTX-2.5": 18}
+
+
+def default_image_crf(variant: str | None) -> int:
+    """The image condition's CRF the official pipelines use for ``variant`` (33 when the release is unknown)."""
+    return IMAGE_CRF.get(variant, 33)
+
+
 # A short negative prompt for the tiny stand-in, whose byte-level tokenizer would truncate the official one.
 TINY_NEGATIVE_PROMPT = "blurry, distorted, low quality, silent"
 
@@ -650,7 +660,7 @@ class Pipeline:
         image: torch.Tensor | None = None,
         image_frame: int = 0,
         image_strength: float = 1.0,
-        image_crf: int = 33,
+        image_crf: int | None = None,
         two_stage: bool = False,
         stage2_audio: str = "refine",
         report: Report | None = None,
@@ -658,7 +668,8 @@ class Pipeline:
         """Generate ``frames`` frames of ``width`` x ``height`` at ``frame_rate`` fps with their soundtrack.
 
         ``image`` (``[H, W, 3]`` or ``[N, H, W, 3]`` floats in 0..1) conditions frame ``image_frame`` (0: the first
-        frame; negative counts from the end). ``schedule``: "ltx2" (``steps``, default 40 for LTX-2 / 30 for
+        frame; negative counts from the end), re-compressed at ``image_crf`` (default: the release's,
+        :func:`default_image_crf`). ``schedule``: "ltx2" (``steps``, default 40 for LTX-2 / 30 for
         LTX-2.3, with the official guidance) or "distilled" (8 fixed steps, no guidance, for distilled files;
         ``steps`` must be None). Every argument is checked (:func:`check_request`) before any model runs.
 
@@ -696,7 +707,8 @@ class Pipeline:
         report("text", 1, 2)
         negative = self.encode(negative_prompt)
         report("text", 2, 2)
-        condition = dict(image=image, frame=image_frame, strength=image_strength, crf=image_crf, frames=frames)
+        crf = default_image_crf(self.variant) if image_crf is None else image_crf
+        condition = dict(image=image, frame=image_frame, strength=image_strength, crf=crf, frames=frames)
         sigmas = self.sigmas(schedule, steps)
         video_guidance, audio_guidance = self.guidance(schedule)
         generator = torch.Generator("cpu").manual_seed(seed)

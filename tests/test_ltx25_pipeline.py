@@ -116,3 +116,20 @@ def test_split_flags_need_a_split_transformer(models, capsys):
     assert line.startswith("error: --video-vae:") and "single-file checkpoint" in line
     line = _refusal(["--audio-vae", models["audio_vae"]], capsys)
     assert line.startswith("error: --audio-vae:") and "--checkpoint" in line
+
+
+def test_an_image_is_recompressed_at_the_release_crf(models, monkeypatch, one_thread):
+    """ltx-pipelines 1.2.0 re-compresses an image condition at CRF 18 for 2.4+ models (33 before); an explicit
+    value wins."""
+    from ltx_av.ltx_core import pipeline
+
+    used = []
+    real = pipeline.condition_pixels
+    monkeypatch.setattr(pipeline, "condition_pixels", lambda *a: used.append(a[-1]) or real(*a))
+    pipe = Pipeline.load(models["transformer"], device="cpu", dtype=torch.float32)
+    image = torch.rand(40, 48, 3, generator=torch.Generator().manual_seed(0))
+    request = dict(negative_prompt="b", width=64, height=64, frames=9, schedule="distilled", image=image)
+    pipe.generate("a", **request)
+    pipe.generate("a", image_crf=0, **request)
+    assert used == [18, 0]
+    assert (pipeline.default_image_crf("LTX-2.3"), pipeline.default_image_crf("LTX-2")) == (33, 33)
