@@ -214,7 +214,7 @@ def _audio_latent_tensor(latent: object, node: str) -> torch.Tensor:
 
 
 class LTXAudioVAELoader:
-    DISPLAY_NAME = "LTX-AV Load Audio VAE"
+    DISPLAY_NAME = "Load Audio VAE + Vocoder"
     CATEGORY = "LTX-AV/loaders"
     DESCRIPTION = (
         "Loads the audio VAE and the vocoder from an official LTX-2 / LTX-2.3 checkpoint: LTX-2 decodes to 24 kHz "
@@ -253,7 +253,7 @@ class LTXAudioVAELoader:
 
 
 class LTXAudioDecode:
-    DISPLAY_NAME = "LTX-AV Audio Decode"
+    DISPLAY_NAME = "Audio Decode"
     CATEGORY = "LTX-AV/audio"
     DESCRIPTION = (
         "Decodes an LTX audio latent [B, 8, frames, 16] to stereo audio (24 kHz for LTX-2, 48 kHz for LTX-2.3). "
@@ -291,7 +291,7 @@ class LTXAudioDecode:
 
 
 class LTXAudioEncode:
-    DISPLAY_NAME = "LTX-AV Audio Encode"
+    DISPLAY_NAME = "Audio Encode"
     CATEGORY = "LTX-AV/audio"
     DESCRIPTION = (
         "Encodes audio (any sample rate; mono is duplicated to stereo; with more than 2 channels the first two "

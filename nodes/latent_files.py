@@ -171,7 +171,7 @@ def _latent_files() -> list[str]:
 
 
 class LTXSaveLatent:
-    DISPLAY_NAME = "LTX-AV Save Latent (video + audio)"
+    DISPLAY_NAME = "Save Latent (video + audio)"
     CATEGORY = "LTX-AV/latent"
     DESCRIPTION = (
         "Saves a video latent and optionally its audio latent to output/latents/<prefix>_NNNNN.ltx.safetensors with "
@@ -217,7 +217,7 @@ class LTXSaveLatent:
 
 
 class LTXLoadLatent:
-    DISPLAY_NAME = "LTX-AV Load Latent (video + audio)"
+    DISPLAY_NAME = "Load Latent (video + audio)"
     CATEGORY = "LTX-AV/latent"
     DESCRIPTION = "Loads latents saved by LTX-AV Save Latent (output/latents), with every key they carried."
     RETURN_TYPES = ("LATENT", "LATENT")

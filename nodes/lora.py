@@ -12,7 +12,7 @@ STRENGTH_LIMIT = 10.0
 
 
 class LTXLoraLoader:
-    DISPLAY_NAME = "LTX-AV Load LoRA"
+    DISPLAY_NAME = "Load LoRA (stackable)"
     CATEGORY = "LTX-AV/loaders"
     DESCRIPTION = (
         "Adds a LoRA from models/loras to an LTX-AV model. The base model is neither reloaded nor changed: the LoRA "

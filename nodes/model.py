@@ -312,7 +312,7 @@ def _model_names() -> list[str]:
 
 
 class LTXModelLoader:
-    DISPLAY_NAME = "LTX-AV Load Model (transformer)"
+    DISPLAY_NAME = "Load Model (transformer)"
     CATEGORY = "LTX-AV/loaders"
     DESCRIPTION = (
         "Loads the LTX-2 / LTX-2.3 audio-video transformer from an official single-file checkpoint (or a "

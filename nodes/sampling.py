@@ -178,7 +178,7 @@ def _conditions(latent: dict, node: str, name: str) -> list:
 
 
 class LTXEmptyLatent:
-    DISPLAY_NAME = "LTX-AV Empty Latent (video + audio)"
+    DISPLAY_NAME = "Empty Latent (video + audio)"
     CATEGORY = "LTX-AV/latent"
     DESCRIPTION = (
         "Empty video and audio latents for text-to-video+audio: video [batch, 128, 1 + (frames-1)/8, H/32, W/32], "
@@ -284,7 +284,7 @@ def empty_latents(
 
 
 class LTXImageCondition:
-    DISPLAY_NAME = "LTX-AV Image Condition (first frame / keyframe)"
+    DISPLAY_NAME = "Image Condition (keyframe)"
     CATEGORY = "LTX-AV/conditioning"
     DESCRIPTION = (
         "Attaches an image (or a clip: an IMAGE batch of 8k+1 frames) to a video latent as a condition for LTX-AV "
@@ -411,7 +411,7 @@ def lora_reference_scale(model) -> int | None:
 
 
 class LTXReferenceCondition:
-    DISPLAY_NAME = "LTX-AV Reference Video (IC-LoRA control)"
+    DISPLAY_NAME = "Reference Video (IC-LoRA)"
     CATEGORY = "LTX-AV/conditioning"
     DESCRIPTION = (
         "Attaches a reference video (e.g. edges, depth or pose from core preprocessing nodes) to a video latent for "
@@ -704,7 +704,7 @@ def official_settings_note(
 
 
 class LTXSampler:
-    DISPLAY_NAME = "LTX-AV Sampler (video + audio)"
+    DISPLAY_NAME = "Sampler (video + audio)"
     CATEGORY = "LTX-AV/sampling"
     DESCRIPTION = (
         "Generates video and sound together with the LTX-2 / LTX-2.3 transformer: Euler steps on the model's clean "
@@ -1064,7 +1064,7 @@ def _pil(rgb: torch.Tensor):
 
 
 class LTXTimeWindowMask:
-    DISPLAY_NAME = "LTX-AV Time Window Mask (retake)"
+    DISPLAY_NAME = "Time Window Mask (retake)"
     CATEGORY = "LTX-AV/latent"
     DESCRIPTION = (
         "Sets a video or audio latent's noise_mask so LTX-AV Sampler regenerates only the latent frames overlapping "

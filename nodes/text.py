@@ -225,7 +225,7 @@ def _file_identity(path: str) -> tuple[str, float]:
 
 
 class LTXTextEncoderLoader:
-    DISPLAY_NAME = "LTX-AV Load Text Encoder (Gemma 3)"
+    DISPLAY_NAME = "Load Text Encoder (Gemma 3)"
     DESCRIPTION = (
         "Gemma 3 plus the LTX checkpoint's text projection and connectors. Gemma can be a Hugging Face folder, a "
         "single .safetensors file or a GGUF file in 'text_encoders'. Weights load at the first encode."
@@ -298,7 +298,7 @@ class LTXTextEncoderLoader:
 
 
 class LTXTextEncode:
-    DISPLAY_NAME = "LTX-AV Text Encode"
+    DISPLAY_NAME = "Text Encode (prompt)"
     DESCRIPTION = (
         "Encode a prompt into LTX-2 conditioning (video and audio text contexts); use it for the positive or the "
         "negative prompt. Prompts longer than 1024 tokens are truncated (logged)."

@@ -116,7 +116,7 @@ def scaled_fit(fit: VideoFit, kind_temporal: bool, num: int, den: int) -> VideoF
 
 
 class LTXUpsamplerLoader:
-    DISPLAY_NAME = "LTX-AV Load Latent Upsampler"
+    DISPLAY_NAME = "Load Latent Upsampler"
     CATEGORY = "LTX-AV/loaders"
     DESCRIPTION = (
         "Loads an official LTX-2 / LTX-2.3 latent upsampler from models/latent_upscale_models: spatial x2, spatial "
@@ -153,7 +153,7 @@ class LTXUpsamplerLoader:
 
 
 class LTXLatentUpsample:
-    DISPLAY_NAME = "LTX-AV Latent Upsample (two-stage)"
+    DISPLAY_NAME = "Latent Upsample (two-stage)"
     CATEGORY = "LTX-AV/latent"
     DESCRIPTION = (
         "Upsamples a video latent with a latent upsampler, between the two stages of a two-stage generation: "

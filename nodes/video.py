@@ -317,7 +317,7 @@ def _tiling_tooltip(kind: str) -> str:
 
 
 class LTXLoadVideoVAE:
-    DISPLAY_NAME = "LTX-AV Load Video VAE"
+    DISPLAY_NAME = "Load Video VAE"
     CATEGORY = "LTX-AV/loaders"
     DESCRIPTION = (
         "Loads the video VAE of LTX-2 / LTX-2.3 from an official checkpoint (models/checkpoints) or from a file "
@@ -364,7 +364,7 @@ class LTXLoadVideoVAE:
 
 
 class LTXVAEEncode:
-    DISPLAY_NAME = "LTX-AV Video Encode"
+    DISPLAY_NAME = "Video Encode"
     CATEGORY = "LTX-AV/video"
     DESCRIPTION = (
         "Encodes IMAGE frames (the batch is the video, in order) to an LTX video latent [1, 128, frames', H/32, "
@@ -478,7 +478,7 @@ class LTXVAEEncode:
 
 
 class LTXVAEDecode:
-    DISPLAY_NAME = "LTX-AV Video Decode"
+    DISPLAY_NAME = "Video Decode"
     CATEGORY = "LTX-AV/video"
     DESCRIPTION = (
         "Decodes an LTX video latent [B, 128, F', H', W'] to IMAGE frames (8(F'-1)+1 per video, 32H' x 32W'; "

@@ -513,7 +513,7 @@ def models_dir(tmp_path, monkeypatch, checkpoints):
 
 def test_node_is_registered_with_tooltips_and_bounds(models_dir):
     assert NODE_CLASS_MAPPINGS["LTXLoraLoader"] is LTXLoraLoader
-    assert LTXLoraLoader.CATEGORY == "LTX-AV/loaders" and LTXLoraLoader.DISPLAY_NAME == "LTX-AV Load LoRA"
+    assert LTXLoraLoader.CATEGORY == "LTX-AV/loaders" and LTXLoraLoader.DISPLAY_NAME == "Load LoRA (stackable)"
     required = LTXLoraLoader.INPUT_TYPES()["required"]
     assert list(required) == ["model", "lora_name", "strength"]
     assert required["lora_name"][0] == ["style.safetensors", "sub/motion.safetensors"]
