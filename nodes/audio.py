@@ -32,7 +32,7 @@ from ..ltx_core.latents import audio_latent_length
 from ..ltx_core.vocoder import load_vocoder
 from . import host
 from .dtypes import VAE_DTYPES, vae_dtype
-from .validation import checked, is_latent, model_file, register_socket
+from .validation import checked, is_latent, model_file, nested_part, register_socket
 
 log = logging.getLogger("ltx_av.nodes.audio")
 
@@ -202,13 +202,14 @@ def _audio_latent_tensor(latent: object, node: str) -> torch.Tensor:
     if not is_latent(latent):
         got = "nothing (None)" if latent is None else f"a {type(latent).__name__}"
         raise InputError(f"{node}: samples must be a LATENT (a dict with a 'samples' tensor); got {got}")
-    kind = latent.get("type")
-    samples = latent["samples"]
-    if getattr(samples, "is_nested", False):  # newer ComfyUI packs video + audio into one NestedTensor
-        samples = samples.unbind()[-1]
-    elif kind not in (None, "audio"):
+    # newer ComfyUI holds video + audio in one NestedTensor (core LTXVConcatAVLatent): decode its audio part. The
+    # shape tells what a latent is (core's LTXVSeparateAVLatent gives both parts the joint latent's "type").
+    samples = nested_part(latent["samples"], -1)
+    if getattr(samples, "ndim", 0) == 5:
         raise InputError(
-            f"{node}: samples is a latent of type {kind!r}; connect an audio latent ([batch, 8, frames, 16])"
+            f"{node}: samples is a video latent {list(samples.shape)}; decode it with LTX-AV Video Decode, and give "
+            "this node an audio latent ([batch, 8, frames, 16]: the sampler's audio_latent, LTX-AV Audio Encode, or "
+            "core's LTXVEmptyLatentAudio / LTXVAudioVAEEncode)"
         )
     return samples
 

@@ -66,7 +66,7 @@ from ..ltx_core.schedules import DISTILLED_SIGMAS, STAGE2_SIGMAS, ltx2_sigmas, v
 from ..ltx_core.text_encoder import TextContexts
 from ..ltx_core.video_vae import FIT_MODES, VideoFit
 from . import host
-from .validation import checked, is_latent
+from .validation import checked, is_audio_latent_shape, is_latent, nested_part
 from .video import check_images
 
 log = logging.getLogger("ltx_av.nodes.sampling")
@@ -100,14 +100,25 @@ def _floats(samples: torch.Tensor, node: str, name: str, scan: bool = True) -> t
     return samples.float()
 
 
+# The tensor's shape tells a video latent from an audio one; the dict's "type" does not always: core's
+# LTXVSeparateAVLatent gives both parts the keys of the joint latent (its "type" is the audio's).
+AUDIO_IN_VIDEO_INPUT = (
+    "{node}: {name} is an audio latent {shape}; connect it to an audio input (audio_latent, or LTX-AV Audio "
+    "Decode) and give {name} a video latent (LTX-AV Empty Latent, or core's EmptyLTXVLatentVideo)"
+)
+VIDEO_IN_AUDIO_INPUT = (
+    "{node}: {name} is a video latent {shape}; connect it to a video input (video_latent, or LTX-AV Video Decode) "
+    "and give {name} an audio latent (LTX-AV Empty Latent's second output, LTX-AV Audio Encode, or core's "
+    "LTXVEmptyLatentAudio)"
+)
+
+
 def _video_samples(
     latent: dict, node: str, name: str, channels: int = VIDEO_LATENT_CHANNELS, scan: bool = True
 ) -> torch.Tensor:
-    samples = latent["samples"]
-    if getattr(samples, "is_nested", False):  # newer ComfyUI packs video + audio into one NestedTensor
-        samples = samples.unbind()[0]
-    elif latent.get("type") not in (None, "video"):
-        raise InputError(f"{node}: {name} is a latent of type {latent.get('type')!r}; connect a video latent")
+    samples = nested_part(latent["samples"], 0)
+    if is_audio_latent_shape(samples):
+        raise InputError(AUDIO_IN_VIDEO_INPUT.format(node=node, name=name, shape=list(samples.shape)))
     if samples.ndim != 5 or samples.shape[1] != channels or 0 in samples.shape:
         raise InputError(
             f"{node}: {name} has shape {list(samples.shape)}; an LTX video latent is [batch, {channels}, frames, "
@@ -117,11 +128,9 @@ def _video_samples(
 
 
 def _audio_samples(latent: dict, node: str, name: str, scan: bool = True) -> torch.Tensor:
-    samples = latent["samples"]
-    if getattr(samples, "is_nested", False):
-        samples = samples.unbind()[-1]
-    elif latent.get("type") not in (None, "audio"):
-        raise InputError(f"{node}: {name} is a latent of type {latent.get('type')!r}; connect an audio latent")
+    samples = nested_part(latent["samples"], -1)
+    if getattr(samples, "ndim", 0) == 5:
+        raise InputError(VIDEO_IN_AUDIO_INPUT.format(node=node, name=name, shape=list(samples.shape)))
     if (
         samples.ndim != 4
         or samples.shape[1] != AUDIO_LATENT_CHANNELS
@@ -646,11 +655,33 @@ def audio_keep_mask(latent: dict, samples: torch.Tensor, mode: str, node: str = 
     if mode == "keep":
         return torch.zeros(samples.shape[0], samples.shape[2])
     if latent.get("noise_mask") is not None:
-        return audio_denoise_mask(latent["noise_mask"], tuple(samples.shape), f"{node}: audio_latent noise_mask")
+        mask = nested_part(latent["noise_mask"], -1)
+        return audio_denoise_mask(mask, tuple(samples.shape), f"{node}: audio_latent noise_mask")
     if mode == "auto" and bool(samples.abs().amax() > 0):
         log.info("%s: audio_latent holds audio and has no noise_mask: keeping it (audio-to-video)", node)
         return torch.zeros(samples.shape[0], samples.shape[2])
     return None
+
+
+# Frame rates a latent without a record may have been made for (core's empty latents record none; its LTXV Empty
+# Latent Audio defaults to 25 fps).
+COMMON_FRAME_RATES = (24.0, 25.0, 30.0, 48.0, 50.0, 60.0)
+
+
+def frame_rate_from_audio(video: dict, video_samples: torch.Tensor, audio_samples: torch.Tensor, node: str):
+    """The one common frame rate at which the video's frames last as long as the audio latent (core latents record
+    no frame rate; the audio latent's length says which one it was made for), or None."""
+    frames = _real_frames(video, video_samples)
+    t = audio_samples.shape[2]
+    fits = [r for r in COMMON_FRAME_RATES if audio_latent_length(frames, r) == t]
+    if len(fits) != 1 or fits[0] == DEFAULT_FRAME_RATE:
+        return None
+    log.info(
+        "%s: the latents record no frame_rate; the audio latent's %d latent frames fit %d video frames at %g fps: "
+        "sampling at %g fps",
+        node, t, frames, fits[0], fits[0],
+    )  # fmt: skip
+    return fits[0]
 
 
 def check_audio_length(video: dict, video_samples: torch.Tensor, audio: dict, audio_samples: torch.Tensor, fps: float):
@@ -665,7 +696,8 @@ def check_audio_length(video: dict, video_samples: torch.Tensor, audio: dict, au
         raise InputError(
             f"LTXSampler: audio_latent has {t} latent frames ({t / 25:.2f} s) but video_latent spans {real} frames at "
             f"{fps:g} fps ({real / fps:.2f} s), which needs {need}; encode the audio with LTX-AV Audio Encode "
-            f"video_frames={real} and frame_rate={fps:g}, or make both latents with LTX-AV Empty Latent"
+            f"video_frames={real} and frame_rate={fps:g}, or make both latents with LTX-AV Empty Latent (with core's "
+            f"LTXVEmptyLatentAudio: frames_number={real}, frame_rate={fps:g})"
         )
 
 
@@ -903,6 +935,8 @@ class LTXSampler:
         fps = _frame_rate(video, node, "video_latent")
         if fps is None and audio is not None:
             fps = _frame_rate(audio, node, "audio_latent")
+        if fps is None and audio_samples is not None:
+            fps = frame_rate_from_audio(video, video_samples, audio_samples, node)
         if fps is None:
             fps = DEFAULT_FRAME_RATE
             log.info("%s: video_latent records no frame_rate; assuming %g fps", node, fps)
@@ -965,7 +999,12 @@ class LTXSampler:
 
         video_mask = None
         if video.get("noise_mask") is not None:
-            video_mask = video_denoise_mask(video["noise_mask"], tuple(video_samples.shape), f"{node}: noise_mask")
+            mask = nested_part(video["noise_mask"], 0)
+            if isinstance(mask, torch.Tensor) and mask.ndim == 5 and mask.shape[1] == video_samples.shape[1] > 1:
+                # a per-channel mask (core's LTXVConcatAVLatent fills a missing one with ones_like the latent): a
+                # token takes its largest value over the channels, as for audio masks
+                mask = mask.amax(dim=1, keepdim=True)
+            video_mask = video_denoise_mask(mask, tuple(video_samples.shape), f"{node}: noise_mask")
         audio_mask = None
         if audio_samples is not None:
             audio_mask = audio_keep_mask(audio, audio_samples, audio_mode, node)

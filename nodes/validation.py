@@ -40,6 +40,18 @@ def is_latent(value: Any) -> bool:
     return isinstance(samples, torch.Tensor) or getattr(samples, "is_nested", False) is True
 
 
+def nested_part(value: Any, index: int) -> Any:
+    """The video (0) or audio (-1) part of a NestedTensor (newer ComfyUI holds an LTX-2 video + audio latent, and
+    its noise mask, in one: core LTXVConcatAVLatent); any other value as it is."""
+    return value.unbind()[index] if getattr(value, "is_nested", False) else value
+
+
+def is_audio_latent_shape(samples: Any) -> bool:
+    """[batch, 8, frames, 16]: an LTX audio latent (ours, or core's LTXVEmptyLatentAudio / LTXVAudioVAEEncode)."""
+    shape = getattr(samples, "shape", ())
+    return len(shape) == 4 and shape[1] == 8 and shape[3] == 16
+
+
 def _is_image(value: Any) -> bool:
     return isinstance(value, torch.Tensor) and value.ndim == 4
 

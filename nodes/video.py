@@ -28,7 +28,7 @@ from ..ltx_core.video_vae import (
 )
 from . import host
 from .dtypes import VAE_DTYPES, vae_dtype
-from .validation import checked, is_latent, model_file, register_socket
+from .validation import checked, is_audio_latent_shape, is_latent, model_file, nested_part, register_socket
 
 log = logging.getLogger("ltx_av.nodes.video")
 
@@ -247,13 +247,13 @@ def _video_latent(samples: object, node: str, channels: int) -> torch.Tensor:
     """The tensor of a video LATENT, refusing what is not one (named after the node's ``samples`` input)."""
     if not is_latent(samples):
         raise InputError(f"{node}: samples must be a LATENT (a dict with a 'samples' tensor); got {_kind(samples)}")
-    kind = samples.get("type")
-    latent = samples["samples"]
-    if getattr(latent, "is_nested", False):  # newer ComfyUI packs video + audio into one NestedTensor
-        latent = latent.unbind()[0]
-    elif kind not in (None, "video"):
+    # newer ComfyUI holds video + audio in one NestedTensor (core LTXVConcatAVLatent): its video part is ours. The
+    # shape tells what a latent is (core's LTXVSeparateAVLatent gives both parts the joint latent's "type").
+    latent = nested_part(samples["samples"], 0)
+    if is_audio_latent_shape(latent):
         raise InputError(
-            f"{node}: samples is a latent of type {kind!r}; connect a video latent [batch, {channels}, frames, H, W]"
+            f"{node}: samples is an audio latent {list(latent.shape)}; decode it with LTX-AV Audio Decode (or "
+            f"core's LTXVAudioVAEDecode), and give this node a video latent [batch, {channels}, frames, H, W]"
         )
     if latent.ndim != 5:
         raise InputError(
