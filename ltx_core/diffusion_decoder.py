@@ -134,7 +134,7 @@ class DiffusionDecoderConfig:
     def validate(self, where: str = "vae.decoder") -> None:
         """Raise :class:`ConfigError` unless the stages fit together and upsample a latent cell to 8x32x32."""
         c = self.stage_channels
-        for i, ((stride, reduction), k) in enumerate(zip(self.upsamples, self.stage_kernels, strict=False)):
+        for i, (stride, reduction) in enumerate(self.upsamples):
             if c[i] % reduction or c[i] // reduction != c[i + 1]:
                 raise ConfigError(
                     f"config '{where}': upsampler {i} divides {c[i]} channels by {reduction}, but stage {i + 1} has "
@@ -142,7 +142,6 @@ class DiffusionDecoderConfig:
                 )
             if stride[0] not in (1, 2) or stride[1] != stride[2] or stride[1] not in (1, 2):
                 raise ConfigError(f"config key '{where}.upsamples[{i}]' has stride {list(stride)}; expected 1 or 2")
-            del k
         time = math.prod(s[0] for s, _ in self.upsamples)
         space = math.prod(s[1] for s, _ in self.upsamples) * self.patch_size
         if (time, space) != (TIME_SCALE, SPACE_SCALE):

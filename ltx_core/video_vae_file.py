@@ -25,6 +25,7 @@ import logging
 import os
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -56,10 +57,10 @@ def video_vae_configs(
     values = _flat_encoder(vae)
     if kind == DIFFUSION_CLASS:
         diffusion = DiffusionDecoderConfig.from_vae_config(vae, static_gates)
-        # The conv decoder's fields are unused; a placeholder block list keeps VideoVAEConfig's own checks.
-        values.setdefault("decoder_blocks", [["res_x", {"num_layers": 1}]])
+        # No convolutional decoder: its block list stays empty (a placeholder passes VideoVAEConfig's own check).
         values.setdefault("out_channels", diffusion.out_channels)
-        return VideoVAEConfig.from_dict(values), diffusion
+        config = VideoVAEConfig.from_dict({**values, "decoder_blocks": [["res_x", 1]]})
+        return replace(config, decoder_blocks=()), diffusion
     return VideoVAEConfig.from_dict(values), None
 
 
