@@ -1,6 +1,8 @@
 """The example workflows: built from workflows/build.py, made only of our nodes and the ComfyUI core nodes described
-there, with inputs that match each node's INPUT_TYPES; UI files and API twins describe the same graphs; and (when a
-ComfyUI is configured) every API workflow runs in the real host against tiny model files."""
+there, with inputs that match each node's INPUT_TYPES; UI files and API twins describe the same graphs; the layout,
+notes, download metadata and templates (titles, thumbnails) are what a user should meet; and (when a ComfyUI is
+configured) every API workflow runs in the real host against tiny model files. tests/test_frontend.py opens them in
+the host's real frontend."""
 
 from __future__ import annotations
 
@@ -9,15 +11,10 @@ import importlib.util
 import json
 import math
 import os
-import signal
-import socket
-import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 
 import pytest
+from comfy_host import comfy_server, get, needs_comfy, output_path, run_prompt, write_media
 
 from ltx_av import NODE_CLASS_MAPPINGS
 
@@ -71,16 +68,104 @@ def test_the_expected_workflows_exist():
     }
 
 
+GRAPHS = {graph.name: graph for graph in (make() for make in build.GRAPHS)}
+TEMPLATES = {name: graph.template for name, graph in GRAPHS.items()}
+
+
 def test_files_are_what_build_py_writes():
-    """UI files, API twins and the example_workflows copies (what ComfyUI lists under Templates) are in sync."""
+    """UI files, API twins and the example_workflows copies (what ComfyUI lists under Templates, by title) are in
+    sync; each template has its thumbnail."""
     files = build.build()
-    assert len(files) == 3 * len(NAMES)
+    assert len(files) == 3 * len(NAMES) and set(GRAPHS) == set(NAMES)
     for relative, content in files.items():
         with open(os.path.join(ROOT, relative), "rb") as f:
             assert f.read() == content, f"{relative} is stale: run python workflows/build.py"
     # nothing else in the template folder, and no JSON directly in workflows/ (ComfyUI would list it twice)
-    assert sorted(os.listdir(os.path.join(ROOT, "example_workflows"))) == [f"{n}.json" for n in NAMES]
+    expected = sorted(f"{t}{ext}" for t in TEMPLATES.values() for ext in (".json", ".jpg"))
+    assert sorted(os.listdir(os.path.join(ROOT, "example_workflows"))) == expected
     assert not glob.glob(os.path.join(WORKFLOWS, "*.json"))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_template_title_and_thumbnail(name):
+    """The frontends show a custom node pack's template under its file name, with <name>.jpg as its picture (both
+    1.27 and 1.49 hard-code .jpg): readable titles that fit a card, a small JPEG, file names safe in a URL path."""
+    title = TEMPLATES[name]
+    assert 10 <= len(title) <= 36 and title[0].isupper(), title
+    assert set(title) <= set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .-()"), title
+    from PIL import Image
+
+    path = os.path.join(ROOT, "example_workflows", f"{title}.jpg")
+    with Image.open(path) as image:
+        assert image.format == "JPEG" and image.size == build.THUMB_SIZE
+    assert os.path.getsize(path) < 40_000
+    # what build.py draws now has the same size (the pixels may differ with the Pillow version)
+    from io import BytesIO
+
+    with Image.open(BytesIO(build.thumbnail(GRAPHS[name]))) as fresh:
+        assert fresh.size == build.THUMB_SIZE
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_layout_reads_well(name):
+    """No overlaps, no group over another's nodes or the note, the output chain never loops back, and the view a
+    template opens with (ComfyUI 0.33 fits it to the window) is one at which the frontend draws node text; the saved
+    view is that one. tests/test_frontend.py checks the same in the real frontends, with their node sizes."""
+    graph = GRAPHS[name]
+    ui = _json("ui", name)
+    assert build.layout_report(graph) == []
+    view = build.fit_view(graph)
+    assert ui["extra"]["ds"] == view and view["scale"] >= 0.6
+    left, top, right, bottom = build.bounds(graph)
+    assert right - left <= 2400 and bottom - top <= 1300  # fits a 1080p screen at that zoom
+
+
+MEDIA = {"LoadImage": "image", "LoadAudio": "audio", "LoadVideo": "file"}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_note_says_first_what_to_do(name):
+    """The note's first line is the first thing to do: which node to point at your own file (by the title it shows)
+    when the graph loads one, else where to write the prompt; then where every model file goes, with Gemma's
+    download spelled out (a folder the missing-models dialog cannot fetch)."""
+    ui = _json("ui", name)
+    (note,) = [n for n in ui["nodes"] if n["type"] == "MarkdownNote"]
+    text = note["widgets_values"][0]
+    first = text.splitlines()[0]
+    for node in ui["nodes"]:
+        if node["type"] in MEDIA:
+            assert f"*{node.get('title', node['type'])}*" in first, (first, node.get("title"))
+            assert "own" in first
+    if not any(n["type"] in MEDIA for n in ui["nodes"]):
+        assert "prompt" in first.lower()
+    for node in ui["nodes"]:
+        for model in node["properties"].get("models", []):
+            assert f"models/{model['directory']}/{model['name']}" in text
+    if any(n["type"] == "LTXTextEncoderLoader" for n in ui["nodes"]):
+        assert "huggingface-cli download google/gemma-3-12b-it-qat-q4_0-unquantized" in text
+        assert "model-00005-of-00005.safetensors" in text and "tokenizer.json" in text
+
+
+OFFICIAL_URL = "https://huggingface.co/Lightricks/"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_downloadable_file_carries_its_download(name):
+    """properties.models on each loader: the official URL and model folder of every file its widgets name (the
+    frontends' missing-models dialog offers these, matched by name); the text encoder's Gemma folder has none."""
+    ui = _json("ui", name)
+    for node in ui["nodes"]:
+        values = {v for v in node["widgets_values"] if isinstance(v, str)}
+        models = node["properties"].get("models", [])
+        named = {m["name"] for m in models}
+        assert named <= values
+        for model in models:
+            assert model["url"] == f"{OFFICIAL_URL}{model['url'][len(OFFICIAL_URL) :]}"
+            assert model["url"].endswith(f"/resolve/main/{model['name']}")
+            assert model["directory"] in ("checkpoints", "loras", "latent_upscale_models")
+        for value in values:
+            if value.endswith(".safetensors") and node["type"] != "LTXLoadVideoVAE":
+                assert value in named, f"{node['type']}: {value} has no download"
 
 
 def _spec(node_type: str) -> dict[str, tuple]:
@@ -353,12 +438,6 @@ def test_ic_lora_workflow_reads_the_scale_from_the_model_it_samples_with():
 
 # -- the real host --------------------------------------------------------------------------------------------------
 
-COMFY_DIR = os.environ.get("LTX_AV_COMFY_DIR")
-COMFY_PYTHON = os.environ.get("LTX_AV_COMFY_PYTHON")
-needs_comfy = pytest.mark.skipif(
-    not (COMFY_DIR and COMFY_PYTHON), reason="set LTX_AV_COMFY_DIR and LTX_AV_COMFY_PYTHON to run a real ComfyUI"
-)
-
 
 def _small(prompt: dict) -> dict:
     """The same graph at 64x64, 9 frames, 2 ltx2 steps: seconds on a CPU with the tiny models. A two-stage graph's stage 1
@@ -374,112 +453,29 @@ def _small(prompt: dict) -> dict:
     return prompt
 
 
-def _write_inputs(folder: str) -> None:
-    """The files the workflows load: two images, a 1 s stereo tone, and a 9-frame clip with sound."""
-    import numpy as np
-    from PIL import Image
-
-    os.makedirs(folder, exist_ok=True)
-    y, x = np.mgrid[0:96, 0:128]
-    for name, shift in ((build.EXAMPLE_IMAGE, 0), (build.LAST_IMAGE, 60)):
-        rgb = np.stack([(x + shift) % 256, y * 2 % 256, (x + y) % 256], -1).astype(np.uint8)
-        Image.fromarray(rgb).save(os.path.join(folder, name))
-    t = np.arange(44100) / 44100
-    tone = (0.3 * np.sin(2 * np.pi * 440 * t) * 32767).astype("<i2")
-    with open(os.path.join(folder, build.EXAMPLE_AUDIO), "wb") as f:
-        import wave
-
-        with wave.open(f, "wb") as w:
-            w.setnchannels(2)
-            w.setsampwidth(2)
-            w.setframerate(44100)
-            w.writeframes(np.repeat(tone[:, None], 2, 1).tobytes())
-    import torch
-
-    from ltx_av.ltx_core.media import write_mp4
-
-    frames = torch.rand(9, 64, 64, 3)
-    write_mp4(os.path.join(folder, build.EXAMPLE_VIDEO), frames, 24.0, torch.zeros(2, 24000) + 0.1, 48000)
-
-
-def _get(url: str, timeout: float = 10.0):
-    with urllib.request.urlopen(url, timeout=timeout) as r:
-        return json.loads(r.read())
-
-
-def _post(url: str, payload: dict):
-    request = urllib.request.Request(url, json.dumps(payload).encode(), {"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read() or b"{}")
-
-
 @pytest.fixture(scope="module")
 def comfy(tmp_path_factory):
-    """A real ComfyUI with this pack (linked into a private custom_nodes folder) and tiny models."""
+    """A real ComfyUI with this pack and tiny models, and the media the workflows name in its input folder (a user
+    picks their own; ComfyUI ships example.png)."""
     base = tmp_path_factory.mktemp("comfy")
-    custom = base / "custom_nodes"
-    custom.mkdir()
-    os.symlink(ROOT, custom / "ltx-av")
-    models = base / "models"
-    from ltx_av.ltx_core.tiny import write_tiny_models
-
-    written = write_tiny_models(str(models))
+    written = comfy_host_models(base)
     for name in (build.SPATIAL_UPSAMPLER, build.TEMPORAL_UPSAMPLER):  # what the two-stage workflows load
-        assert str(models / "latent_upscale_models" / name) in written, name
-    (base / "extra_model_paths.yaml").write_text(
-        "ltx_av_test:\n"
-        f"  base_path: {base}\n"
-        "  custom_nodes: custom_nodes\n"
-        "  checkpoints: models/checkpoints\n"
-        "  text_encoders: models/text_encoders\n"
-        "  latent_upscale_models: models/latent_upscale_models\n"
-        "  loras: models/loras\n"
-    )
-    for sub in ("input", "output", "temp", "user"):
-        (base / sub).mkdir()
-    _write_inputs(str(base / "input"))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    log = open(base / "server.log", "w")
-    server = subprocess.Popen(
-        [
-            COMFY_PYTHON, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(port),
-            "--extra-model-paths-config", str(base / "extra_model_paths.yaml"),
-            "--input-directory", str(base / "input"), "--output-directory", str(base / "output"),
-            "--temp-directory", str(base / "temp"), "--user-directory", str(base / "user"),
-            "--disable-auto-launch",
-        ],
-        cwd=COMFY_DIR, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 180
-        while True:
-            try:
-                _get(f"{url}/object_info/LTXSampler")
-                break
-            except OSError:
-                if server.poll() is not None or time.time() > deadline:
-                    raise RuntimeError((base / "server.log").read_text()[-4000:]) from None
-                time.sleep(1)
+        assert str(base / "models" / "latent_upscale_models" / name) in written, name
+    write_media(base / "input", build.EXAMPLE_IMAGE, build.EXAMPLE_AUDIO, build.EXAMPLE_VIDEO)
+    with comfy_server(base) as url:
         yield url, base
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-        log.close()
+
+
+def comfy_host_models(base) -> list[str]:
+    from comfy_host import write_models
+
+    return write_models(base / "models")
 
 
 @needs_comfy
 def test_core_node_specs_match_the_real_host(comfy):
     url, _ = comfy
-    info = _get(f"{url}/object_info")
+    info = get(f"{url}/object_info")
     for node_type, spec in build.CORE.items():
         if node_type in build.FRONTEND_ONLY:
             continue
@@ -492,8 +488,24 @@ def test_core_node_specs_match_the_real_host(comfy):
         # Newer hosts append outputs (0.33's GetVideoComponents adds INT and COMBO); links by index still hold.
         outputs = list(info[node_type]["output"])
         assert outputs[: len(spec["outputs"])] == spec["outputs"], node_type
+        assert not info[node_type].get("deprecated"), f"{node_type} is deprecated in this host"
     for node_type in NODE_CLASS_MAPPINGS:
         assert node_type in info, f"{node_type} not registered in the host"
+
+
+@needs_comfy
+def test_display_names_stay_apart_from_the_hosts(comfy):
+    """Our nodes show short names under the LTX-AV category, none the same as a core node's (core has "Load LTXV
+    Audio VAE", "Load LoRA", "Save Latent", ...), none with the pack's name in front."""
+    url, _ = comfy
+    info = get(f"{url}/object_info")
+    ours = {k: v for k, v in info.items() if k in NODE_CLASS_MAPPINGS}
+    core = {(v.get("display_name") or k).lower(): k for k, v in info.items() if k not in NODE_CLASS_MAPPINGS}
+    for node_type, spec in ours.items():
+        name = spec["display_name"]
+        assert name.lower() not in core, f"{node_type} shows as {name!r}, like core's {core[name.lower()]}"
+        assert not name.startswith("LTX") and len(name) <= 30, name
+        assert spec["category"].startswith("LTX-AV/"), spec["category"]
 
 
 @needs_comfy
@@ -501,21 +513,13 @@ def test_core_node_specs_match_the_real_host(comfy):
 def test_workflow_runs_in_comfyui(comfy, name):
     url, base = comfy
     prompt = _small(_json("api", name))
-    status, answer = _post(f"{url}/prompt", {"prompt": prompt})
-    assert status == 200, answer
-    prompt_id = answer["prompt_id"]
-    deadline = time.time() + 300
-    while time.time() < deadline:
-        history = _get(f"{url}/history/{prompt_id}")
-        if prompt_id in history and history[prompt_id].get("status", {}).get("completed") is not None:
-            break
-        time.sleep(1)
-    entry = history[prompt_id]
+    entry = run_prompt(url, prompt)
+    assert "rejected" not in entry, entry
     assert entry["status"]["status_str"] == "success", json.dumps(entry["status"])[-3000:]
     written = []
     for output in entry["outputs"].values():
         for item in output.get("images", []) + output.get("audio", []):
-            path = base / "output" / item.get("subfolder", "") / item["filename"]
+            path = output_path(base, item)
             assert path.exists() and path.stat().st_size > 0
             written.append(path)
     videos = [p for p in written if p.suffix == ".mp4"]
@@ -535,4 +539,4 @@ def test_workflow_runs_in_comfyui(comfy, name):
         assert size == (empty["width"], empty["height"]) and rate == 48, (size, rate)
         assert frames == 2 * empty["frames"] - 1, frames
     if name == "ltx-2.3_audio-to-video":
-        assert any(p.suffix == ".flac" for p in written)
+        assert any(p.suffix == ".flac" for p in written)  # Preview Audio plays the kept sound
