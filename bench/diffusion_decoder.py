@@ -13,8 +13,10 @@ ltx-core 1.2.0 is not on PyPI: its side runs in the Python named by ``LTX_AV_BEN
 with ltx-core 1.2.0 installed from GitHub). ``--quick``: the tiny test decoder (tests/fixtures/ltx25) on
 ``[1,16,3,5,5]``.
 
-One full-size decode takes many minutes on a small CPU (the reference's longer still), so that case times three
-calls without a warm-up and takes the peak from the timed process (``memory_run`` off).
+One full-size decode takes about half an hour on a shared 2-core CPU (the reference's longer still), so that case
+times three calls without a warm-up and takes the peak from the timed process (``memory_run`` off); it needs hours
+there. ``diffusion_decoder.decode_small`` (``--case small``) runs the same released decoder on the smallest latent
+it decodes unpadded, ``[1,128,3,7,8]`` (256x224, 17 frames), in minutes.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import torch
 from .runner import REF_PYTHON_ENV, Case
 
 LATENT = [1, 128, 4, 16, 24]  # 768 x 512, 25 frames
+SMALL = [1, 128, 3, 7, 8]  # 256 x 224, 17 frames: the stage windows' minimum (3 x 7 x 7 latent cells)
 SEED = 0
 RELEASED = {
     "_class_name": "CausalDiffusionVAE",
@@ -148,28 +151,32 @@ def ref(path: str, shape: list[int]):
 def cases(quick: bool, device: str, workdir: str) -> list[Case]:
     if device != "cpu":
         raise SystemExit("bench diffusion_decoder runs on the CPU (the reference's CUDA path needs natten)")
+    reference = (
+        "reference: ltx-core 1.2.0, DiffVAEMode.CHUNKED_EAGER with its eager neighbourhood attention (no natten)"
+    )
     if quick:
-        path, shape = _TINY, [1, 16, 3, 5, 5]
-        notes = "tiny test decoder (tests/fixtures/ltx25), one x0 step"
+        runs = [("decode", _TINY, [1, 16, 3, 5, 5], "tiny test decoder (tests/fixtures/ltx25), one x0 step")]
     else:
-        path, shape = os.path.join(workdir, "ltx-2.5-video-vae-decoder.safetensors"), LATENT
+        path = os.path.join(workdir, "ltx-2.5-video-vae-decoder.safetensors")
         _write(path)
-        notes = (
-            "LTX-2.5 diffusion decoder, released widths, random weights; 768x512x25 in one tile; reference: "
-            "ltx-core 1.2.0, DiffVAEMode.CHUNKED_EAGER with its eager neighbourhood attention (no natten)"
-        )
+        released = "LTX-2.5 diffusion decoder, released widths, random weights"
+        runs = [
+            ("decode", path, LATENT, f"{released}; 768x512x25 in one tile; {reference}"),
+            ("decode_small", path, SMALL, f"{released}; 256x224x17 in one tile; {reference}"),
+        ]
     return [
         Case(
-            name="diffusion_decoder.decode",
+            name=f"diffusion_decoder.{name}",
             shape="x".join(str(s) for s in shape),
             dtype="float32",
             ours="bench.diffusion_decoder:ours",
             ref="bench.diffusion_decoder:ref",
             args={"path": path, "shape": shape},
-            timeout=6 * 3600.0,
-            warmup=1 if quick else 0,
-            memory_run=quick,
+            timeout=8 * 3600.0,
+            warmup=0 if shape == LATENT else 1,
+            memory_run=shape != LATENT,
             ref_python=os.environ.get(REF_PYTHON_ENV),
             notes=notes,
         )
+        for name, path, shape, notes in runs
     ]
