@@ -1,12 +1,13 @@
 """ComfyUI nodes (classic V1 API). Each module lists its node classes in ``NODES``; the mappings come from those."""
 
-from . import audio, latent_files, lora, model, sampling, text, upsample, video
+from . import audio, duration, latent_files, lora, model, sampling, text, upsample, video
 from .host import register_model_folders
 
 NODE_CLASSES = (
     *model.NODES,
     *lora.NODES,
     *text.NODES,
+    *duration.NODES,
     *video.NODES,
     *audio.NODES,
     *sampling.NODES,

@@ -27,14 +27,25 @@ from ..ltx_core.audio import (
 )
 from ..ltx_core.audio_vae import AudioVAE, load_audio_vae
 from ..ltx_core.checkpoint import Checkpoint, open_checkpoint
-from ..ltx_core.errors import InputError, TooLargeError
+from ..ltx_core.errors import CheckpointError, InputError, TooLargeError
 from ..ltx_core.latents import audio_latent_length
 from ..ltx_core.vocoder import load_vocoder
 from . import host
 from .dtypes import VAE_DTYPES, vae_dtype
-from .validation import checked, is_latent, model_file, nested_part, register_socket
+from .validation import (
+    check_release,
+    checked,
+    find_model_file,
+    is_latent,
+    model_choices,
+    nested_part,
+    record_release,
+    register_socket,
+)
 
 log = logging.getLogger("ltx_av.nodes.audio")
+# An official checkpoint holds the audio VAE; LTX-2.5 ships it as its own file in models/vae.
+AUDIO_FOLDERS = ("checkpoints", "vae")
 
 
 class LoadedAudioVAE:
@@ -63,11 +74,14 @@ class LoadedAudioVAE:
         checkpoint: str,
         device: torch.device,
         offload_device: torch.device,
+        releases: frozenset[str] | None = None,
     ):
         self.vae = vae
         self.vocoder = vocoder
         self.variant = variant
         self.checkpoint = checkpoint
+        # the releases the file can belong to (an audio VAE file that names none fits LTX-2.3 and LTX-2.5)
+        self.releases = releases if releases is not None else frozenset((variant,))
         self.device = device
         self.offload_device = offload_device
         self.weights = host.ModuleWeights("LTXAVAudioVAE", [vae, vocoder], device, offload_device)
@@ -189,10 +203,20 @@ def load_audio(
     device = torch.device(device) if device is not None else host.compute_device()
     offload_device = torch.device(offload_device) if offload_device is not None else host.offload_device()
     ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else open_checkpoint(checkpoint)
+    if "audio_vae" not in ckpt.identity.components:
+        raise CheckpointError(
+            f"{ckpt.identity.describe()} holds no audio VAE; pick an LTX checkpoint or an audio VAE file"
+        )
     vae = load_audio_vae(ckpt, dtype=vae_dtype(dtype, device), device=offload_device)
     vocoder = load_vocoder(ckpt, device=offload_device)
     loaded = LoadedAudioVAE(
-        vae, vocoder, variant=ckpt.variant_name, checkpoint=ckpt.name, device=device, offload_device=offload_device
+        vae,
+        vocoder,
+        variant=ckpt.variant_name,
+        checkpoint=ckpt.name,
+        device=device,
+        offload_device=offload_device,
+        releases=ckpt.identity.variants,
     )
     log.info("loaded %r", loaded)
     return loaded
@@ -218,9 +242,9 @@ class LTXAudioVAELoader:
     DISPLAY_NAME = "Load Audio VAE + Vocoder"
     CATEGORY = "LTX-AV/loaders"
     DESCRIPTION = (
-        "Loads the audio VAE and the vocoder from an official LTX-2 / LTX-2.3 checkpoint: LTX-2 decodes to 24 kHz "
-        "(HiFi-GAN), LTX-2.3 to 48 kHz (BigVGAN + bandwidth extension). Every key is checked against the file's "
-        "config."
+        "Loads the audio VAE and the vocoder from an official LTX-2 / LTX-2.3 checkpoint or LTX-2.5's audio VAE "
+        "file: LTX-2 decodes to 24 kHz (HiFi-GAN), LTX-2.3 and 2.5 to 48 kHz (BigVGAN + bandwidth extension). "
+        "Every key is checked against the file's config."
     )
     RETURN_TYPES = ("LTX_AUDIO_VAE",)
     RETURN_NAMES = ("audio_vae",)
@@ -233,8 +257,11 @@ class LTXAudioVAELoader:
         return {
             "required": {
                 "ckpt_name": (
-                    host.list_models("checkpoints"),
-                    {"tooltip": "The LTX-2 / LTX-2.3 checkpoint (.safetensors) in models/checkpoints."},
+                    model_choices(AUDIO_FOLDERS),
+                    {
+                        "tooltip": "The LTX-2 / LTX-2.3 checkpoint (.safetensors) from models/checkpoints, or an "
+                        "audio VAE file from models/vae (LTX-2.5: ltx-2.5-audio-vae-bf16.safetensors)."
+                    },
                 ),
                 "dtype": (
                     list(VAE_DTYPES),
@@ -249,7 +276,7 @@ class LTXAudioVAELoader:
 
     @checked
     def load(self, ckpt_name: str, dtype: str = "auto"):
-        path = model_file("LTXAudioVAELoader", "ckpt_name", ("checkpoints",), ckpt_name)
+        path = find_model_file("LTXAudioVAELoader", "ckpt_name", AUDIO_FOLDERS, ckpt_name)
         return (load_audio(path, dtype=dtype),)
 
 
@@ -278,6 +305,7 @@ class LTXAudioDecode:
     @checked
     def decode(self, audio_vae: LoadedAudioVAE, samples: dict):
         latent = _audio_latent_tensor(samples, "LTXAudioDecode")
+        check_release(samples, audio_vae, "LTXAudioDecode", "samples", "audio_vae")
         waveform, rate = audio_vae.decode(latent, progress=host.Progress(2), name="LTXAudioDecode: samples")
         duration = samples.get("duration")
         if isinstance(duration, (int, float)) and duration > 0:
@@ -351,7 +379,7 @@ class LTXAudioEncode:
         else:
             out["duration"] = waveform.shape[-1] / rate
         out["samples"] = audio_vae.encode_waveform(waveform, rate, latent_frames=frames, name=f"{node}: audio")
-        return (out,)
+        return (record_release(out, audio_vae.releases, audio_vae.checkpoint),)
 
 
 register_socket("LTX_AUDIO_VAE", LoadedAudioVAE, "the audio VAE from LTX-AV Load Audio VAE")

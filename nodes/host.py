@@ -504,16 +504,15 @@ def _fallback_models_dir() -> str:
 
 
 def register_model_folders() -> None:
-    """Add the folder kinds core ComfyUI may lack (``latent_upscale_models`` before ComfyUI 0.4)."""
+    """Add the folder kinds core ComfyUI may lack (``latent_upscale_models`` before ComfyUI 0.4,
+    ``model_patches`` for LTX-2.5's duration head)."""
     fp = _comfy("folder_paths")
     if fp is None:
         return
     # setdefault: keep the host's own definition where it has one. Unlike add_model_folder_path, this gives the
     # new kind an extension filter, so stray files do not show up in the list.
-    fp.folder_names_and_paths.setdefault(
-        "latent_upscale_models",
-        ([os.path.join(fp.models_dir, "latent_upscale_models")], set(MODEL_SUFFIXES)),
-    )
+    for kind in ("latent_upscale_models", "model_patches"):
+        fp.folder_names_and_paths.setdefault(kind, ([os.path.join(fp.models_dir, kind)], set(MODEL_SUFFIXES)))
 
 
 def model_folders(kind: str) -> list[str]:

@@ -16,20 +16,20 @@ from ..ltx_core.offload import BLOCKS_PREFIX, Placement, _is_float8_candidate, p
 from ..ltx_core.perturbations import Perturbations
 from ..ltx_core.transformer import (
     AV_TIMESTEP_RULES,
-    DEFAULT_AV_TIMESTEP_RULE,
     AudioVideoTransformer,
     StreamInput,
     velocity_to_x0,
 )
 from . import host
 from .dtypes import named_dtype
-from .validation import checked, model_file, register_socket
+from .validation import checked, find_model_file, model_choices, register_socket
 
 log = logging.getLogger("ltx_av.nodes.model")
 
 DTYPES = ("auto", "bf16", "fp16", "fp32", "float8-storage")
 OFFLOAD_MODES = ("none", "blocks")
 MODEL_FOLDERS = ("checkpoints", "diffusion_models")
+AUTO = "auto"
 
 
 def compute_dtype_for(choice: str, device: torch.device) -> torch.dtype:
@@ -263,16 +263,20 @@ def load_transformer(
     *,
     dtype: str = "auto",
     offload: str = "none",
-    av_timestep_rule: str = DEFAULT_AV_TIMESTEP_RULE,
+    av_timestep_rule: str = AUTO,
     device: torch.device | None = None,
     offload_device: torch.device | None = None,
     progress: host.Progress | None = None,
 ) -> LoadedTransformer:
-    """Build the transformer from a monolith or a transformer-only file; keys are checked strictly."""
+    """Build the transformer from a monolith or a transformer-only file (e.g. LTX-2.5's); keys are checked strictly.
+    ``av_timestep_rule``: one of :data:`AV_TIMESTEP_RULES`, or ``"auto"``: the one of the implementation the
+    release was published with (cross_sigma for LTX-2 / 2.3, per_token_cross_gate for 2.5)."""
     if offload not in OFFLOAD_MODES:
         raise InputError(f"offload is {offload!r}; expected one of {', '.join(OFFLOAD_MODES)}")
-    if av_timestep_rule not in AV_TIMESTEP_RULES:
-        raise InputError(f"av_timestep_rule is {av_timestep_rule!r}; expected one of {', '.join(AV_TIMESTEP_RULES)}")
+    if av_timestep_rule not in (AUTO, *AV_TIMESTEP_RULES):
+        raise InputError(
+            f"av_timestep_rule is {av_timestep_rule!r}; expected one of {', '.join((AUTO, *AV_TIMESTEP_RULES))}"
+        )
     device = torch.device(device) if device is not None else host.compute_device()
     offload_device = torch.device(offload_device) if offload_device is not None else host.offload_device()
     compute_dtype = compute_dtype_for(dtype, device)
@@ -284,7 +288,9 @@ def load_transformer(
     model = build_component(
         ckpt,
         "transformer",
-        lambda config: AudioVideoTransformer(config, av_timestep_rule=av_timestep_rule),
+        lambda config: AudioVideoTransformer(
+            config, av_timestep_rule=None if av_timestep_rule == AUTO else av_timestep_rule
+        ),
         device="cpu",
         keep_float8=float8,
         progress=progress.callback() if progress is not None else None,
@@ -305,18 +311,16 @@ def load_transformer(
 
 
 def _model_names() -> list[str]:
-    names: list[str] = []
-    for kind in MODEL_FOLDERS:
-        names.extend(n for n in host.list_models(kind) if n not in names)
-    return names
+    return model_choices(MODEL_FOLDERS)
 
 
 class LTXModelLoader:
     DISPLAY_NAME = "Load Model (transformer)"
     CATEGORY = "LTX-AV/loaders"
     DESCRIPTION = (
-        "Loads the LTX-2 / LTX-2.3 audio-video transformer from an official single-file checkpoint (or a "
-        "transformer-only file). The architecture comes from the file's metadata and every key is checked."
+        "Loads the LTX-2 / LTX-2.3 audio-video transformer from an official single-file checkpoint, or a "
+        "transformer-only file such as LTX-2.5's (models/diffusion_models). The architecture comes from the file's "
+        "metadata and every key is checked."
     )
     RETURN_TYPES = ("LTX_MODEL",)
     RETURN_NAMES = ("model",)
@@ -330,7 +334,10 @@ class LTXModelLoader:
             "required": {
                 "model_name": (
                     _model_names(),
-                    {"tooltip": "Checkpoint from models/checkpoints or models/diffusion_models (.safetensors)."},
+                    {
+                        "tooltip": "Checkpoint from models/checkpoints, or a transformer file from "
+                        "models/diffusion_models (LTX-2.5: ltx-2.5-22b-dev-transformer-bf16.safetensors)."
+                    },
                 ),
                 "dtype": (
                     list(DTYPES),
@@ -351,12 +358,12 @@ class LTXModelLoader:
                     },
                 ),
                 "cross_modal_timesteps": (
-                    list(AV_TIMESTEP_RULES),
+                    [AUTO, *AV_TIMESTEP_RULES],
                     {
-                        "default": DEFAULT_AV_TIMESTEP_RULE,
-                        "tooltip": "Which timesteps drive the audio<->video cross-attention modulation. cross_sigma "
-                        "is what the official ltx-core 1.0.0 does for both LTX-2 and LTX-2.3; per_token is the "
-                        "first LTX-2 release; per_token_cross_gate is ltx-core 1.2. They differ only for "
+                        "default": AUTO,
+                        "tooltip": "Which timesteps drive the audio<->video cross-attention modulation. auto: the "
+                        "release's own (cross_sigma, as ltx-core 1.0.0 runs LTX-2 and LTX-2.3; per_token_cross_gate, "
+                        "as ltx-core 1.2 runs LTX-2.5). per_token is the first LTX-2 release. They differ only for "
                         "conditioned tokens or when the streams have different noise levels.",
                     },
                 ),
@@ -364,8 +371,8 @@ class LTXModelLoader:
         }
 
     @checked
-    def load(self, model_name: str, dtype: str, offload: str, cross_modal_timesteps: str = DEFAULT_AV_TIMESTEP_RULE):
-        path = model_file("LTXModelLoader", "model_name", MODEL_FOLDERS, model_name)
+    def load(self, model_name: str, dtype: str, offload: str, cross_modal_timesteps: str = AUTO):
+        path = find_model_file("LTXModelLoader", "model_name", MODEL_FOLDERS, model_name)
         ckpt = open_checkpoint(path)
         progress = host.Progress(len(ckpt.keys("transformer")))
         return (

@@ -52,7 +52,7 @@ from ..ltx_core.latents import (
     video_frame_count,
     video_latent_shape,
 )
-from ..ltx_core.media import DEFAULT_IMAGE_CRF
+from ..ltx_core.pipeline import default_image_crf
 from ..ltx_core.sampling import (
     NO_GUIDANCE,
     Progress,
@@ -66,7 +66,15 @@ from ..ltx_core.schedules import DISTILLED_SIGMAS, STAGE2_SIGMAS, ltx2_sigmas, v
 from ..ltx_core.text_encoder import TextContexts
 from ..ltx_core.video_vae import FIT_MODES, VideoFit
 from . import host
-from .validation import checked, is_audio_latent_shape, is_latent, nested_part
+from .validation import (
+    check_release,
+    checked,
+    is_audio_latent_shape,
+    is_latent,
+    nested_part,
+    record_release,
+    releases_of,
+)
 from .video import check_images
 
 log = logging.getLogger("ltx_av.nodes.sampling")
@@ -292,6 +300,10 @@ def empty_latents(
 # -- LTXImageCondition ---------------------------------------------------------------------------------------------
 
 
+# The crf widget's "the release's own" value.
+AUTO_CRF = -1
+
+
 class LTXImageCondition:
     DISPLAY_NAME = "Image Condition (keyframe)"
     CATEGORY = "LTX-AV/conditioning"
@@ -337,20 +349,24 @@ class LTXImageCondition:
                 "crf": (
                     "INT",
                     {
-                        "default": DEFAULT_IMAGE_CRF,
-                        "min": 0,
+                        "default": AUTO_CRF,
+                        "min": AUTO_CRF,
                         "max": 51,
                         "tooltip": "H.264 quality the image is re-compressed at first (the model was trained on "
-                        "compressed frames; 33 like the official pipelines). 0: no re-compression.",
+                        "compressed frames). -1: the release's own, as the official pipelines (33 for LTX-2 / "
+                        "LTX-2.3, 18 for LTX-2.5, told by the VAE). 0: no re-compression.",
                     },
                 ),
             }
         }
 
     @checked
-    def condition(self, vae, image, video_latent, frame_index: int, strength: float, crf: int = DEFAULT_IMAGE_CRF):
+    def condition(self, vae, image, video_latent, frame_index: int, strength: float, crf: int = AUTO_CRF):
         node = "LTXImageCondition"
+        if crf < 0:
+            crf = default_image_crf(vae.variant)
         latent = _latent_dict(video_latent, node, "video_latent")
+        releases = check_release(latent, vae, node, "video_latent", "vae")
         samples = _video_samples(latent, node, "video_latent", vae.latent_channels)
         earlier = _conditions(latent, node, "video_latent")
         check_images(image, node, "image")
@@ -384,8 +400,8 @@ class LTXImageCondition:
         cond = condition_for_frame(encoded.cpu().float(), index, strength, video_frame_count(samples.shape[2]), node)
         out = dict(latent)
         out[CONDITIONS_KEY] = [*earlier, condition_to_dict(cond)]
-        log.info("%s: %s frame(s) at frame %d, strength %g", node, frames, index, strength)
-        return (out,)
+        log.info("%s: %s frame(s) at frame %d, strength %g, crf %d", node, frames, index, strength, crf)
+        return (record_release(out, releases, vae.checkpoint),)
 
 
 # -- LTXReferenceCondition (IC-LoRA) ---------------------------------------------------------------------------------
@@ -924,11 +940,13 @@ class LTXSampler:
     ):
         node = "LTXSampler"
         video = _latent_dict(video_latent, node, "video_latent")
+        check_release(video, model, node, "video_latent", "model")
         video_samples = _video_samples(video, node, "video_latent", model.config.in_channels, scan=False)
         audio, audio_samples = None, None
         if audio_latent is not None:
             audio = _latent_dict(audio_latent, node, "audio_latent")
             audio_samples = _audio_samples(audio, node, "audio_latent", scan=False)
+            check_release(audio, model, node, "audio_latent", "model")
         elif getattr(video["samples"], "is_nested", False):
             audio, audio_samples = video, _audio_samples(video, node, "video_latent", scan=False)
 
@@ -1076,7 +1094,8 @@ class LTXSampler:
             if audio is video:  # a nested AV latent came in; give back plain ones
                 out_audio.pop(FIT_KEY, None)
                 out_video.pop("noise_mask", None)
-        return (out_video, out_audio)
+            record_release(out_audio, releases_of(model), model.checkpoint)
+        return (record_release(out_video, releases_of(model), model.checkpoint), out_audio)
 
 
 @contextmanager

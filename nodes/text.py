@@ -20,11 +20,20 @@ import torch
 
 from ..ltx_core import checks
 from ..ltx_core.checkpoint import open_checkpoint
+from ..ltx_core.config import LTX25
 from ..ltx_core.errors import InputError
 from ..ltx_core.gemma import TOKENIZER_FILES, GemmaEncoder, inspect_gemma, load_gemma
-from ..ltx_core.text_encoder import TextContexts, TextPath, check_gemma_fits, encode_prompts, load_text_path
+from ..ltx_core.gemma4_encoder import Gemma4Encoder, check_gemma_version, inspect_gemma4, load_gemma4
+from ..ltx_core.text_encoder import (
+    TextContexts,
+    TextPath,
+    check_gemma_fits,
+    encode_prompts,
+    load_ltx25_text_path,
+    load_text_path,
+)
 from . import host
-from .validation import checked, register_socket
+from .validation import checked, find_model_file, model_choices, register_socket
 
 log = logging.getLogger("ltx_av.nodes.text")
 
@@ -38,6 +47,8 @@ AUTO = "auto"
 # (encoder identity, prompt) -> (video [1, T, Dv], audio [1, T, Da]) on the CPU, most recent last.
 _CONTEXT_CACHE: OrderedDict[tuple, tuple[torch.Tensor, torch.Tensor]] = OrderedDict()
 CACHE_SIZE = 32
+# Where the checkpoint whose connectors encode the prompt lives: LTX-2 / 2.3 single files, LTX-2.5 transformers.
+CHECKPOINT_FOLDERS = ("checkpoints", "diffusion_models")
 
 
 # -- choices shown in the UI -------------------------------------------------------------------------------------
@@ -79,7 +90,8 @@ def _resolve(kind: str, name: str) -> str:
 
 
 class LTXTextEncoderHolder:
-    """An LTX text encoder (Gemma 3 + the checkpoint's text projection and connectors), loaded on first use.
+    """An LTX text encoder (Gemma 3 + the checkpoint's text projection and connectors; for LTX-2.5 its Gemma 4 with
+    the projection bundled + the transformer file's connectors), loaded on first use.
 
     API for other nodes: ``encode(prompt) -> TextContexts`` (``[1, T, Dv]`` / ``[1, T, Da]`` float32, CPU),
     ``conditioning(prompt) -> CONDITIONING``, ``signature`` (the ``ltx_text_path`` dict), ``variant``,
@@ -95,15 +107,34 @@ class LTXTextEncoderHolder:
         gemma_device: str = "default",
         dtype: torch.dtype = torch.bfloat16,
     ):
-        self.source = inspect_gemma(gemma_path, tokenizer_dir)
         checkpoint = open_checkpoint(checkpoint_path)
         self.checkpoint_path = checkpoint.path
         self.checkpoint_name = checkpoint.name
         self.variant = checkpoint.variant_name
         self.config = checkpoint.component_config("text_encoder")
-        check_gemma_fits(
-            self.config, self.source.hidden_size, self.source.num_hidden_states, f"Gemma '{self.source.name}'"
-        )
+        # LTX-2.5 was trained with its own Gemma 4 (tokenizer and projection inside its file); the header check
+        # refuses Gemma 3 and stock Gemma 4 here, before any weight is read.
+        self.gemma4 = self.variant == LTX25
+        if self.gemma4:
+            if tokenizer_dir is not None:
+                raise InputError(
+                    "tokenizer: LTX-2.5's text encoder carries its own tokenizer; leave tokenizer on 'auto'"
+                )
+            self.source = inspect_gemma4(gemma_path)
+            check_gemma_version(
+                checkpoint.metadata,
+                gemma_model_type=self.source.model_type,
+                gemma_version=self.source.gemma_version,
+                checkpoint_name=checkpoint.name,
+                gemma_name=self.source.name,
+            )
+            self.num_hidden_states = self.source.config.num_hidden_states
+        else:
+            self.source = inspect_gemma(gemma_path, tokenizer_dir)
+            check_gemma_fits(
+                self.config, self.source.hidden_size, self.source.num_hidden_states, f"Gemma '{self.source.name}'"
+            )
+            self.num_hidden_states = self.source.num_hidden_states
         self.gemma_device = gemma_device
         self.dtype = dtype
         self.identity = (
@@ -113,7 +144,7 @@ class LTXTextEncoderHolder:
             str(dtype),
             gemma_device,
         )
-        self.gemma: GemmaEncoder | None = None
+        self.gemma: GemmaEncoder | Gemma4Encoder | None = None
         self.text_path: TextPath | None = None
         # What goes to the compute device (Gemma too unless gemma_device is "cpu"), as the host sees it.
         self.weights = host.ModuleWeights("LTXAVTextEncoder", [], host.compute_device(), host.offload_device())
@@ -139,13 +170,19 @@ class LTXTextEncoderHolder:
         loaded = False
         if self.gemma is None:
             bar = host.Progress(1)
-            self.gemma = load_gemma(self.source, dtype=self.dtype, device=offload, progress=bar.callback())
+            read = load_gemma4 if self.gemma4 else load_gemma
+            self.gemma = read(self.source, dtype=self.dtype, device=offload, progress=bar.callback())
             loaded = True
         if self.text_path is None:
             bar = host.Progress(1)
-            self.text_path = load_text_path(
-                self.checkpoint_path, dtype=self.dtype, device=offload, progress=bar.callback()
-            )
+            if self.gemma4:
+                self.text_path = load_ltx25_text_path(
+                    self.checkpoint_path, self.source, dtype=self.dtype, device=offload, progress=bar.callback()
+                )
+            else:
+                self.text_path = load_text_path(
+                    self.checkpoint_path, dtype=self.dtype, device=offload, progress=bar.callback()
+                )
             loaded = True
         if self.weights.device != path_device:
             self.weights = host.ModuleWeights("LTXAVTextEncoder", [], path_device, offload)
@@ -168,7 +205,7 @@ class LTXTextEncoderHolder:
             log.info("LTXTextEncode: prompt already encoded with this encoder; reusing it")
             return TextContexts(*(t.clone() for t in cached))
         self._load()
-        bar = host.Progress(self.source.num_hidden_states - 1)
+        bar = host.Progress(self.num_hidden_states - 1)
         try:
             # kept placed after: release(after) decides (with "keep loaded" ComfyUI may still unload it for room)
             with self.weights.in_use(keep=True):
@@ -225,10 +262,12 @@ def _file_identity(path: str) -> tuple[str, float]:
 
 
 class LTXTextEncoderLoader:
-    DISPLAY_NAME = "Load Text Encoder (Gemma 3)"
+    DISPLAY_NAME = "Load Text Encoder (Gemma)"
     DESCRIPTION = (
-        "Gemma 3 plus the LTX checkpoint's text projection and connectors. Gemma can be a Hugging Face folder, a "
-        "single .safetensors file or a GGUF file in 'text_encoders'. Weights load at the first encode."
+        "Gemma plus the LTX model's text projection and connectors. LTX-2 / LTX-2.3: Gemma 3 12B as a Hugging Face "
+        "folder, a single .safetensors file or a GGUF file in 'text_encoders', with the checkpoint. LTX-2.5: its "
+        "Gemma 4 file (gemma4-12b-with-proj-ltx-2.5-bf16.safetensors) with the transformer file from "
+        "diffusion_models. Weights load at the first encode."
     )
     CATEGORY = CATEGORY
     RETURN_TYPES = ("LTX_TEXT_ENCODER",)
@@ -244,13 +283,17 @@ class LTXTextEncoderLoader:
                 "gemma": (
                     sources or ["(put Gemma 3 in models/text_encoders)"],
                     {
-                        "tooltip": "Gemma 3 12B: a Hugging Face folder (shown with '/'), a .safetensors file or a "
-                        ".gguf file from the text_encoders folder"
+                        "tooltip": "From the text_encoders folder. LTX-2 / 2.3: Gemma 3 12B, a Hugging Face folder "
+                        "(shown with '/'), a .safetensors file or a .gguf file. LTX-2.5: "
+                        "gemma4-12b-with-proj-ltx-2.5-bf16.safetensors"
                     },
                 ),
                 "ckpt_name": (
-                    host.list_models("checkpoints") or ["(put an LTX-2 checkpoint in models/checkpoints)"],
-                    {"tooltip": "the LTX-2 / LTX-2.3 checkpoint whose text projection and connectors to use"},
+                    model_choices(CHECKPOINT_FOLDERS) or ["(put an LTX-2 checkpoint in models/checkpoints)"],
+                    {
+                        "tooltip": "whose text connectors to use: the LTX-2 / LTX-2.3 checkpoint, or the LTX-2.5 "
+                        "transformer file (diffusion_models) the Load Model node loads"
+                    },
                 ),
                 "tokenizer": (
                     [AUTO, *tokenizers],
@@ -283,13 +326,14 @@ class LTXTextEncoderLoader:
             raise InputError(f"LTXTextEncoderLoader: gemma_device '{gemma_device}' is not one of {', '.join(DEVICES)}")
         node = "LTXTextEncoderLoader"
         paths = {}
-        for name, kind, value in (("gemma", "text_encoders", gemma), ("ckpt_name", "checkpoints", ckpt_name)) + (
+        for name, kind, value in (("gemma", "text_encoders", gemma),) + (
             (("tokenizer", "text_encoders", tokenizer),) if tokenizer != AUTO else ()
         ):
             try:
                 paths[name] = _resolve(kind, value)
             except InputError as e:
                 raise InputError(f"{node}: {name}: {e}") from None
+        paths["ckpt_name"] = find_model_file(node, "ckpt_name", CHECKPOINT_FOLDERS, ckpt_name)
         gemma_path, checkpoint_path, tokenizer_dir = paths["gemma"], paths["ckpt_name"], paths.get("tokenizer")
         holder = LTXTextEncoderHolder(
             gemma_path, checkpoint_path, tokenizer_dir=tokenizer_dir, gemma_device=gemma_device, dtype=DTYPES[dtype]

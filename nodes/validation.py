@@ -144,6 +144,31 @@ def checked(function: Callable) -> Callable:
     return run
 
 
+def model_choices(kinds: tuple[str, ...]) -> list[str]:
+    """The files of several model folders as one combo list, by their plain names (what ComfyUI's frontend matches
+    against a workflow's ``properties.models``, so a missing file is listed once, with its download). A file whose
+    name an earlier kind already shows is listed as ``<kind>/<name>``."""
+    names: list[str] = []
+    for i, kind in enumerate(kinds):
+        for name in host.list_models(kind):
+            names.append(name if i == 0 or name not in names else f"{kind}/{name}")
+    return names
+
+
+def find_model_file(node: str, name_input: str, kinds: tuple[str, ...], name: str) -> str:
+    """:func:`model_file` for a :func:`model_choices` value: a plain name from the first of ``kinds`` that has
+    it, or ``<kind>/<name>`` from that kind's folders (also the form older workflows of this pack saved)."""
+    kind, sep, rest = name.partition("/")
+    if sep and kind in kinds and rest:
+        try:
+            return host.model_path(kind, rest)
+        except FileNotFoundError:
+            pass  # perhaps a sub-folder named like a kind: look the whole name up below
+        except InputError as e:
+            raise InputError(f"{node}: {name_input}: {e}") from None
+    return model_file(node, name_input, kinds, name)
+
+
 def model_file(node: str, name_input: str, kinds: tuple[str, ...], name: str) -> str:
     """The path of the model file a loader's combo names, looked up in ``kinds``' folders (nothing outside them);
     an :class:`InputError` naming the node, the input and the folders searched otherwise."""
@@ -159,3 +184,46 @@ def model_file(node: str, name_input: str, kinds: tuple[str, ...], name: str) ->
         f"{node}: {name_input} {name[:120]!r} was not found as a file in the {' or '.join(kinds)} folders "
         f"({', '.join(folders) or 'none configured'})"
     )
+
+
+# -- which release made a latent ------------------------------------------------------------------------------------
+
+# Latents made or sampled by LTX-AV record the release of the files that made them, so a model, a VAE or a latent
+# of another release is refused by name instead of decoding into noise (LTX-2, 2.3 and 2.5 latents all have 128
+# channels). Latents from elsewhere (core nodes, files) carry no record and are not checked.
+RELEASE_KEY = "ltx_release"
+
+
+def releases_of(holder: Any) -> frozenset[str]:
+    """The releases a loaded model or VAE can belong to (an audio VAE file that names none fits LTX-2.3 and 2.5)."""
+    releases = getattr(holder, "releases", None)
+    if releases:
+        return frozenset(releases)
+    variant = getattr(holder, "variant", None)
+    return frozenset((variant,)) if variant else frozenset()
+
+
+def check_release(latent: dict, holder: Any, node: str, input_name: str, holder_input: str) -> frozenset[str]:
+    """Refuse ``latent`` when the files that made it come from another release than ``holder``'s (the one named
+    by ``holder_input``); the releases both fit otherwise (to record in what the node makes)."""
+    mine = releases_of(holder)
+    record = latent.get(RELEASE_KEY) if isinstance(latent, dict) else None
+    if not isinstance(record, dict) or not mine:
+        return mine
+    theirs = frozenset(r for r in record.get("releases") or () if isinstance(r, str))
+    if not theirs or theirs & mine:
+        return (theirs & mine) or mine
+    made, file = " or ".join(sorted(theirs)), record.get("file", "?")
+    own, name = " or ".join(sorted(mine)), getattr(holder, "checkpoint", "?")
+    raise InputError(
+        f"{node}: {input_name} was made with '{file}' ({made}) but {holder_input} is '{name}' ({own}); the files of "
+        f"one model must come from one release: load the {made} {holder_input.replace('_', ' ')} (or make the latent "
+        f"with {own} files)"
+    )
+
+
+def record_release(latent: dict, releases: frozenset[str], file: str) -> dict:
+    """``latent`` with the releases of the files that made it recorded (see :func:`check_release`)."""
+    if releases:
+        latent[RELEASE_KEY] = {"releases": sorted(releases), "file": file}
+    return latent

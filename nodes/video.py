@@ -15,8 +15,8 @@ import torch
 from ..ltx_core import checks
 from ..ltx_core import tiling as tiles
 from ..ltx_core.checkpoint import Checkpoint, open_checkpoint
-from ..ltx_core.config import VideoVAEConfig
-from ..ltx_core.errors import InputError, TooLargeError
+from ..ltx_core.config import LTX25, VideoVAEConfig
+from ..ltx_core.errors import CheckpointError, InputError, TooLargeError
 from ..ltx_core.video_vae import (
     DECODE_NOISE_SCALE,
     DECODE_TIMESTEP,
@@ -26,9 +26,20 @@ from ..ltx_core.video_vae import (
     fit_video,
     load_video_vae,
 )
+from ..ltx_core.video_vae_file import load_video_vae_file
 from . import host
 from .dtypes import VAE_DTYPES, vae_dtype
-from .validation import checked, is_audio_latent_shape, is_latent, model_file, nested_part, register_socket
+from .validation import (
+    check_release,
+    checked,
+    find_model_file,
+    is_audio_latent_shape,
+    is_latent,
+    model_choices,
+    nested_part,
+    record_release,
+    register_socket,
+)
 
 log = logging.getLogger("ltx_av.nodes.video")
 
@@ -75,12 +86,29 @@ class LoadedVideoVAE:
         self.dtype = dtype
         self.device = device
         self.offload_device = offload_device
-        self.vae: VideoVAE = load_video_vae(checkpoint, parts=parts, dtype=dtype, device=offload_device)
+        self.vae: VideoVAE = self._read(parts, offload_device)
         self.weights = host.ModuleWeights("LTXAVVideoVAE", [self.vae], device, offload_device)
+
+    def _read(self, parts: tuple[str, ...], device: torch.device) -> VideoVAE:
+        # LTX-2.5's VAE files carry the release's own config layout (and may hold the diffusion decoder).
+        identity = self._ckpt.identity
+        if identity.role == "video_vae" and LTX25 in identity.variants:
+            return load_video_vae_file(self._ckpt.path, parts, dtype=self.dtype, device=device)
+        return load_video_vae(self._ckpt, parts=parts, dtype=self.dtype, device=device)
 
     @property
     def config(self) -> VideoVAEConfig:
         return self.vae.config
+
+    @property
+    def releases(self) -> frozenset[str]:
+        """The releases the VAE's file can belong to (read from its header)."""
+        return self._ckpt.identity.variants
+
+    @property
+    def is_diffusion(self) -> bool:
+        """Whether the decoder is LTX-2.5's diffusion decoder (it draws noise from the seed; no decode timestep)."""
+        return self.vae.is_diffusion
 
     @property
     def latent_channels(self) -> int:
@@ -93,7 +121,7 @@ class LoadedVideoVAE:
     def _ensure(self, part: str) -> None:
         if getattr(self.vae, part) is None:
             log.info("loading the %s video VAE %s from %s", self.variant, part, self.checkpoint)
-            other = load_video_vae(self._ckpt, parts=(part,), dtype=self.dtype, device=self.vae.device)
+            other = self._read((part,), self.vae.device)
             setattr(self.vae, part, getattr(other, part))
             self.weights.set_modules([self.vae])  # its size changed; placed whole at the next use
 
@@ -157,10 +185,14 @@ class LoadedVideoVAE:
             setting = tiling
             if setting == "auto":
                 budget = self._budget(reserve_bytes)
-                setting = tiles.choose_decode_tiling(vae.config, latent.shape, budget, vae.dtype)
+                setting = tiles.choose_decode_tiling(vae.decoder_config, latent.shape, budget, vae.dtype)
             plan = tiles.plan_decode(latent.shape, setting)
             log.info("decoding %s: %s, %d tile(s)", list(latent.shape), _describe(setting), plan.tile_count)
             generator = torch.Generator().manual_seed(int(seed))
+            if vae.is_diffusion and (timestep is not None or noise_scale is not None):
+                # the diffusion decoder starts from its own noise at t = 1: the conv decoder's settings do not apply
+                log.info("the diffusion decoder has no decode timestep or noise scale; seed %d draws its noise", seed)
+                timestep = noise_scale = None
             runs = tiles.iter_decode(
                 vae,
                 latent,
@@ -229,6 +261,10 @@ def load_video(
     device = torch.device(device) if device is not None else host.compute_device()
     offload_device = torch.device(offload_device) if offload_device is not None else host.offload_device()
     ckpt = open_checkpoint(path)
+    if "video_vae" not in ckpt.identity.components:
+        raise CheckpointError(
+            f"{ckpt.identity.describe()} holds no video VAE; pick an LTX checkpoint or a video VAE file"
+        )
     loaded = LoadedVideoVAE(
         ckpt, dtype=vae_dtype(dtype, device), device=device, offload_device=offload_device, parts=parts
     )
@@ -240,7 +276,7 @@ def load_video(
 
 
 def _source_choices() -> list[str]:
-    return [f"{folder}/{name}" for folder in SOURCE_FOLDERS for name in host.list_models(folder)]
+    return model_choices(SOURCE_FOLDERS)
 
 
 def _video_latent(samples: object, node: str, channels: int) -> torch.Tensor:
@@ -320,9 +356,10 @@ class LTXLoadVideoVAE:
     DISPLAY_NAME = "Load Video VAE"
     CATEGORY = "LTX-AV/loaders"
     DESCRIPTION = (
-        "Loads the video VAE of LTX-2 / LTX-2.3 from an official checkpoint (models/checkpoints) or from a file "
-        "holding only the VAE with its config (models/vae). The decoder loads now, the encoder the first time "
-        "something encodes. Every key is checked against the file's config."
+        "Loads the video VAE of LTX-2 / LTX-2.3 from an official checkpoint (models/checkpoints), or a file "
+        "holding only the VAE with its config (models/vae), e.g. LTX-2.5's with the diffusion or the conv decoder. "
+        "The decoder loads now, the encoder the first time something encodes. Every key is checked against the "
+        "file's config."
     )
     RETURN_TYPES = ("LTX_VAE",)
     RETURN_NAMES = ("vae",)
@@ -337,8 +374,8 @@ class LTXLoadVideoVAE:
                 "vae_name": (
                     _source_choices(),
                     {
-                        "tooltip": "checkpoints/...: an LTX-2 / LTX-2.3 checkpoint (its video VAE is read); "
-                        "vae/...: a separate video VAE file in the official key layout."
+                        "tooltip": "An LTX-2 / LTX-2.3 checkpoint from models/checkpoints (its video VAE is "
+                        "read) or a video VAE file from models/vae (LTX-2.5: ltx-2.5-video-vae-bf16.safetensors)."
                     },
                 ),
                 "dtype": (
@@ -352,14 +389,15 @@ class LTXLoadVideoVAE:
             }
         }
 
+    @classmethod
+    def VALIDATE_INPUTS(cls, vae_name):
+        # Here so ComfyUI lets through the 'checkpoints/<file>' values workflows saved before the list showed plain
+        # names; any name is resolved (or refused, naming the folders) when the node runs.
+        return True
+
     @checked
     def load(self, vae_name: str, dtype: str = "auto"):
-        folder, _, name = vae_name.partition("/")
-        if folder not in SOURCE_FOLDERS or not name:
-            raise InputError(
-                f"LTXLoadVideoVAE: vae_name is {vae_name!r}; expected 'checkpoints/<file>' or 'vae/<file>'"
-            )
-        path = model_file("LTXLoadVideoVAE", "vae_name", (folder,), name)
+        path = find_model_file("LTXLoadVideoVAE", "vae_name", SOURCE_FOLDERS, vae_name)
         return (load_video(path, dtype=dtype),)
 
 
@@ -474,7 +512,7 @@ class LTXVAEEncode:
         out = {"samples": latent, "type": "video", "frame_rate": float(frame_rate)}
         if fitted.changed and fitted.mode == "pad":
             out[FIT_KEY] = fitted.as_dict()
-        return (out,)
+        return (record_release(out, vae.releases, vae.checkpoint),)
 
 
 class LTXVAEDecode:
@@ -577,7 +615,8 @@ class LTXVAEDecode:
                         "default": 0,
                         "min": 0,
                         "max": 2**63 - 1,
-                        "tooltip": "Only for timestep-conditioned decoders: seed of that noise.",
+                        "tooltip": "Seed of the decoder's noise: timestep-conditioned decoders mix it into the "
+                        "latent; LTX-2.5's diffusion decoder starts from it.",
                     },
                 ),
             },
@@ -599,6 +638,7 @@ class LTXVAEDecode:
     ):
         node = "LTXVAEDecode"
         latent = _video_latent(samples, node, vae.latent_channels)
+        check_release(samples, vae, node, "samples", "vae")
         setting: tiles.DecodeTiling | str | None
         if tiling == "manual":
             setting = _tiling(

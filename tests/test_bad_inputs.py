@@ -20,10 +20,12 @@ import tiny_loras
 import tiny_upsamplers
 import torch
 
+from ltx_av.ltx_core import tiny
 from ltx_av.ltx_core.errors import LTXError, TooLargeError
 from ltx_av.nodes import NODE_CLASS_MAPPINGS
 from ltx_av.nodes import text as text_nodes
 from ltx_av.nodes.audio import LTXAudioDecode, LTXAudioEncode, LTXAudioVAELoader
+from ltx_av.nodes.duration import LTXDurationPredict
 from ltx_av.nodes.latent_files import LTXLoadLatent, LTXSaveLatent
 from ltx_av.nodes.lora import LTXLoraLoader
 from ltx_av.nodes.model import LTXModelLoader
@@ -61,6 +63,8 @@ def env(tmp_path_factory, tiny_checkpoints):
     os.symlink(tiny_checkpoints["LTX-2.3"], models / "loras" / CKPT)  # a model, not a LoRA
     torch.save({"lora_A": torch.zeros(2)}, models / "loras" / "pickled.safetensors")
     tiny_gemma.write_gemma_folder(str(models / "text_encoders" / "tiny-gemma-3"))
+    ltx25 = tiny.write_tiny_ltx25(str(models), seed=1, stand_in=True)
+    os.symlink(tiny_checkpoints["LTX-2.3"], models / "model_patches" / CKPT)  # a model, not a duration head
     output.mkdir()
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("LTX_AV_MODELS_DIR", str(models))
@@ -68,13 +72,17 @@ def env(tmp_path_factory, tiny_checkpoints):
         loaded = {
             "root": root,
             "model": LTXModelLoader().load(CKPT, "fp32", "none")[0],
-            "vae": LTXLoadVideoVAE().load(f"checkpoints/{CKPT}", "fp32")[0],
+            "vae": LTXLoadVideoVAE().load(CKPT, "fp32")[0],
             "audio_vae": LTXAudioVAELoader().load(CKPT, "fp32")[0],
             "text_encoder": LTXTextEncoderLoader().load("tiny-gemma-3/", CKPT, dtype="float32")[0],
             "upsampler": LTXUpsamplerLoader().load(UPSAMPLER, "fp32")[0],
         }
         video, audio = LTXEmptyLatent().make(64, 64, 9, 24.0)
         loaded.update(video=video, audio=audio, conditioning=_conditioning(loaded["model"]))
+        loaded["head"] = os.path.basename(ltx25["duration_head"])
+        loaded["conditioning25"] = _conditioning(
+            LTXModelLoader().load(os.path.basename(ltx25["transformer"]), "fp32", "none")[0]
+        )
         yield loaded
 
 
@@ -87,6 +95,11 @@ def _conditioning(model, video_scale: float = 1.0) -> list:
 
 
 # -- the table -------------------------------------------------------------------------------------------------------
+
+
+def _duration(e: dict, **changes) -> dict:
+    inputs = dict(head_name=e["head"], positive=e["conditioning25"], frame_rate=24.0, min_seconds=1.0, max_seconds=20.0)
+    return {**inputs, **changes}
 
 
 @dataclass(frozen=True)
@@ -286,7 +299,10 @@ CASES: dict[str, Case] = {
         "after_encoding",
     ),
     # -- LTXLoadVideoVAE
-    "video vae: no folder": Case(LTXLoadVideoVAE, lambda e: dict(vae_name=CKPT), "vae_name"),
+    "video vae: missing": Case(LTXLoadVideoVAE, lambda e: dict(vae_name="missing.safetensors"), "vae_name.*not found"),
+    "video vae: audio vae file": Case(
+        LTXLoadVideoVAE, lambda e: dict(vae_name="ltx-2.5-audio-vae-bf16.safetensors"), "video VAE"
+    ),
     "video vae: escape": Case(LTXLoadVideoVAE, lambda e: dict(vae_name="checkpoints/../../../etc/passwd"), "vae_name"),
     "video vae: dtype": Case(LTXLoadVideoVAE, lambda e: dict(vae_name=f"checkpoints/{CKPT}", dtype="int8"), "dtype"),
     # -- LTXVAEEncode
@@ -512,6 +528,22 @@ CASES: dict[str, Case] = {
     "load: absolute path": Case(LTXLoadLatent, lambda e: dict(file="/etc/passwd"), "file"),
     "load: None": Case(LTXLoadLatent, lambda e: dict(file=None), "file"),
     "load: missing": Case(LTXLoadLatent, lambda e: dict(file="nothing_here.ltx.safetensors"), "file"),
+    "duration: missing head": Case(
+        LTXDurationPredict, lambda e: _duration(e, head_name="missing.safetensors"), "head_name.*not found"
+    ),
+    "duration: escape": Case(
+        LTXDurationPredict, lambda e: _duration(e, head_name="../checkpoints/" + CKPT), "head_name"
+    ),
+    "duration: a model, not a head": Case(LTXDurationPredict, lambda e: _duration(e, head_name=CKPT), "head_name"),
+    "duration: LTX-2.3 prompt": Case(
+        LTXDurationPredict, lambda e: _duration(e, positive=e["conditioning"]), "positive.*LTX-2.3"
+    ),
+    "duration: text, not conditioning": Case(LTXDurationPredict, lambda e: _duration(e, positive="a cat"), "positive"),
+    "duration: nan frame rate": Case(LTXDurationPredict, lambda e: _duration(e, frame_rate=NAN), "frame_rate"),
+    "duration: zero frame rate": Case(LTXDurationPredict, lambda e: _duration(e, frame_rate=0.0), "frame_rate"),
+    "duration: max below min": Case(
+        LTXDurationPredict, lambda e: _duration(e, min_seconds=5.0, max_seconds=2.0), "max_seconds"
+    ),
 }
 
 

@@ -209,11 +209,6 @@ def test_missing_models_offer_the_official_downloads(page, name):
             assert offered[file]["url"].endswith(f"/resolve/main/{file}")
 
 
-@pytest.mark.xfail(
-    reason="frontend 1.49 also lists Load Video VAE's value 'checkpoints/<file>' as a missing model of its own (no "
-    "download): LTXLoadVideoVAE would have to list checkpoints by their plain names",
-    strict=True,
-)
 def test_missing_models_list_each_file_once(page):
     report = _report(page, "file", "ltx-2_lora-stack")
     if not _is_new(report):

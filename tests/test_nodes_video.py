@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 
 import pytest
 import torch
@@ -77,10 +78,24 @@ def test_nodes_follow_the_pack_conventions():
 
 
 def test_loader_lists_both_folders_and_loads_the_decoder_first(models_dir):
+    # plain names, as ComfyUI's frontend matches them against a workflow's models (a missing file listed once);
+    # a vae/ file named like a checkpoint keeps its folder in front
+    os.symlink(models_dir / "checkpoints" / "tiny-LTX-2.safetensors", models_dir / "vae" / "own-vae.safetensors")
+    shutil.copy(models_dir / "checkpoints" / "tiny-LTX-2.safetensors", models_dir / "vae" / "tiny-LTX-2.3.safetensors")
     choices = LTXLoadVideoVAE.INPUT_TYPES()["required"]["vae_name"][0]
-    assert "checkpoints/tiny-LTX-2.3.safetensors" in choices
-    vae = LTXLoadVideoVAE().load("checkpoints/tiny-LTX-2.3.safetensors")[0]
+    assert choices == [
+        "tiny-LTX-2.3.safetensors",
+        "tiny-LTX-2.safetensors",
+        "own-vae.safetensors",
+        "vae/tiny-LTX-2.3.safetensors",
+    ]
+    vae = LTXLoadVideoVAE().load("tiny-LTX-2.3.safetensors")[0]
     assert vae.vae.parts == ("decoder",) and vae.variant == "LTX-2.3" and vae.dtype == torch.float32
+    assert LTXLoadVideoVAE().load("vae/tiny-LTX-2.3.safetensors")[0].variant == "LTX-2"  # the vae/ one
+    assert LTXLoadVideoVAE().load("own-vae.safetensors")[0].variant == "LTX-2"
+    # the form workflows saved before: '<folder>/<file>' (ComfyUI lets it through: VALIDATE_INPUTS)
+    assert LTXLoadVideoVAE().load("checkpoints/tiny-LTX-2.3.safetensors")[0].variant == "LTX-2.3"
+    assert LTXLoadVideoVAE.VALIDATE_INPUTS("checkpoints/tiny-LTX-2.3.safetensors") is True
     with pytest.raises(InputError, match="not found"):
         LTXLoadVideoVAE().load("vae/missing.safetensors")
 

@@ -37,6 +37,21 @@ GEMMA = "gemma-3-12b-it-qat-q4_0-unquantized/"
 SPATIAL_UPSAMPLER = "ltx-2.3-spatial-upscaler-x2-1.1.safetensors"
 TEMPORAL_UPSAMPLER = "ltx-2.3-temporal-upscaler-x2-1.0.safetensors"
 GEMMA_REPO = "google/gemma-3-12b-it-qat-q4_0-unquantized"
+# LTX-2.5 ships one file per part, each in its ComfyUI models folder (Hugging Face Lightricks/LTX-2.5, same paths).
+LTX25_TRANSFORMER = "ltx-2.5-22b-dev-transformer-bf16.safetensors"
+LTX25_TEXT_ENCODER = "gemma4-12b-with-proj-ltx-2.5-bf16.safetensors"
+LTX25_VIDEO_VAE = "ltx-2.5-video-vae-bf16.safetensors"
+LTX25_VIDEO_VAE_CONV = "ltx-2.5-video-vae-conv-bf16.safetensors"
+LTX25_AUDIO_VAE = "ltx-2.5-audio-vae-bf16.safetensors"
+LTX25_DURATION_HEAD = "ltx-2.5-duration-head-bf16.safetensors"
+LTX25_FOLDERS = {
+    LTX25_TRANSFORMER: "diffusion_models",
+    LTX25_TEXT_ENCODER: "text_encoders",
+    LTX25_VIDEO_VAE: "vae",
+    LTX25_VIDEO_VAE_CONV: "vae",
+    LTX25_AUDIO_VAE: "vae",
+    LTX25_DURATION_HEAD: "model_patches",
+}
 # Media the workflows load. ComfyUI ships input/example.png, so the image workflows open and run as they are (the
 # note's first line says which node to point at your own picture). Nothing provides a sound or a clip: the audio
 # and video workflows name a file you must pick, and their note's first line says so. The pack writes nothing into
@@ -57,6 +72,10 @@ DOWNLOADS: dict[str, tuple[str, str]] = {
     DISTILLED_LORA_2: (f"{HF}/Lightricks/LTX-2/resolve/main/{DISTILLED_LORA_2}", "loras"),
     CAMERA_LORA_2: (f"{HF}/Lightricks/LTX-2-19b-LoRA-Camera-Control-Dolly-In/resolve/main/{CAMERA_LORA_2}", "loras"),
     IC_LORA_23: (f"{HF}/Lightricks/LTX-2.3-22b-IC-LoRA-Union-Control/resolve/main/{IC_LORA_23}", "loras"),
+    **{
+        name: (f"{HF}/Lightricks/LTX-2.5/resolve/main/{folder}/{name}", folder)
+        for name, folder in LTX25_FOLDERS.items()
+    },
 }
 
 # ComfyUI core nodes the workflows use: (input name, socket type or widget kind, default) in widget order, and
@@ -210,6 +229,7 @@ HEIGHT = {
     "LTXSampler": 614,
     "LTXVAEDecode": 270,
     "LTXAudioDecode": 46,
+    "LTXDurationPredict": 150,
     "LTXAudioEncode": 102,
     "LTXImageCondition": 146,
     "LTXReferenceCondition": 142,
@@ -233,6 +253,7 @@ MIN_WIDTH = {
     "LTXEmptyLatent": 232,
     "LTXVAEDecode": 219,
     "LTXImageCondition": 225,
+    "LTXDurationPredict": 240,
     "LTXReferenceCondition": 220,
     "LTXLatentUpsample": 234,
     "LoadImage": 223,
@@ -358,9 +379,10 @@ def layout_report(graph: Graph) -> list[str]:
 
 
 def _widget_values(node: Node) -> list:
+    # A widget fed by a link keeps its value here too: the frontends give widgets_values to the widgets by position.
     values = []
     for name, kind, default, _ in node_inputs(node.type):
-        if not is_widget(kind) or name in node.links:
+        if not is_widget(kind):
             continue
         value = node.widgets.get(name, default)
         values.append(value)
@@ -554,7 +576,7 @@ def _loaders(checkpoint: str) -> dict[str, Node]:
     return {
         "model": Node("LTXModelLoader", {"model_name": checkpoint}),
         "text": Node("LTXTextEncoderLoader", {"gemma": GEMMA, "ckpt_name": checkpoint}),
-        "vae": Node("LTXLoadVideoVAE", {"vae_name": f"checkpoints/{checkpoint}"}),
+        "vae": Node("LTXLoadVideoVAE", {"vae_name": checkpoint}),
         "audio": Node("LTXAudioVAELoader", {"ckpt_name": checkpoint}),
     }
 
@@ -811,7 +833,7 @@ def audio_to_video() -> Graph:
 
 
 def latent_round_trip() -> Graph:
-    vae = Node("LTXLoadVideoVAE", {"vae_name": f"checkpoints/{CHECKPOINT_23}"})
+    vae = Node("LTXLoadVideoVAE", {"vae_name": CHECKPOINT_23})
     load = Node("LoadVideo", {"file": EXAMPLE_VIDEO}, title="Your clip")
     parts = Node("GetVideoComponents", links={"video": (load, 0)})
     encode = Node("LTXVAEEncode", {"fit": "pad", "frame_rate": 24.0}, {"vae": (vae, 0), "images": (parts, 0)})
@@ -1217,6 +1239,95 @@ def ic_lora_control() -> Graph:
 
 # -- thumbnails -----------------------------------------------------------------------------------------------------
 
+
+def ltx25_models_note() -> str:
+    """The note's model section for LTX-2.5's split files (each has its download in the missing-models dialog)."""
+    lines = [
+        "**Model files.** LTX-2.5 comes as one file per part; ComfyUI's missing-models dialog offers each missing "
+        "file's official download (in a browser it lands in your downloads folder: move it into the folder named "
+        "here)."
+    ]
+    what = {
+        LTX25_TRANSFORMER: "the transformer (*Load Model*; *Load Text Encoder* reads its text connectors)",
+        LTX25_TEXT_ENCODER: "Gemma 4 fine-tuned for LTX with its text projection and tokenizer (Gemma 3 does not "
+        "fit 2.5)",
+        LTX25_VIDEO_VAE: "the video VAE with the diffusion decoder (best pictures; for a lighter, faster decode pick "
+        f"`{LTX25_VIDEO_VAE_CONV}` in *Load Video VAE*)",
+        LTX25_AUDIO_VAE: "the audio VAE and vocoder (48 kHz)",
+        LTX25_DURATION_HEAD: "the duration head: how long the prompt's clip is",
+    }
+    lines += [f"- `models/{LTX25_FOLDERS[name]}/{name}` — {text}" for name, text in what.items()]
+    lines.append(
+        "\nShort on GPU memory? **offload = blocks** and/or **dtype = float8-storage** on *Load Model*, "
+        "**gemma_device = cpu** on *Load Text Encoder*."
+    )
+    return "\n".join(lines)
+
+
+def ltx25(image: bool) -> Graph:
+    """LTX-2.5 from its split files; the duration head picks the clip's length from the prompt."""
+    loaders = {
+        "model": Node("LTXModelLoader", {"model_name": LTX25_TRANSFORMER}),
+        "text": Node("LTXTextEncoderLoader", {"gemma": LTX25_TEXT_ENCODER, "ckpt_name": LTX25_TRANSFORMER}),
+        "vae": Node("LTXLoadVideoVAE", {"vae_name": LTX25_VIDEO_VAE}),
+        "audio": Node("LTXAudioVAELoader", {"ckpt_name": LTX25_AUDIO_VAE}),
+    }
+    positive, negative = _prompts(loaders["text"], IMAGE_PROMPT if image else PROMPT)
+    duration = Node("LTXDurationPredict", {"head_name": LTX25_DURATION_HEAD}, {"positive": (positive, 0)})
+    empty = Node("LTXEmptyLatent", {"width": 768, "height": 512, "frame_rate": 24.0}, {"frames": (duration, 0)})
+    latent: tuple[Node, int] = (empty, 0)
+    extra: list[Node] = []
+    if image:
+        picture = Node("LoadImage", {"image": EXAMPLE_IMAGE}, title="First frame")
+        condition = Node(
+            "LTXImageCondition",
+            {"frame_index": 0, "strength": 1.0},
+            {"vae": (loaders["vae"], 0), "image": (picture, 0), "video_latent": (empty, 0)},
+        )
+        latent, extra = (condition, 0), [picture, condition]
+    sampler = _sampler(loaders["model"], positive, negative, latent, (empty, 1))
+    outs = _outputs(loaders, sampler, "ltx_av_25_i2v" if image else "ltx_av_25_t2v")
+    length = (
+        "*Predict Duration* reads the prompt and sets the clip's length (8k+1 frames within its min..max seconds; "
+        "the log says what it chose): disconnect it and type *frames* on *Empty Latent* for a length of your own."
+    )
+    if image:
+        first = (
+            "**Pick your own picture in *First frame* (Load Image; it starts with ComfyUI's example.png), describe "
+            "the motion and the sound in *Positive prompt*, then Run.**\n## LTX-2.5: image to video + audio\nThe "
+            "picture becomes the first frame, scaled to cover 768x512, centre-cropped and re-compressed the way "
+            "2.5 was trained (*crf* -1: 18 for LTX-2.5). "
+        )
+    else:
+        first = (
+            "**Write your prompt in *Positive prompt*, then Run.**\n## LTX-2.5: text to video + audio\nThe picture "
+            "and its sound are made together. "
+        )
+    note = _note(first + length + " " + DEV_SETTINGS_NOTE.replace("LTX-2.3's", "LTX-2.3's, which 2.5 shares")
+                 + "\n\n" + ltx25_models_note())  # fmt: skip
+    models = list(loaders.values())
+    # text: prompts | length and size; image: prompts over length and size | the first frame
+    middle = [Column(W_PROMPT, [positive, negative, duration, empty]), Column(W_MID, extra)] if image else [
+        Column(W_PROMPT, [positive, negative]), Column(W_MID, [duration, empty])
+    ]  # fmt: skip
+    columns = [Column(W_LOAD, models), *middle, Column(W_SAMPLER, [sampler]), *_output_columns(outs)]
+    groups = [("Models", models), ("Prompts", [positive, negative]), ("Length and size", [duration, empty])]
+    if image:
+        groups.append(("First frame", extra))
+    name = "ltx-2.5_image-to-video" if image else "ltx-2.5_text-to-video"
+    title = "LTX-2.5 Image to Video" if image else "LTX-2.5 Text to Video"
+    return Graph(
+        name,
+        title,
+        f"LTX-2.5: {'image' if image else 'text'} to video + audio",
+        note,
+        columns,
+        groups + [("Output", outs)],
+        note_over=(4, 7),
+        picture="i2v25" if image else "t2v25",
+    )
+
+
 THUMB_SIZE = (400, 300)
 # (headline, subtitle, input icon) per picture kind
 THUMB_TEXT = {
@@ -1232,6 +1343,8 @@ THUMB_TEXT = {
     "dev2": ("Two Stages, Dev + LoRA", "LTX-2.3 dev, distilled LoRA in stage 2", "text"),
     "lora": ("LoRA Stack", "LTX-2: camera dolly-in + distilled", "loras"),
     "ic": ("IC-LoRA Control", "LTX-2.3: follow a clip's edges", "edges"),
+    "t2v25": ("Text to Video", "LTX-2.5, length from the prompt", "text"),
+    "i2v25": ("Image to Video", "LTX-2.5, with sound", "image"),
 }
 
 
@@ -1335,6 +1448,8 @@ GRAPHS = (
     two_stage_dev,
     lora_stack,
     ic_lora_control,
+    lambda: ltx25(image=False),
+    lambda: ltx25(image=True),
 )
 
 
