@@ -1,6 +1,6 @@
 """ComfyUI nodes (classic V1 API). Each module lists its node classes in ``NODES``; the mappings come from those."""
 
-from . import audio, duration, latent_files, lora, model, sampling, text, upsample, video
+from . import audio, duration, latent_files, long_video, lora, model, sampling, text, upsample, video
 from .host import register_model_folders
 
 NODE_CLASSES = (
@@ -13,6 +13,7 @@ NODE_CLASSES = (
     *sampling.NODES,
     *upsample.NODES,
     *latent_files.NODES,
+    *long_video.NODES,
 )
 
 NODE_CLASS_MAPPINGS = {cls.__name__: cls for cls in NODE_CLASSES}

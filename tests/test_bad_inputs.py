@@ -27,6 +27,7 @@ from ltx_av.nodes import text as text_nodes
 from ltx_av.nodes.audio import LTXAudioDecode, LTXAudioEncode, LTXAudioVAELoader
 from ltx_av.nodes.duration import LTXDurationPredict
 from ltx_av.nodes.latent_files import LTXLoadLatent, LTXSaveLatent
+from ltx_av.nodes.long_video import LTXExtend, LTXJoin, LTXKeyframeAtTime
 from ltx_av.nodes.lora import LTXLoraLoader
 from ltx_av.nodes.model import LTXModelLoader
 from ltx_av.nodes.sampling import (
@@ -207,6 +208,35 @@ def _empty(**changes):
 def _mask(**changes):
     def make(e):
         inputs = dict(latent=e["video"], start_seconds=0.1, end_seconds=0.2)
+        inputs.update({k: (v(e) if callable(v) else v) for k, v in changes.items()})
+        return inputs
+
+    return make
+
+
+def _extend(**changes):
+    def make(e):
+        inputs = dict(
+            video_latent=_segment(), seconds=1.0, overlap_seconds=0.3, direction="after", overlap_strength=1.0
+        )
+        inputs.update({k: (v(e) if callable(v) else v) for k, v in changes.items()})
+        return inputs
+
+    return make
+
+
+def _at_time(**changes):
+    def make(e):
+        inputs = dict(vae=e["vae"], image=torch.rand(1, 64, 64, 3), video_latent=e["video"], seconds=0.1, strength=1.0)
+        inputs.update({k: (v(e) if callable(v) else v) for k, v in changes.items()})
+        return inputs
+
+    return make
+
+
+def _join(**changes):
+    def make(e):
+        inputs = dict(vae=e["vae"], video_latent=e["video"])
         inputs.update({k: (v(e) if callable(v) else v) for k, v in changes.items()})
         return inputs
 
@@ -544,7 +574,55 @@ CASES: dict[str, Case] = {
     "duration: max below min": Case(
         LTXDurationPredict, lambda e: _duration(e, min_seconds=5.0, max_seconds=2.0), "max_seconds"
     ),
+    # -- LTXExtend / LTXKeyframeAtTime / LTXJoin (long video)
+    "extend: latent None": Case(LTXExtend, _extend(video_latent=None), "video_latent"),
+    "extend: seconds nan": Case(LTXExtend, _extend(seconds=NAN), "seconds"),
+    "extend: overlap inf": Case(LTXExtend, _extend(overlap_seconds=INF), "overlap_seconds"),
+    "extend: direction": Case(LTXExtend, _extend(direction="sideways"), "direction"),
+    "extend: strength 2": Case(LTXExtend, _extend(overlap_strength=2.0), "overlap_strength"),
+    "extend: audio is a video latent": Case(LTXExtend, _extend(audio_latent=lambda e: e["video"]), "audio_latent"),
+    "extend: audio of another length": Case(
+        LTXExtend, _extend(audio_latent={"samples": torch.zeros(1, 8, 50, 16)}), "audio_latent has 50 latent frames"
+    ),
+    "extend: 9 frames leave no overlap": Case(
+        LTXExtend, _extend(video_latent=lambda e: e["video"]), "no room for an overlap"
+    ),
+    "extend: chain is text": Case(
+        LTXExtend, _extend(video_latent=lambda e: {**_segment(), "ltx_chain": "x"}), "ltx_chain"
+    ),
+    "extend: segment record edited": Case(
+        LTXExtend,
+        _extend(video_latent=lambda e: {**_segment(), "ltx_segment": {"start": 0.5, "frames": 25, "frame_rate": 24.0}}),
+        "ltx_segment",
+    ),
+    "extend: NaN latent": Case(
+        LTXExtend, _extend(video_latent=lambda e: {**_segment(), "samples": _nan((1, 128, 4, 2, 2))}), "NaN"
+    ),
+    "keyframe at time: outside": Case(LTXKeyframeAtTime, _at_time(seconds=100.0), "outside this segment"),
+    "keyframe at time: seconds nan": Case(LTXKeyframeAtTime, _at_time(seconds=NAN), "seconds"),
+    "keyframe at time: image None": Case(LTXKeyframeAtTime, _at_time(image=None), "image"),
+    "keyframe at time: vae is a model": Case(LTXKeyframeAtTime, _at_time(vae=lambda e: e["model"]), "vae"),
+    "join: vae None": Case(LTXJoin, _join(vae=None), "vae"),
+    "join: latent is audio": Case(LTXJoin, _join(video_latent=lambda e: e["audio"]), "video_latent"),
+    "join: audio without its vae": Case(LTXJoin, _join(audio_latent=lambda e: e["audio"]), "audio_vae"),
+    "join: batch 2": Case(
+        LTXJoin, _join(video_latent=lambda e: {**e["video"], "samples": torch.zeros(2, 128, 2, 2, 2)}), "batch"
+    ),
+    "join: NaN latent": Case(
+        LTXJoin, _join(video_latent=lambda e: {**e["video"], "samples": _nan((1, 128, 2, 2, 2))}), "NaN"
+    ),
+    "join: an hour of 4K": Case(
+        LTXJoin,
+        _join(video_latent=lambda e: {**e["video"], "samples": _huge((1, 128, 10800, 68, 120))}),
+        "joining",
+        TooLargeError,
+    ),
 }
+
+
+def _segment() -> dict:
+    """A sampled-looking segment of 25 frames (4 latent frames): room for an overlap."""
+    return {"samples": torch.zeros(1, 128, 4, 2, 2), "type": "video", "frame_rate": 24.0}
 
 
 # -- the checks --------------------------------------------------------------------------------------------------------
