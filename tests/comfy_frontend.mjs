@@ -113,12 +113,28 @@ async function templatesDialog(page, job) {
     return true;
   }, pack);
   await page.waitForTimeout(2500);
-  const cards = await page.evaluate(() => {
-    const dialog = document.querySelector("[role=dialog]");
-    if (!dialog) return [];
-    return [...dialog.querySelectorAll("img")].map((img) => ({
-      src: decodeURIComponent(img.getAttribute("src") || ""), loaded: img.complete && img.naturalWidth > 0 }));
-  });
+  // The grid draws the cards that are in view (12 in a 1280x720 window): scroll it through and gather them all.
+  const seen = new Map();
+  for (let pass = 0; pass < 8; pass++) {
+    const found = await page.evaluate(() => {
+      const dialog = document.querySelector("[role=dialog]");
+      if (!dialog) return { cards: [], more: false };
+      const cards = [...dialog.querySelectorAll("img")].map((img) => ({
+        src: decodeURIComponent(img.getAttribute("src") || ""), loaded: img.complete && img.naturalWidth > 0 }));
+      let more = false;
+      for (const el of dialog.querySelectorAll("*")) {
+        if (el.scrollHeight > el.clientHeight + 4 && el.scrollTop + el.clientHeight < el.scrollHeight - 4) {
+          el.scrollTop += el.clientHeight;
+          more = true;
+        }
+      }
+      return { cards, more };
+    });
+    for (const card of found.cards) if (!seen.get(card.src)?.loaded) seen.set(card.src, card);
+    if (!found.more) break;
+    await page.waitForTimeout(1500);
+  }
+  const cards = [...seen.values()];
   const text = await page.evaluate(() => document.querySelector("[role=dialog]")?.innerText || "");
   if (job.screenshot) await page.screenshot({ path: job.screenshot });
   await closeDialogs(page);

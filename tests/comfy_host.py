@@ -27,7 +27,15 @@ COMFY_PYTHON = os.environ.get("LTX_AV_COMFY_PYTHON")
 needs_comfy = pytest.mark.skipif(
     not (COMFY_DIR and COMFY_PYTHON), reason="set LTX_AV_COMFY_DIR and LTX_AV_COMFY_PYTHON to run a real ComfyUI"
 )
-MODEL_FOLDERS = ("checkpoints", "text_encoders", "latent_upscale_models", "loras", "vae")
+MODEL_FOLDERS = (
+    "checkpoints",
+    "diffusion_models",
+    "text_encoders",
+    "latent_upscale_models",
+    "loras",
+    "vae",
+    "model_patches",
+)
 
 
 def get(url: str, timeout: float = 30.0):

@@ -45,6 +45,7 @@ TEMPORAL = "ltx-2.3_temporal-upsample"
 TWO_STAGE_DEV = "ltx-2.3_text-to-video_two-stage_dev"
 LORA_STACK = "ltx-2_lora-stack"
 IC_LORA = "ltx-2.3_ic-lora_canny-control"
+LONG_VIDEO = "ltx-2.3_long-video"
 
 
 def _json(kind: str, name: str) -> dict:
@@ -65,6 +66,7 @@ def test_the_expected_workflows_exist():
         TWO_STAGE_DEV,
         LORA_STACK,
         IC_LORA,
+        LONG_VIDEO,
     }
 
 
@@ -463,6 +465,12 @@ def _small(prompt: dict) -> dict:
             inputs.update(steps=2, settings=False)  # the widgets as set, 2 steps instead of the official 30
         elif node["class_type"] == "LTXAudioEncode":
             inputs.update(video_frames=9)
+        elif node["class_type"] == "LTXExtend":  # adds 2 latent frames (16 frames), keeps 1 (9 frames shared)
+            inputs.update(seconds=16 / 24, overlap_seconds=8 / 24)
+    if any(n["class_type"] == "LTXExtend" for n in prompt.values()):  # a segment to extend needs 3+ latent frames
+        for node in prompt.values():
+            if node["class_type"] == "LTXEmptyLatent":
+                node["inputs"].update(frames=25)
     return prompt
 
 
@@ -553,3 +561,5 @@ def test_workflow_runs_in_comfyui(comfy, name):
         assert frames == 2 * empty["frames"] - 1, frames
     if name == "ltx-2.3_audio-to-video":
         assert any(p.suffix == ".flac" for p in written)  # Preview Audio plays the kept sound
+    if name == LONG_VIDEO:  # 25 frames, then 16 more per extension: nothing twice, nothing lost
+        assert frames == 25 + 2 * 16 and size == (64, 64) and rate == 24, (frames, size, rate)
