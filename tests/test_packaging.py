@@ -9,6 +9,8 @@ import os
 import re
 import sys
 
+import pytest
+
 import ltx_av
 import ltx_av.ltx_core
 
@@ -129,3 +131,21 @@ def test_ci_runs_exactly_the_readme_test_command():
     assert "torch==2.13.0" in command and "ltx-core==1.0.0" in command and "--no-deps" in command
     # test_transformers5.py runs the text tests on the transformers 5 installed here (sys.prefix is .venv)
     assert '--target .venv/transformers5 "transformers>=5,<6"' in command
+
+
+def test_every_workflow_and_template_picture_is_package_data():
+    """A pip install carries what ComfyUI's template browser and users load: each file under workflows/ui,
+    workflows/api and example_workflows matches a package-data pattern."""
+    import fnmatch
+
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    with open(os.path.join(REPO_ROOT, "pyproject.toml"), "rb") as f:
+        patterns = tomllib.load(f)["tool"]["setuptools"]["package-data"]["ltx_av"]
+    shipped = [
+        os.path.relpath(os.path.join(folder, name), REPO_ROOT).replace(os.sep, "/")
+        for sub in ("workflows/ui", "workflows/api", "example_workflows")
+        for folder, _, names in os.walk(os.path.join(REPO_ROOT, sub))
+        for name in names
+    ]
+    assert any(p.endswith(".jpg") for p in shipped) and len(shipped) >= 3 * 14
+    assert [p for p in shipped if not any(fnmatch.fnmatch(p, pattern) for pattern in patterns)] == []
