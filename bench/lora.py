@@ -6,19 +6,21 @@ The model is the file of ``bench/transformer.py`` (video 32x128, audio 32x64, te
 (``to_q/to_k/to_v/to_out.0`` of the six attentions of both blocks: 48 layers, the trainer's default targets) in the
 official layout and bfloat16, like the trainer writes it. Strength 1, bfloat16 compute, CPU.
 
-The two designs pay at different times, so two kinds of case:
+Ours has two paths: :func:`fuse_loras_`, which adds the LoRAs into the weights in place (what the headless pipeline
+does with the ``loras`` it loads with, owning the model alone), and :class:`LoraPatches`, which never changes the
+model and makes each block's patched weights as it runs (ComfyUI's shared models). The cases measure the fusion,
+side by side with ltx-core's, which also fuses:
 
 * ``lora.merge.*``: the merging work on a model already in memory. ltx-core: ``apply_loras`` over the loaded
-  state dict, fusing in place as its builder does (``W += B @ A`` per weight; float8 weights are upcast, added to,
-  and rounded back to float8). Ours: preparing the factors (:class:`LoraPatches`) plus one pass of the block
-  materialiser over every block (each block's patched weights made, then dropped), which is what every forward
-  does; ours never changes the model. ltx-core pays this once per load, ours once per forward:
-  ``ours_extra.per_forward_s`` is the pass alone (factors prepared once per placement) and, for float8,
-  ``ours_extra.float8_pass_s`` what the base model's own per-block dequantisation costs without a LoRA. Peak memory
-  is what the merge needs beyond the loaded model: ltx-core one weight at a time, ours one block's patched weights.
+  state dict, fusing in place as its builder does (per weight ``B @ A`` in the weight's dtype, added to the weight
+  upcast to bfloat16, the sum cast back: float8 weights are rounded back to float8). Ours: ``fuse_loras_`` on the
+  loaded model (per weight one in-place ``addmm_`` in bfloat16; float8 a slice of rows at a time in float32,
+  rounded back to nearest). Both repeat the fusion on the already fused weights: the same work each call.
+  ``ours_extra.patches_pass_s`` is what the non-destructive path costs instead, per forward (every block's patched
+  weights made once, factors prepared once). Peak memory is what the merge needs beyond the loaded model.
 * ``lora.load.*``: everything from the file to a model ready to run with the LoRA. ltx-core: its builder with the
-  LoRA (load, fuse). Ours: build, place, read and check the LoRA, prepare it and make every block's patched
-  weights once. Peak memory here is the whole process's growth during the call.
+  LoRA (load, fuse). Ours: build and place the model, read and check the LoRA, fuse it. Peak memory here is the
+  whole process's growth during the call.
 """
 
 from __future__ import annotations
@@ -113,37 +115,33 @@ def _median_seconds(fn, runs: int = 3) -> float:
 
 
 def ours_merge(path: str, lora: str, storage: str):
-    from ltx_av.ltx_core.lora import LoraPatches, bind_lora, read_lora
+    from ltx_av.ltx_core.lora import LoraPatches, bind_lora, fuse_loras_, read_lora
 
     model = _our_model(path, storage)
     applied = bind_lora(read_lora(lora), model, "LTX-2.3", 1.0)
 
     def step():
         with torch.inference_mode():
-            _one_pass(model, LoraPatches([applied], model))
+            fuse_loras_(model, [applied])
 
     def extra() -> dict:
         with torch.inference_mode():
             patches = LoraPatches([applied], model)
-            out = {"per_forward_s": _median_seconds(lambda: _one_pass(model, patches))}
-            out["factors_mib"] = round(patches.nbytes / 2**20, 1)
-            if storage == "float8":
-                plain = LoraPatches([], model)
-                out["float8_pass_s"] = _median_seconds(lambda: _one_pass(model, plain))
-        return out
+            return {"patches_pass_s": _median_seconds(lambda: _one_pass(model, patches))}
 
     step.extra = extra
     return step
 
 
 def ours_load(path: str, lora: str, storage: str):
-    from ltx_av.ltx_core.lora import LoraPatches, bind_lora, read_lora
+    from ltx_av.ltx_core.lora import bind_lora, fuse_loras_, read_lora
 
     def step():
         model = _our_model(path, storage)
         applied = bind_lora(read_lora(lora), model, "LTX-2.3", 1.0)
         with torch.inference_mode():
-            _one_pass(model, LoraPatches([applied], model))
+            fuse_loras_(model, [applied])
+        del model
 
     return step
 
@@ -219,8 +217,8 @@ def cases(quick: bool, device: str, workdir: str) -> list[Case]:
                 "bench.lora:ref_merge",
                 args,
                 interleave=True,
-                notes="merge work on a loaded model: ltx-core fuses once per load into the weights; ours makes "
-                "every block's patched weights once (what each forward does), the model unchanged",
+                notes="merge work on a loaded model, both fusing into the weights in place (ours: fuse_loras_, the "
+                "headless pipeline's path; patches_pass_s: the non-destructive path's cost per forward instead)",
             )
         )
         out.append(
@@ -231,7 +229,7 @@ def cases(quick: bool, device: str, workdir: str) -> list[Case]:
                 "bench.lora:ours_load",
                 "bench.lora:ref_load",
                 args,
-                notes="file to a model ready to run with the LoRA (ours: including one pass of patched weights)",
+                notes="file to a model ready to run with the LoRA fused into its weights (ours: fuse_loras_)",
             )
         )
     return out

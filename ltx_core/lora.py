@@ -12,8 +12,17 @@ Key layouts read, all mapped onto the transformer's own module paths (the checkp
 path with its dots written as underscores (kohya); factors named ``lora_A`` / ``lora_B`` (with ``.weight``, bare,
 or ``.default.weight``) or ``lora_down`` / ``lora_up`` (``.weight``); an optional ``.alpha`` per layer.
 
-Nothing is merged into the model. Its tensors stay exactly as loaded, so one model can be shared by holders with
-different LoRAs or strengths, and changing a strength costs no reload. A :class:`LoraPatches` makes each patched
+Two ways to apply a stack of LoRAs:
+
+* :func:`fuse_loras_` adds them into the model's own weights, in place, once: the model then computes like one
+  without LoRAs (no per-forward cost). Only for a caller that owns the model alone and knows its LoRAs when it
+  loads it (the headless pipeline's ``loras``): the change cannot be taken back exactly, and anyone else holding
+  the model would see it.
+* :class:`LoraPatches` (everything else, e.g. ComfyUI, where one base model is shared by several LoRA loaders)
+  never modifies the model.
+
+With patches, nothing is merged into the model. Its tensors stay exactly as loaded, so one model can be shared by
+holders with different LoRAs or strengths, and changing a strength costs no reload. A :class:`LoraPatches` makes each patched
 weight when it is needed: block weights as the block runs (:class:`.offload.BlockWeights`: one block's patched
 weights exist at a time, two while the next block is prefetched on CUDA), the few outside the blocks once per
 forward. A patched weight is one ``addmm`` in the compute dtype: ``W + up @ down`` where ``up`` holds
@@ -35,7 +44,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .checkpoint import PICKLE_SUFFIXES, SafetensorsFile
+from .checkpoint import FLOAT8_DTYPES, PICKLE_SUFFIXES, SafetensorsFile
 from .config import LTX2, LTX23
 from .errors import CheckpointError, InputError
 from .offload import BLOCKS_PREFIX, BlockPatches, BlockWeights, Placement, block_weights_of
@@ -413,6 +422,18 @@ def _variant_in_name(lora: LoraFile) -> str | None:
 # -- applying --------------------------------------------------------------------------------------------------------
 
 
+def _stack_parts(stack: Sequence[AppliedLora]) -> dict[str, list[tuple[torch.Tensor, torch.Tensor, float]]]:
+    """Model parameter key -> (down, up, strength x scale) of every LoRA of ``stack`` that changes it; LoRAs at
+    strength 0 are left out."""
+    parts: dict[str, list[tuple[torch.Tensor, torch.Tensor, float]]] = {}
+    for applied in stack:
+        if applied.strength == 0:
+            continue
+        for key, (down, up, scale) in applied.factors.items():
+            parts.setdefault(key, []).append((down, up, applied.strength * scale))
+    return parts
+
+
 class LoraPatches:
     """The patched weights' factors of a LoRA stack, prepared for one placement of one model.
 
@@ -425,12 +446,7 @@ class LoraPatches:
     def __init__(self, stack: Sequence[AppliedLora], model: nn.Module):
         placement = model.placement or Placement(model.compute_device, model.compute_dtype, False, False)
         self.placement: Placement = placement
-        parts: dict[str, list[tuple[torch.Tensor, torch.Tensor, float]]] = {}
-        for applied in stack:
-            if applied.strength == 0:
-                continue
-            for key, (down, up, scale) in applied.factors.items():
-                parts.setdefault(key, []).append((down, up, applied.strength * scale))
+        parts = _stack_parts(stack)
         self.blocks: dict[int, BlockPatches] = {}
         self.outside: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         dtype = placement.dtype
@@ -492,6 +508,156 @@ def merged_state_dict(model: nn.Module, stack: Sequence[AppliedLora]) -> dict[st
         if not name.startswith(BLOCKS_PREFIX):
             out[name] = outside.get(name, p.detach())
     return out
+
+
+# -- fusing into the weights (for a caller that owns the model alone) -------------------------------------------------
+
+# Bytes of float32 work per step of a fusion that needs a buffer (float8 storage; weights stored away from the compute
+# device): that many rows of one weight at a time, far below one layer of a released model (a 4096x4096 layer is 64
+# MiB in float32). Each step is several passes over its slice; on a CPU shared with other work every pass waits for
+# its threads to be scheduled, so steps of a few cache-sized MiB lost to the reference's fewer, larger passes (bench/
+# lora.py): 16 MiB on the CPU; 64 MiB elsewhere keeps a GPU busy.
+FUSE_SLICE_BYTES = {"cpu": 2**24, "other": 2**26}
+
+
+def fuse_loras_(model: nn.Module, stack: Sequence[AppliedLora]) -> int:
+    """Add the LoRAs of ``stack`` into ``model``'s own weights, in place: ``W += strength · scale · B @ A`` for
+    each, so the model then computes with them like a model without LoRAs (no per-forward cost). Returns how many
+    weights changed.
+
+    Destructive, unlike :class:`LoraPatches`: the change cannot be taken back exactly and everyone holding
+    ``model`` sees it. Only for a caller that owns the model alone and knows its LoRAs when it loads it (the
+    headless pipeline's ``loras``); a shared model (ComfyUI) must use :class:`LoraPatches`.
+
+    Every weight stays where and how the model's placement stores it (resident, in CPU memory for block streaming,
+    float8): the product is computed on the compute device and added into the stored tensor. Memory beyond the
+    model is one weight's factors and, where a buffer is needed, a slice of its rows (:data:`FUSE_SLICE_BYTES`);
+    never a second copy of a layer.
+
+    * bfloat16 / float16 / float32 storage: one ``addmm_`` in the stored dtype per weight (per slice when the
+      weight lives away from the compute device), so the sum is rounded once to the stored dtype. When every LoRA
+      at a weight has the same strength · scale it is addmm's ``alpha`` and the factors are used as stored; else
+      each ``B`` is multiplied by its own in float32 and rounded once to the stored dtype.
+    * float8 storage, a slice of rows at a time: dequantised to float32 (times the row scales when the weight has
+      them), the product added in float32, the sum rounded back to float8 to nearest, ties to even (torch's cast).
+      The fused weight is within half a float8 unit in the last place of the exact sum (plus float32's rounding of
+      the sum, ~2^-24 relative). A row whose sum outgrows the format's range under its scale gets a larger scale
+      (``max |row| / largest float8``; a weight stored without scales gets scales of 1 but for that row), so
+      nothing saturates. ltx-core instead adds in bfloat16 before rounding on the CPU, stochastically on CUDA.
+    """
+    parts = _stack_parts(stack)
+    placement = getattr(model, "placement", None)
+    device = placement.device if placement is not None else model.compute_device
+    block_weights = getattr(model, "block_weights", None)
+    scales = block_weights.scales if block_weights is not None else None
+    with torch.no_grad():
+        for key, factors in parts.items():
+            weight = model.get_parameter(key).detach()
+            if weight.dtype in FLOAT8_DTYPES:
+                _fuse_float8(weight, key, factors, device, scales)
+            else:
+                _fuse_float(weight, factors, device)
+    if parts:
+        log.info(
+            "fused %s into %d weights of the transformer, in place (the weights are now the LoRA'd ones)",
+            ", ".join(f"LoRA '{a.name}' at {a.strength:g}" for a in stack if a.strength != 0),
+            len(parts),
+        )
+    return len(parts)
+
+
+def _fuse_factors(
+    factors: list[tuple[torch.Tensor, torch.Tensor, float]], device: torch.device, dtype: torch.dtype
+) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """(up [out, R], down [R, in], alpha) with ``alpha · up @ down`` the stack's change of one weight."""
+    coefficients = {c for _, _, c in factors}
+    if len(coefficients) == 1:
+        alpha = coefficients.pop()
+        ups = [u.to(device, dtype) for _, u, _ in factors]
+    else:
+        alpha = 1.0
+        ups = [(u.to(device, torch.float32) * c).to(dtype) for _, u, c in factors]
+    downs = [d.to(device, dtype) for d, _, _ in factors]
+    if len(factors) == 1:
+        return ups[0], downs[0], alpha
+    return torch.cat(ups, dim=1), torch.cat(downs, dim=0), alpha
+
+
+def _slice_rows(in_features: int, device: torch.device) -> int:
+    return max(1, FUSE_SLICE_BYTES["cpu" if device.type == "cpu" else "other"] // (4 * in_features))
+
+
+def _fuse_float(weight: torch.Tensor, factors: list, device: torch.device) -> None:
+    up, down, alpha = _fuse_factors(factors, device, weight.dtype)
+    if weight.device == device:
+        weight.addmm_(up, down, alpha=alpha)
+        return
+    rows = _slice_rows(weight.shape[1], device)
+    for start in range(0, weight.shape[0], rows):
+        part = weight[start : start + rows]
+        work = part.to(device, non_blocking=True)
+        work.addmm_(up[start : start + rows], down, alpha=alpha)
+        part.copy_(work)
+
+
+def _fuse_float8(
+    weight: torch.Tensor, key: str, factors: list, device: torch.device, scales: dict[str, torch.Tensor] | None
+) -> None:
+    largest = torch.finfo(weight.dtype).max
+    scale = scales.get(key) if scales is not None else None
+    up, down, alpha = _fuse_factors(factors, device, torch.float32)
+    if scale is not None:
+        # The sum is formed in stored units (W / row scale), so each row's change is divided by its scale here, on
+        # the small factor, instead of scaling every slice up and back down.
+        up = up / scale.to(device, torch.float32)
+    out_features, in_features = weight.shape
+    rows = min(_slice_rows(in_features, device), out_features)
+    work = torch.empty(rows, in_features, dtype=torch.float32, device=device)
+    bits = torch.empty(rows, in_features, dtype=torch.int16) if device.type == "cpu" else None
+    for start in range(0, out_features, rows):
+        stop = min(start + rows, out_features)
+        part, slice_work = weight[start:stop], work[: stop - start]
+        if bits is None:
+            slice_work.copy_(part.to(device, non_blocking=True))
+            stored_units = 1.0
+        else:  # W / 2^8 for e4m3fn: the product's beta (a power of two, exact) scales it back
+            stored_units = _float8_to_float32(part, slice_work, bits[: stop - start])
+        slice_work.addmm_(up[start:stop], down, beta=stored_units, alpha=alpha)
+        low, high = torch.aminmax(slice_work)
+        if max(high.item(), -low.item()) > largest:
+            # Rows past the format's range get a larger scale (new max |row| = the largest float8).
+            amax = torch.maximum(slice_work.amax(dim=1, keepdim=True), slice_work.amin(dim=1, keepdim=True).neg_())
+            grow = amax.div_(largest).clamp_(min=1)
+            if scale is None:
+                if scales is None:
+                    raise InputError(
+                        f"fusing a LoRA into '{key}' takes some of its float8 values past {largest:g}, and the model "
+                        "has no row scales to widen its range: place it with offload.place_weights(..., float8=True)"
+                    )
+                scale = scales[key] = torch.ones(out_features, 1, dtype=torch.float32, device=weight.device)
+            scale[start:stop] *= grow.to(scale.device, scale.dtype)
+            slice_work.div_(grow)
+        # Round to nearest, ties to even. Nothing left is more than a float32 rounding past the largest float8, which
+        # the cast rounds down to it (it makes NaN only from the next binade on).
+        part.copy_(slice_work)
+
+
+def _float8_to_float32(q: torch.Tensor, out: torch.Tensor, bits: torch.Tensor) -> float:
+    """Write float8 ``q``'s exact values (CPU), divided by the returned power of two, into float32 ``out``, through
+    ``bits``, an int16 buffer of its shape; e4m3fn's NaN codes come out as +-480 (times the factor), not NaN.
+
+    Torch converts float8 on the CPU one element at a time. Float8's bits are float16's shifted: e5m2 is float16 with
+    its low byte cut off, and e4m3fn's exponent and mantissa sit 7 bits up in a float16, whose exponent bias is 8
+    binades more (so times 2^8), subnormals included. Shifting as int16 and converting from float16 (vectorised)
+    is ~10x faster. The sign comes by sign extension from int8; e4m3fn's shift by 7 also smears it into float16's
+    top exponent bit, which the mask clears."""
+    bits.copy_(q.view(torch.int8))
+    if q.dtype == torch.float8_e5m2:
+        out.copy_(bits.bitwise_left_shift_(8).view(torch.float16))
+        return 1.0
+    bits.bitwise_left_shift_(7).bitwise_and_(~0x4000)
+    out.copy_(bits.view(torch.float16))
+    return 2.0**8
 
 
 def _first(items: Sequence[str], n: int) -> str:

@@ -20,9 +20,11 @@ video, audio, stage-2 video, audio).
 
 LoRAs (``Pipeline.load(..., loras=[(path, strength)], stage2_loras=[...])``): ``loras`` change the transformer in
 every stage, ``stage2_loras`` in stage 2 only, on top of ``loras`` (the official dev recipe: stage 2 adds the
-distilled LoRA at 1.0, ltx-pipelines' ``--distilled-lora``). They are applied per block as the model runs
-(:class:`~.lora.LoraPatches`): the loaded weights are never changed, so a stage without a LoRA in effect runs the
-transformer exactly as a pipeline without LoRAs does.
+distilled LoRA at 1.0, ltx-pipelines' ``--distilled-lora``). :meth:`Pipeline.load` loaded the transformer itself
+and nobody else holds it, so it fuses ``loras`` into the weights once (:func:`~.lora.fuse_loras_`, like ltx-core's
+builder): no per-step cost. ``stage2_loras``, and LoRAs given later with :meth:`Pipeline.set_loras` (a pipeline a
+caller keeps and reuses with other LoRAs), are applied per block as the model runs (:class:`~.lora.LoraPatches`) and
+never change the weights, so a stage without such a LoRA in effect runs the transformer exactly as it is loaded.
 """
 
 from __future__ import annotations
@@ -44,7 +46,16 @@ from .errors import CheckpointError, InputError, LTXError
 from .gemma import GemmaEncoder, load_gemma
 from .guidance import GuidanceParams, default_guidance, default_steps
 from .latents import SPACE_COMPRESSION, audio_latent_length, video_latent_shape
-from .lora import AppliedLora, LinearShapes, LoraFile, LoraPatches, bind_lora, check_lora_fits, read_lora
+from .lora import (
+    AppliedLora,
+    LinearShapes,
+    LoraFile,
+    LoraPatches,
+    bind_lora,
+    check_lora_fits,
+    fuse_loras_,
+    read_lora,
+)
 from .offload import BLOCKS_PREFIX, place_weights
 from .sampling import MAX_SEED, sample
 from .schedules import DISTILLED_SIGMAS, MAX_STEPS, STAGE2_SIGMAS, ltx2_sigmas
@@ -516,6 +527,7 @@ class Pipeline:
         self.upsampler: LatentUpsampler | None = None
         self.loras: tuple[AppliedLora, ...] = ()
         self.stage2_loras: tuple[AppliedLora, ...] = ()
+        self.fused_loras: tuple[AppliedLora, ...] = ()  # the LoRAs added into the transformer's weights
 
     @classmethod
     def load(
@@ -535,8 +547,9 @@ class Pipeline:
     ) -> Pipeline:
         """Load an official (or tiny stand-in) checkpoint and a Gemma 3 (HF folder, .safetensors or .gguf), and
         for two-stage runs a spatial x2 latent ``upsampler`` file; ``loras`` / ``stage2_loras``: see
-        :meth:`set_loras`. The upsampler's and the LoRAs' headers are checked before anything loads. Default
-        device: CUDA if available (bfloat16), else the CPU (float32).
+        :meth:`set_loras`; ``loras`` are fused into the transformer's weights (this pipeline loaded it and is its
+        only user). The upsampler's and the LoRAs' headers are checked before anything loads. Default device: CUDA
+        if available (bfloat16), else the CPU (float32).
 
         LTX-2.5 (``checkpoint`` is the transformer file of the split release): ``text_encoder`` (the Gemma 4 file;
         ``gemma`` is taken for it when given), ``video_vae`` and ``audio_vae`` name the other files, and any not
@@ -580,30 +593,57 @@ class Pipeline:
         if upsampler is not None:
             pipe.load_upsampler(upsampler)
         if loras or stage2_loras:
-            pipe.set_loras(loras, stage2_loras)
+            pipe.set_loras(loras, stage2_loras, fuse=True)
         return pipe
 
-    def set_loras(self, loras: Sequence[LoraSpec] = (), stage2_loras: Sequence[LoraSpec] = ()) -> None:
+    def set_loras(
+        self, loras: Sequence[LoraSpec] = (), stage2_loras: Sequence[LoraSpec] = (), *, fuse: bool = False
+    ) -> None:
         """Use ``loras`` in every stage and, in stage 2 of a two-stage run, ``stage2_loras`` on top of them (the
         official dev recipe: the distilled LoRA at 1.0 there); each a (``.safetensors`` path or opened
         :class:`~.lora.LoraFile`, strength) pair, strengths within +-:data:`LORA_STRENGTH_LIMIT`. Replaces the
-        LoRAs set before. Every file is checked against the transformer before any factor is read; the loaded
-        weights are never changed."""
+        LoRAs set before. Every file is checked against the transformer before any factor is read.
+
+        By default the LoRAs are applied per block as the model runs and the loaded weights never change, so the
+        pipeline can be reused with other LoRAs. ``fuse=True`` (what :meth:`load` does) adds ``loras`` into the
+        transformer's weights in place instead (:func:`~.lora.fuse_loras_`): no per-step cost, but only for a
+        pipeline whose transformer nobody else uses, and for good: later calls must give the same ``loras``
+        (``stage2_loras`` may change)."""
         shapes = LinearShapes.of(self.transformer)
         checked = [
             _checked_loras(loras, "loras", shapes, self.variant),
             _checked_loras(stage2_loras, "stage2_loras", shapes, self.variant),
         ]
-        every, stage2 = (
-            tuple(bind_lora(lora, self.transformer, self.variant, strength) for lora, strength in stack)
-            for stack in checked
+        if self.fused_loras and [_lora_identity(f, s) for f, s in checked[0]] != [
+            _lora_identity(a.file, a.strength) for a in self.fused_loras
+        ]:
+            raise InputError(
+                f"this pipeline's transformer has {_named(self.fused_loras)} fused into its weights (Pipeline.load("
+                "..., loras=...)); they apply in every stage and cannot be changed or removed: load the pipeline "
+                "again for other loras (stage2_loras can change)"
+            )
+        every = self.fused_loras or tuple(
+            bind_lora(lora, self.transformer, self.variant, strength) for lora, strength in checked[0]
         )
+        stage2 = tuple(bind_lora(lora, self.transformer, self.variant, strength) for lora, strength in checked[1])
+        if fuse and every and not self.fused_loras:
+            fuse_loras_(self.transformer, every)
+            self.fused_loras = every
+            log.info(
+                "%s: fused into the transformer's weights (this pipeline loaded it and is its only user)", _named(every)
+            )
+        elif every and not self.fused_loras:
+            log.info("%s: applied per block as the transformer runs (its weights stay as loaded)", _named(every))
+        if stage2:
+            log.info("stage-2 %s: applied per block as the transformer runs", _named(stage2))
         self.loras, self.stage2_loras = every, stage2
 
     def _velocity_model(self, stack: Sequence[AppliedLora]):
-        """What a stage samples with: the transformer itself when no LoRA of ``stack`` is in effect (so such a
-        stage computes exactly as without LoRAs), else the transformer computing with the stack's patched weights
-        (made per block as it runs; the patches live as long as the returned callable)."""
+        """What a stage samples with: the transformer itself when no LoRA of ``stack`` is in effect beyond those
+        fused into its weights (so such a stage computes exactly as without LoRAs), else the transformer computing
+        with the other LoRAs' patched weights (made per block as it runs; the patches live as long as the returned
+        callable)."""
+        stack = [a for a in stack if not any(a is fused for fused in self.fused_loras)]
         patches = LoraPatches(stack, self.transformer)  # leaves out LoRAs at strength 0
         if not patches:
             return self.transformer
@@ -828,6 +868,10 @@ class Pipeline:
         sample_rate = int(self.vocoder.sample_rate)
         waveform = trim_to_duration(waveform, sample_rate, frames / frame_rate)
         return Generated(rgb.permute(1, 2, 3, 0).cpu()[:frames], frame_rate, waveform, sample_rate)
+
+
+def _lora_identity(lora: LoraFile, strength: float) -> tuple:
+    return os.path.realpath(lora.path), lora.size, lora.mtime_ns, float(strength)
 
 
 def _named(stack: Sequence[AppliedLora]) -> str:

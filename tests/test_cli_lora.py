@@ -123,6 +123,8 @@ def test_a_stage2_lora_changes_stage_2_only(stand_ins, generate):
 
 
 def test_the_lora_is_applied_as_the_model_runs_and_the_weights_stay_as_loaded(stand_ins, generate, capsys):
+    """A pipeline given its LoRAs after loading (set_loras, as the module's shared pipeline is) leaves its weights
+    alone; Pipeline.load fuses its ``loras`` instead (test_lora_fuse.py)."""
     pipe, distilled, _ = stand_ins
     weights = {name: p.detach().clone() for name, p in pipe.transformer.named_parameters()}
     loud = [flag for flag in SMALL_TWO_STAGE if flag != "-q"]  # the log lines say which LoRAs run where
@@ -189,6 +191,7 @@ def test_a_checkpoint_run_loads_its_loras_with_the_pipeline(tmp_path, monkeypatc
     small = ["--width", "64", "--height", "64", "--frames", "9", "--schedule", "distilled", "--threads", "1", "-q"]
     cli.main(["generate", *real, *small, "--negative-prompt", "noise", "--lora", f"{camera}:0.5"])
     assert [(a.name, a.strength) for a in loaded[0].loras] == [("camera.safetensors", 0.5)]
+    assert loaded[0].fused_loras == loaded[0].loras  # Pipeline.load owns the transformer: --lora is fused into it
     assert not loaded[0].stage2_loras and written[0].shape == (9, 64, 64, 3)
 
 

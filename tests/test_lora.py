@@ -49,8 +49,11 @@ def _float8_blocks(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 @pytest.fixture(scope="module")
 def checkpoints(tmp_path_factory) -> dict[tuple[str, str], str]:
+    return write_checkpoints(tmp_path_factory.mktemp("lora_checkpoints"))
+
+
+def write_checkpoints(folder) -> dict[tuple[str, str], str]:
     """(variant, "bf16" | "fp8") -> tiny monolith. ltx-core fuses LoRAs into bfloat16 and float8 weights only."""
-    folder = tmp_path_factory.mktemp("lora_checkpoints")
     paths = {}
     for variant in ("LTX-2", "LTX-2.3"):
         bf16 = str(folder / f"tiny-{variant.lower()}-bf16.safetensors")
