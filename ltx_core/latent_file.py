@@ -193,7 +193,7 @@ class _Decoder:
         self.used: set[str] = set()
 
     def corrupt(self, what: str) -> CheckpointError:
-        return CheckpointError(f"{self.label} is damaged or was not written by LTX-AV Save Latent: {what}")
+        return CheckpointError(f"{self.label} is damaged or was not written by Save Latent (video + audio): {what}")
 
     def tensor_name(self, node: Any, where: str) -> str:
         if not (isinstance(node, dict) and set(node) == {"__tensor__"} and isinstance(node["__tensor__"], str)):
@@ -269,7 +269,7 @@ def read_latents(path: str, label: str | None = None, *, available: int | None =
         text = file.metadata.get(LAYOUT_KEY)
         if text is None:
             raise InputError(
-                f"{label} was not written by LTX-AV Save Latent (it has no LTX-AV latent layout); load other latent "
+                f"{label} was not written by Save Latent (video + audio) (it has no LTX-AV latent layout); load other latent "
                 "files with ComfyUI's Load Latent"
             )
         if file.metadata.get("format") != FORMAT:

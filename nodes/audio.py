@@ -231,8 +231,8 @@ def _audio_latent_tensor(latent: object, node: str) -> torch.Tensor:
     samples = nested_part(latent["samples"], -1)
     if getattr(samples, "ndim", 0) == 5:
         raise InputError(
-            f"{node}: samples is a video latent {list(samples.shape)}; decode it with LTX-AV Video Decode, and give "
-            "this node an audio latent ([batch, 8, frames, 16]: the sampler's audio_latent, LTX-AV Audio Encode, or "
+            f"{node}: samples is a video latent {list(samples.shape)}; decode it with Video Decode, and give "
+            "this node an audio latent ([batch, 8, frames, 16]: the sampler's audio_latent, Audio Encode, or "
             "core's LTXVEmptyLatentAudio / LTXVAudioVAEEncode)"
         )
     return samples
@@ -297,8 +297,8 @@ class LTXAudioDecode:
     def INPUT_TYPES(cls):
         return {
             "required": {
-                "audio_vae": ("LTX_AUDIO_VAE", {"tooltip": "From LTX-AV Load Audio VAE (same checkpoint family)."}),
-                "samples": ("LATENT", {"tooltip": "Audio latent from the LTX-AV sampler or LTX-AV Audio Encode."}),
+                "audio_vae": ("LTX_AUDIO_VAE", {"tooltip": "From Load Audio VAE + Vocoder (same checkpoint family)."}),
+                "samples": ("LATENT", {"tooltip": "Audio latent from the LTX-AV sampler or Audio Encode."}),
             }
         }
 
@@ -337,7 +337,7 @@ class LTXAudioEncode:
     def INPUT_TYPES(cls):
         return {
             "required": {
-                "audio_vae": ("LTX_AUDIO_VAE", {"tooltip": "From LTX-AV Load Audio VAE."}),
+                "audio_vae": ("LTX_AUDIO_VAE", {"tooltip": "From Load Audio VAE + Vocoder."}),
                 "audio": ("AUDIO", {"tooltip": "Audio to encode, e.g. from Load Audio."}),
             },
             "optional": {
@@ -382,6 +382,6 @@ class LTXAudioEncode:
         return (record_release(out, audio_vae.releases, audio_vae.checkpoint),)
 
 
-register_socket("LTX_AUDIO_VAE", LoadedAudioVAE, "the audio VAE from LTX-AV Load Audio VAE")
+register_socket("LTX_AUDIO_VAE", LoadedAudioVAE, "the audio VAE from Load Audio VAE + Vocoder")
 
 NODES: tuple[type, ...] = (LTXAudioVAELoader, LTXAudioDecode, LTXAudioEncode)

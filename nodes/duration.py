@@ -1,5 +1,5 @@
 """LTX-2.5's duration head as a node: how long the clip a prompt describes should be, as a frame count for
-LTX-AV Empty Latent."""
+Empty Latent (video + audio)."""
 
 from __future__ import annotations
 
@@ -44,16 +44,16 @@ def duration_head(path: str) -> DurationHead:
 
 
 def _contexts(conditioning: object, node: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """The video and audio contexts of one LTX-2.5 prompt (what LTX-AV Text Encode makes)."""
+    """The video and audio contexts of one LTX-2.5 prompt (what Text Encode (prompt) makes)."""
     entry = conditioning[0] if isinstance(conditioning, list) and conditioning else None
     if not isinstance(entry, (list, tuple)) or len(entry) < 2 or not isinstance(entry[1], dict):
-        raise InputError(f"{node}: positive must be a CONDITIONING from LTX-AV Text Encode")
+        raise InputError(f"{node}: positive must be a CONDITIONING from Text Encode (prompt)")
     if len(conditioning) > 1:
         raise InputError(f"{node}: positive holds {len(conditioning)} prompts; connect one encoded prompt")
     video, extras = entry[0], entry[1]
     audio = extras.get("ltx_audio_context")
     if not isinstance(video, torch.Tensor) or not isinstance(audio, torch.Tensor):
-        raise InputError(f"{node}: positive has no LTX audio context; it was not made by LTX-AV Text Encode")
+        raise InputError(f"{node}: positive has no LTX audio context; it was not made by Text Encode (prompt)")
     signature = extras.get("ltx_text_path")
     variant = signature.get("variant") if isinstance(signature, dict) else None
     if variant != LTX25:
@@ -74,7 +74,7 @@ class LTXDurationPredict:
     DESCRIPTION = (
         "LTX-2.5's duration head: reads the encoded prompt and predicts how long its clip is, as seconds and as "
         "the frame count to generate at frame_rate (8k+1 frames, within min..max seconds). Connect frames to "
-        "LTX-AV Empty Latent's frames."
+        "Empty Latent (video + audio)'s frames."
     )
     RETURN_TYPES = ("INT", "FLOAT")
     RETURN_NAMES = ("frames", "seconds")
@@ -93,7 +93,7 @@ class LTXDurationPredict:
                     model_choices(HEAD_FOLDERS) or [OFFICIAL_HEAD],
                     {"tooltip": f"The duration head from models/model_patches ({OFFICIAL_HEAD})."},
                 ),
-                "positive": ("CONDITIONING", {"tooltip": "The prompt from LTX-AV Text Encode (LTX-2.5)."}),
+                "positive": ("CONDITIONING", {"tooltip": "The LTX-2.5 prompt, from Text Encode (prompt)."}),
                 "frame_rate": (
                     "FLOAT",
                     {"default": 24.0, "min": 1.0, "max": 240.0, "step": 0.001, "tooltip": "Frames per second."},

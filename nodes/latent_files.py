@@ -176,7 +176,7 @@ class LTXSaveLatent:
     DESCRIPTION = (
         "Saves a video latent and optionally its audio latent to output/latents/<prefix>_NNNNN.ltx.safetensors with "
         "every key they carry (frame rate, image conditions, noise masks, padding records), which core Save Latent "
-        "drops. Load them with LTX-AV Load Latent."
+        "drops. Load them with Load Latent (video + audio)."
     )
     RETURN_TYPES = ()
     OUTPUT_NODE = True
@@ -219,7 +219,7 @@ class LTXSaveLatent:
 class LTXLoadLatent:
     DISPLAY_NAME = "Load Latent (video + audio)"
     CATEGORY = "LTX-AV/latent"
-    DESCRIPTION = "Loads latents saved by LTX-AV Save Latent (output/latents), with every key they carried."
+    DESCRIPTION = "Loads latents saved by Save Latent (video + audio) in output/latents, with every key they carried."
     RETURN_TYPES = ("LATENT", "LATENT")
     RETURN_NAMES = ("video_latent", "audio_latent")
     OUTPUT_TOOLTIPS = ("The saved video latent.", "The saved audio latent (None if none was saved).")

@@ -29,7 +29,10 @@ class LTXLoraLoader:
     def INPUT_TYPES(cls):
         return {
             "required": {
-                "model": ("LTX_MODEL", {"tooltip": "From LTX-AV Load Model, or another LTX-AV Load LoRA to stack."}),
+                "model": (
+                    "LTX_MODEL",
+                    {"tooltip": "From Load Model (transformer), or another Load LoRA (stackable) to stack."},
+                ),
                 "lora_name": (
                     host.list_models("loras"),
                     {

@@ -382,6 +382,6 @@ class LTXModelLoader:
         )
 
 
-register_socket("LTX_MODEL", LoadedTransformer, "the model from LTX-AV Load Model")
+register_socket("LTX_MODEL", LoadedTransformer, "the model from Load Model (transformer)")
 
 NODES: tuple[type, ...] = (LTXModelLoader,)

@@ -111,12 +111,12 @@ def _floats(samples: torch.Tensor, node: str, name: str, scan: bool = True) -> t
 # The tensor's shape tells a video latent from an audio one; the dict's "type" does not always: core's
 # LTXVSeparateAVLatent gives both parts the keys of the joint latent (its "type" is the audio's).
 AUDIO_IN_VIDEO_INPUT = (
-    "{node}: {name} is an audio latent {shape}; connect it to an audio input (audio_latent, or LTX-AV Audio "
-    "Decode) and give {name} a video latent (LTX-AV Empty Latent, or core's EmptyLTXVLatentVideo)"
+    "{node}: {name} is an audio latent {shape}; connect it to an audio input (audio_latent, or Audio "
+    "Decode) and give {name} a video latent (Empty Latent (video + audio), or core's EmptyLTXVLatentVideo)"
 )
 VIDEO_IN_AUDIO_INPUT = (
-    "{node}: {name} is a video latent {shape}; connect it to a video input (video_latent, or LTX-AV Video Decode) "
-    "and give {name} an audio latent (LTX-AV Empty Latent's second output, LTX-AV Audio Encode, or core's "
+    "{node}: {name} is a video latent {shape}; connect it to a video input (video_latent, or Video Decode) "
+    "and give {name} an audio latent (Empty Latent (video + audio)'s second output, Audio Encode, or core's "
     "LTXVEmptyLatentAudio)"
 )
 
@@ -186,7 +186,7 @@ def _conditions(latent: dict, node: str, name: str) -> list:
     if not isinstance(found, (list, tuple)):
         raise InputError(
             f"{node}: {name}'s {CONDITIONS_KEY!r} is {checks.article(type(found).__name__)}; it is a list made by "
-            "LTX-AV Image Condition"
+            "Image Condition (keyframe)"
         )
     return list(found)
 
@@ -206,7 +206,10 @@ class LTXEmptyLatent:
     )
     RETURN_TYPES = ("LATENT", "LATENT")
     RETURN_NAMES = ("video_latent", "audio_latent")
-    OUTPUT_TOOLTIPS = ("Video latent (zeros) for LTX-AV Sampler.", "Audio latent (zeros) of the same duration.")
+    OUTPUT_TOOLTIPS = (
+        "Video latent (zeros) for Sampler (video + audio).",
+        "Audio latent (zeros) of the same duration.",
+    )
     FUNCTION = "make"
 
     @classmethod
@@ -324,9 +327,12 @@ class LTXImageCondition:
     def INPUT_TYPES(cls):
         return {
             "required": {
-                "vae": ("LTX_VAE", {"tooltip": "From LTX-AV Load Video VAE (the model's checkpoint)."}),
+                "vae": ("LTX_VAE", {"tooltip": "From Load Video VAE (the model's checkpoint)."}),
                 "image": ("IMAGE", {"tooltip": "One image, or a batch of frames used as a clip."}),
-                "video_latent": ("LATENT", {"tooltip": "The video latent to generate (e.g. LTX-AV Empty Latent)."}),
+                "video_latent": (
+                    "LATENT",
+                    {"tooltip": "The video latent to generate (e.g. Empty Latent (video + audio))."},
+                ),
                 "frame_index": (
                     "INT",
                     {
@@ -443,7 +449,7 @@ class LTXReferenceCondition:
         "an IC-LoRA (canny / depth / pose / union control, detailer): encoded at the size the IC-LoRA was trained "
         "with (the video's size divided by its reference scale, read from the LoRA's metadata when the model is "
         "connected), appended as extra tokens laid over the video, kept clean at strength 1, and cut from the "
-        "sampler's output. Load the IC-LoRA with LTX-AV Load LoRA on the model that samples this latent."
+        "sampler's output. Load the IC-LoRA with Load LoRA (stackable) on the model that samples this latent."
     )
     RETURN_TYPES = ("LATENT",)
     RETURN_NAMES = ("video_latent",)
@@ -454,9 +460,12 @@ class LTXReferenceCondition:
     def INPUT_TYPES(cls):
         return {
             "required": {
-                "vae": ("LTX_VAE", {"tooltip": "From LTX-AV Load Video VAE (the model's checkpoint)."}),
+                "vae": ("LTX_VAE", {"tooltip": "From Load Video VAE (the model's checkpoint)."}),
                 "reference": ("IMAGE", {"tooltip": "The control video's frames (an IMAGE batch), e.g. from Canny."}),
-                "video_latent": ("LATENT", {"tooltip": "The video latent to generate (e.g. LTX-AV Empty Latent)."}),
+                "video_latent": (
+                    "LATENT",
+                    {"tooltip": "The video latent to generate (e.g. Empty Latent (video + audio))."},
+                ),
                 "strength": (
                     "FLOAT",
                     {
@@ -543,10 +552,10 @@ def conditioning_contexts(conditioning: object, model, name: str, node: str = "L
     if not isinstance(conditioning, list) or not conditioning:
         got = "nothing (None)" if conditioning is None else f"a {type(conditioning).__name__}"
         got = "an empty list" if conditioning == [] else got
-        raise InputError(f"{node}: {name} must be a CONDITIONING from LTX-AV Text Encode; got {got}")
+        raise InputError(f"{node}: {name} must be a CONDITIONING from Text Encode (prompt); got {got}")
     if len(conditioning) > 1:
         raise InputError(
-            f"{node}: {name} holds {len(conditioning)} prompts (e.g. from Conditioning Combine); LTX-AV Sampler takes "
+            f"{node}: {name} holds {len(conditioning)} prompts (e.g. from Conditioning Combine); Sampler (video + audio) takes "
             "one encoded prompt per input"
         )
     entry = conditioning[0]
@@ -556,8 +565,8 @@ def conditioning_contexts(conditioning: object, model, name: str, node: str = "L
     audio = extras.get("ltx_audio_context")
     if not isinstance(video, torch.Tensor) or not isinstance(audio, torch.Tensor):
         raise InputError(
-            f"{node}: {name} has no LTX audio context; it was not made by LTX-AV Text Encode (CLIP Text Encode and "
-            "other text encoders give conditioning the LTX-AV sampler cannot use)"
+            f"{node}: {name} has no LTX audio context; it was not made by Text Encode (prompt); CLIP Text Encode and "
+            "other text encoders give conditioning the LTX-AV sampler cannot use"
         )
     want_v, want_a = _expected_context_widths(model)
     signature = extras.get("ltx_text_path")
@@ -567,7 +576,7 @@ def conditioning_contexts(conditioning: object, model, name: str, node: str = "L
             raise InputError(
                 f"{node}: {name} was encoded with the {got[0]} text path (contexts {got[1]} / {got[2]} wide, from "
                 f"'{signature.get('checkpoint')}') but the model is {model.variant} (expects {want_v} / {want_a}, "
-                f"'{model.checkpoint}'); load LTX-AV Text Encoder with the model's checkpoint"
+                f"'{model.checkpoint}'); load Load Text Encoder (Gemma) with the model's checkpoint"
             )
         if signature.get("checkpoint") != model.checkpoint:
             log.info("%s was encoded with the text path of '%s'", name, signature.get("checkpoint"))
@@ -711,9 +720,9 @@ def check_audio_length(video: dict, video_samples: torch.Tensor, audio: dict, au
         need = audio_latent_length(real, fps)
         raise InputError(
             f"LTXSampler: audio_latent has {t} latent frames ({t / 25:.2f} s) but video_latent spans {real} frames at "
-            f"{fps:g} fps ({real / fps:.2f} s), which needs {need}; encode the audio with LTX-AV Audio Encode "
-            f"video_frames={real} and frame_rate={fps:g}, or make both latents with LTX-AV Empty Latent (with core's "
-            f"LTXVEmptyLatentAudio: frames_number={real}, frame_rate={fps:g})"
+            f"{fps:g} fps ({real / fps:.2f} s), which needs {need}; encode the audio with Audio Encode "
+            f"video_frames={real} and frame_rate={fps:g}, or make both latents with Empty Latent (video + audio); with core's "
+            f"LTXVEmptyLatentAudio: frames_number={real}, frame_rate={fps:g}"
         )
 
 
@@ -767,8 +776,8 @@ class LTXSampler:
     RETURN_TYPES = ("LATENT", "LATENT")
     RETURN_NAMES = ("video_latent", "audio_latent")
     OUTPUT_TOOLTIPS = (
-        "Denoised video latent (conditions removed, frame rate kept) for LTX-AV Video Decode.",
-        "Denoised audio latent for LTX-AV Audio Decode (None when no audio latent was given).",
+        "Denoised video latent (conditions removed, frame rate kept) for Video Decode.",
+        "Denoised audio latent for Audio Decode (None when no audio latent was given).",
     )
     FUNCTION = "run"
 
@@ -776,11 +785,16 @@ class LTXSampler:
     def INPUT_TYPES(cls):
         return {
             "required": {
-                "model": ("LTX_MODEL", {"tooltip": "From LTX-AV Load Model."}),
-                "positive": ("CONDITIONING", {"tooltip": "The prompt, from LTX-AV Text Encode (same checkpoint)."}),
+                "model": ("LTX_MODEL", {"tooltip": "From Load Model (transformer)."}),
+                "positive": (
+                    "CONDITIONING",
+                    {"tooltip": "The prompt, from Text Encode (prompt) with the same checkpoint."},
+                ),
                 "video_latent": (
                     "LATENT",
-                    {"tooltip": "Video to generate: LTX-AV Empty Latent, optionally with image conditions attached."},
+                    {
+                        "tooltip": "Video to generate: Empty Latent (video + audio), optionally with image conditions attached."
+                    },
                 ),
                 "seed": (
                     "INT",
@@ -798,7 +812,7 @@ class LTXSampler:
                         "default": "ltx2",
                         "tooltip": "ltx2: the LTX-2 scheduler with steps (for dev checkpoints, guided). distilled: "
                         "the 8 sigmas distilled checkpoints were trained for (unguided). stage2: the 3-step "
-                        "refinement of a two-stage run (unguided): connect the upsampled latent (LTX-AV Latent "
+                        "refinement of a two-stage run (unguided): connect the upsampled latent (Latent "
                         "Upsample); it is re-noised to the first of these sigmas and refined. A SIGMAS input "
                         "overrides this (a latent holding content is re-noised to its first value).",
                     },
@@ -838,12 +852,12 @@ class LTXSampler:
             "optional": {
                 "negative": (
                     "CONDITIONING",
-                    {"tooltip": "Negative prompt (LTX-AV Text Encode); needed whenever cfg is not 1."},
+                    {"tooltip": "Negative prompt (Text Encode (prompt)); needed whenever cfg is not 1."},
                 ),
                 "audio_latent": (
                     "LATENT",
                     {
-                        "tooltip": "Audio to generate alongside (LTX-AV Empty Latent) or to follow (LTX-AV Audio Encode). "
+                        "tooltip": "Audio to generate alongside (Empty Latent (video + audio)) or to follow (Audio Encode). "
                         "Not connected: video only (the audio stream is not computed)."
                     },
                 ),
@@ -1108,7 +1122,7 @@ def _out_of_memory_advice(node: str, device: torch.device):
             raise
         raise TooLargeError(
             f"{node}: ran out of memory on {device} while sampling; set offload = blocks and/or dtype = "
-            "float8-storage on LTX-AV Load Model, or make the video shorter or smaller"
+            "float8-storage on Load Model (transformer), or make the video shorter or smaller"
         ) from error
 
 
@@ -1125,7 +1139,7 @@ class LTXTimeWindowMask:
     DISPLAY_NAME = "Time Window Mask (retake)"
     CATEGORY = "LTX-AV/latent"
     DESCRIPTION = (
-        "Sets a video or audio latent's noise_mask so LTX-AV Sampler regenerates only the latent frames overlapping "
+        "Sets a video or audio latent's noise_mask so Sampler (video + audio) regenerates only the latent frames overlapping "
         "[start, end) seconds (or only those outside it) and keeps the rest exactly: retake a moment of an encoded "
         "video or its sound. Video latent frames cover 8 frames each (the first one frame); audio latent frames "
         "40 ms."

@@ -355,7 +355,7 @@ class LTXTextEncode:
     def INPUT_TYPES(cls):
         return {
             "required": {
-                "text_encoder": ("LTX_TEXT_ENCODER", {"tooltip": "from LTX-AV Load Text Encoder"}),
+                "text_encoder": ("LTX_TEXT_ENCODER", {"tooltip": "from Load Text Encoder (Gemma)"}),
                 "text": (
                     "STRING",
                     {"multiline": True, "dynamicPrompts": True, "tooltip": "the prompt; empty is allowed"},
@@ -375,7 +375,7 @@ class LTXTextEncode:
     def encode(self, text_encoder, text, after_encoding=AFTER_ENCODING[0]):
         if not isinstance(text_encoder, LTXTextEncoderHolder):
             raise InputError(
-                f"LTXTextEncode: 'text_encoder' must come from LTX-AV Load Text Encoder, got {type(text_encoder).__name__}"
+                f"LTXTextEncode: 'text_encoder' must come from Load Text Encoder (Gemma), got {type(text_encoder).__name__}"
             )
         if after_encoding not in AFTER_ENCODING:
             raise InputError(
@@ -385,6 +385,6 @@ class LTXTextEncode:
         return (text_encoder.conditioning(text, after=after_encoding),)
 
 
-register_socket("LTX_TEXT_ENCODER", LTXTextEncoderHolder, "the text encoder from LTX-AV Load Text Encoder")
+register_socket("LTX_TEXT_ENCODER", LTXTextEncoderHolder, "the text encoder from Load Text Encoder (Gemma)")
 
 NODES: tuple[type, ...] = (LTXTextEncoderLoader, LTXTextEncode)

@@ -1,12 +1,12 @@
 """Two-stage generation: load a latent upsampler (``LTX_UPSAMPLER``) and upsample a video latent with it.
 
 The official two-stage recipe samples at half size, upsamples the latent (spatial x2 / x1.5, or temporal x2) and
-refines it with a few steps at full size: LTX-AV Sampler with ``schedule = stage2`` re-noises the upsampled latent
+refines it with a few steps at full size: Sampler (video + audio) with ``schedule = stage2`` re-noises the upsampled latent
 at that schedule's first sigma and denoises from there.
 
 What a video latent carries is handled visibly: the padding record (``ltx_video_fit``) is scaled with the latent
 when the scaled sizes are whole numbers, and dropped (logged) otherwise; image conditions and noise masks belong to
-the small latent's grid and are dropped with a log line saying how to re-attach them (apply LTX-AV Image Condition
+the small latent's grid and are dropped with a log line saying how to re-attach them (apply Image Condition (keyframe)
 again at full size, as the official pipelines do). Temporal x2 doubles the frame rate the latents record, for the
 audio latent too, so the sampler keeps pairing them.
 """
@@ -124,7 +124,7 @@ class LTXUpsamplerLoader:
     )
     RETURN_TYPES = ("LTX_UPSAMPLER",)
     RETURN_NAMES = ("upsampler",)
-    OUTPUT_TOOLTIPS = ("The upsampler for LTX-AV Latent Upsample.",)
+    OUTPUT_TOOLTIPS = ("The upsampler for Latent Upsample (two-stage).",)
     FUNCTION = "load"
     FILE_INPUTS = ("upsampler_name",)
 
@@ -160,12 +160,12 @@ class LTXLatentUpsample:
         "spatial x2 / x1.5 keep the frame count, temporal x2 turns F latent frames into 2F-1 and doubles the frame "
         "rate (of the audio latent too, when connected; its samples are unchanged). Then sample again with LTX-AV "
         "Sampler, schedule stage2. Image conditions and noise masks of the small latent are dropped (logged): apply "
-        "LTX-AV Image Condition again on the upsampled latent, at full size."
+        "Image Condition (keyframe) again on the upsampled latent, at full size."
     )
     RETURN_TYPES = ("LATENT", "LATENT")
     RETURN_NAMES = ("video_latent", "audio_latent")
     OUTPUT_TOOLTIPS = (
-        "The upsampled video latent for LTX-AV Sampler (schedule stage2).",
+        "The upsampled video latent for Sampler (video + audio) with schedule stage2.",
         "The audio latent, passed through (its frame rate doubled by a temporal upsampler); None if not connected.",
     )
     FUNCTION = "upsample"
@@ -174,8 +174,8 @@ class LTXLatentUpsample:
     def INPUT_TYPES(cls):
         return {
             "required": {
-                "video_latent": ("LATENT", {"tooltip": "The stage-1 video latent (LTX-AV Sampler's output)."}),
-                "upsampler": ("LTX_UPSAMPLER", {"tooltip": "From LTX-AV Load Latent Upsampler."}),
+                "video_latent": ("LATENT", {"tooltip": "The stage-1 video latent (Sampler (video + audio)'s output)."}),
+                "upsampler": ("LTX_UPSAMPLER", {"tooltip": "From Load Latent Upsampler."}),
                 "vae": (
                     "LTX_VAE",
                     {"tooltip": "The model's video VAE: the upsampler works on latents without its normalisation."},
@@ -211,7 +211,7 @@ class LTXLatentUpsample:
         out.update(samples=up, type="video")
         if latent.get(CONDITIONS_KEY):
             log.info(
-                "%s: dropped %d image condition(s) of the small latent; apply LTX-AV Image Condition again on the "
+                "%s: dropped %d image condition(s) of the small latent; apply Image Condition (keyframe) again on the "
                 "upsampled latent (at full size), as the official two-stage pipelines do",
                 node,
                 len(latent[CONDITIONS_KEY]),
@@ -219,7 +219,7 @@ class LTXLatentUpsample:
         if latent.get("noise_mask") is not None:
             log.info(
                 "%s: dropped the noise_mask (it is on the small latent's grid); set it again on the upsampled latent "
-                "(e.g. LTX-AV Time Window Mask)",
+                "(e.g. Time Window Mask (retake))",
                 node,
             )
         fit = VideoFit.from_dict(latent[FIT_KEY]) if isinstance(latent.get(FIT_KEY), dict) else None
@@ -241,6 +241,6 @@ class LTXLatentUpsample:
         return (out, out_audio)
 
 
-register_socket("LTX_UPSAMPLER", LoadedUpsampler, "the upsampler from LTX-AV Load Latent Upsampler")
+register_socket("LTX_UPSAMPLER", LoadedUpsampler, "the upsampler from Load Latent Upsampler")
 
 NODES: tuple[type, ...] = (LTXUpsamplerLoader, LTXLatentUpsample)

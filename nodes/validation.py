@@ -67,7 +67,7 @@ def _is_conditioning(value: Any) -> bool:
 register_socket("LATENT", is_latent, "a LATENT (a dict with a 'samples' tensor)")
 register_socket("IMAGE", _is_image, "an IMAGE batch [frames, height, width, 3]")
 register_socket("AUDIO", _is_audio, "an AUDIO (a dict with 'waveform' and 'sample_rate', e.g. from Load Audio)")
-register_socket("CONDITIONING", _is_conditioning, "a CONDITIONING from LTX-AV Text Encode")
+register_socket("CONDITIONING", _is_conditioning, "a CONDITIONING from Text Encode (prompt)")
 register_socket("SIGMAS", lambda v: isinstance(v, torch.Tensor), "SIGMAS (a 1-D tensor of noise levels)")
 
 

@@ -288,7 +288,7 @@ def _video_latent(samples: object, node: str, channels: int) -> torch.Tensor:
     latent = nested_part(samples["samples"], 0)
     if is_audio_latent_shape(latent):
         raise InputError(
-            f"{node}: samples is an audio latent {list(latent.shape)}; decode it with LTX-AV Audio Decode (or "
+            f"{node}: samples is an audio latent {list(latent.shape)}; decode it with Audio Decode (or "
             f"core's LTXVAudioVAEDecode), and give this node a video latent [batch, {channels}, frames, H, W]"
         )
     if latent.ndim != 5:
@@ -363,7 +363,7 @@ class LTXLoadVideoVAE:
     )
     RETURN_TYPES = ("LTX_VAE",)
     RETURN_NAMES = ("vae",)
-    OUTPUT_TOOLTIPS = ("The video VAE for LTX-AV Video Encode / Decode and image conditioning.",)
+    OUTPUT_TOOLTIPS = ("The video VAE for Video Encode / Decode and image conditioning.",)
     FUNCTION = "load"
     FILE_INPUTS = ("vae_name",)
 
@@ -407,7 +407,7 @@ class LTXVAEEncode:
     DESCRIPTION = (
         "Encodes IMAGE frames (the batch is the video, in order) to an LTX video latent [1, 128, frames', H/32, "
         "W/32]. The VAE needs 8k+1 frames and sides that are multiples of 32. fit=pad (default) repeats the last "
-        "frame and the edge pixels (split evenly between the sides) up to the next valid size, and LTX-AV Video "
+        "frame and the edge pixels (split evenly between the sides) up to the next valid size, and Video "
         "Decode crops them off again while the latent keeps that size; fit=crop drops trailing frames and trims "
         "the sides evenly (centred) to the valid size below; fit=error refuses and names the nearest valid sizes. "
         "Any change is logged."
@@ -421,7 +421,7 @@ class LTXVAEEncode:
     def INPUT_TYPES(cls):
         return {
             "required": {
-                "vae": ("LTX_VAE", {"tooltip": "From LTX-AV Load Video VAE."}),
+                "vae": ("LTX_VAE", {"tooltip": "From Load Video VAE."}),
                 "images": ("IMAGE", {"tooltip": "The video's frames as an IMAGE batch (RGB, 0..1)."}),
                 "fit": (
                     list(FIT_MODES),
@@ -522,7 +522,7 @@ class LTXVAEDecode:
         "Decodes an LTX video latent [B, 128, F', H', W'] to IMAGE frames (8(F'-1)+1 per video, 32H' x 32W'; "
         "with a batch, the videos' frames follow each other). Long or large videos are decoded in tiles blended "
         "across their overlaps, streamed chunk by chunk so memory follows the tile size, not the video length. "
-        "Padding added by LTX-AV Video Encode (fit=pad) is cropped off while the latent keeps its size. The input "
+        "Padding added by Video Encode (fit=pad) is cropped off while the latent keeps its size. The input "
         "latent is never modified."
     )
     RETURN_TYPES = ("IMAGE",)
@@ -534,7 +534,7 @@ class LTXVAEDecode:
     def INPUT_TYPES(cls):
         return {
             "required": {
-                "vae": ("LTX_VAE", {"tooltip": "From LTX-AV Load Video VAE."}),
+                "vae": ("LTX_VAE", {"tooltip": "From Load Video VAE."}),
                 "samples": (
                     "LATENT",
                     {"tooltip": "A video latent (LTX-AV sampler, Video Encode, or core latent nodes in between)."},
@@ -683,7 +683,7 @@ class LTXVAEDecode:
             if restored is None:
                 log.info("%s: the latent no longer has the size it was padded to; keeping the full frames", node)
             else:
-                log.info("%s: cropping the padding LTX-AV Video Encode added (%s)", node, fitted.describe())
+                log.info("%s: cropping the padding Video Encode added (%s)", node, fitted.describe())
                 images = restored.permute(0, 2, 3, 4, 1)
         return (images.reshape(-1, *images.shape[2:]).contiguous(),)
 
@@ -696,7 +696,7 @@ def _tiling(node: str, kind: type, **sizes):
         raise InputError(f"{node}: {e}") from None
 
 
-register_socket("LTX_VAE", LoadedVideoVAE, "the video VAE from LTX-AV Load Video VAE")
+register_socket("LTX_VAE", LoadedVideoVAE, "the video VAE from Load Video VAE")
 
 NODES: tuple[type, ...] = (LTXLoadVideoVAE, LTXVAEEncode, LTXVAEDecode)
 

@@ -532,7 +532,7 @@ def _latent_file(folder, name: str, layout, tensors=None, fmt="ltx-av-latents-1"
 
 _VIDEO = {"__dict__": {"samples": {"__tensor__": "v"}}}
 BAD_LATENT_FILES = {
-    "no layout (another tool's file)": (None, InputError, "was not written by LTX-AV Save Latent"),
+    "no layout (another tool's file)": (None, InputError, "was not written by Save Latent"),
     "layout not JSON": ("{'video':", CheckpointError, "its layout is not valid JSON"),
     "layout a list": ([_VIDEO], CheckpointError, "its layout should be a JSON object with 'video' and 'audio'"),
     "no video": ({"audio": None}, CheckpointError, "its layout should be a JSON object"),

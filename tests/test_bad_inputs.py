@@ -267,7 +267,7 @@ CASES: dict[str, Case] = {
     # -- LTXLoraLoader
     "lora: model None": Case(LTXLoraLoader, lambda e: dict(model=None, lora_name=LORA, strength=1.0), "model"),
     "lora: model is a LATENT": Case(
-        LTXLoraLoader, lambda e: dict(model=e["video"], lora_name=LORA, strength=1.0), "model.*LTX-AV Load Model"
+        LTXLoraLoader, lambda e: dict(model=e["video"], lora_name=LORA, strength=1.0), "model.*Load Model"
     ),
     "lora: name None": Case(LTXLoraLoader, lambda e: dict(model=e["model"], lora_name=None, strength=1.0), "lora_name"),
     "lora: path escape": Case(

@@ -188,8 +188,8 @@ def test_our_decoders_take_core_av_latents_and_separated_parts(tiny):
 @pytest.mark.parametrize(
     "where,latent,message",
     [
-        ("video decode", core_empty_audio(9, 24.0), "is an audio latent .*LTX-AV Audio Decode"),
-        ("audio decode", core_empty_video(64, 64, 9), "is a video latent .*LTX-AV Video Decode"),
+        ("video decode", core_empty_audio(9, 24.0), "is an audio latent .*Audio Decode"),
+        ("audio decode", core_empty_video(64, 64, 9), "is a video latent .*Video Decode"),
         ("sampler video", core_empty_audio(9, 24.0), "video_latent is an audio latent .*EmptyLTXVLatentVideo"),
         ("sampler audio", core_empty_video(64, 64, 9), "audio_latent is a video latent .*LTXVEmptyLatentAudio"),
     ],
@@ -399,12 +399,12 @@ def test_a_core_latent_of_the_other_kind_is_refused_naming_the_node_to_use(host,
         prompt["20"] = {"class_type": "LTXVAEDecode", "inputs": {"vae": ["4", 0], "samples": ["12", 0]}}
         prompt["21"] = {"class_type": "SaveImage", "inputs": {"images": ["20", 0], "filename_prefix": "interop/wrong"}}
         message = "LTXVAEDecode: samples is an audio latent"
-        use = "LTX-AV Audio Decode"
+        use = "Audio Decode"
     else:
         prompt["20"] = {"class_type": "LTXAudioDecode", "inputs": {"audio_vae": ["5", 0], "samples": ["10", 0]}}
         prompt["21"] = {"class_type": "PreviewAudio", "inputs": {"audio": ["20", 0]}}
         message = "LTXAudioDecode: samples is a video latent"
-        use = "LTX-AV Video Decode"
+        use = "Video Decode"
     entry = _run(host, prompt)
     error = execution_error(entry)
     assert error and message in error["exception_message"] and use in error["exception_message"], error

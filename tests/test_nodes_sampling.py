@@ -200,7 +200,7 @@ def test_sampler_rejects_bad_input_with_clear_errors(models):
         run(model, _conditioning(model), video, 0, negative=_conditioning(model, width_v=64), **FAST)
     with pytest.raises(InputError, match="holds 2 prompts"):
         run(model, _conditioning(model) * 2, video, 0, **FAST)
-    with pytest.raises(InputError, match="not made by LTX-AV Text Encode"):
+    with pytest.raises(InputError, match="not made by Text Encode"):
         run(model, [[torch.zeros(1, 7, 32), {}]], video, 0, **FAST)
     short = {**audio, "samples": audio["samples"][:, :, :10]}
     with pytest.raises(InputError, match="audio_latent has 10 latent frames .* needs 18"):

@@ -127,6 +127,6 @@ def test_bad_inputs_are_named(models_dir):
         LTXTextEncoderLoader().load("missing/", "tiny-ltx-2.safetensors")
     with pytest.raises(InputError, match="dtype is 'float16'"):
         LTXTextEncoderLoader().load("tiny-gemma-3/", "tiny-ltx-2.safetensors", dtype="float16")
-    with pytest.raises(InputError, match="text_encoder must be the text encoder from LTX-AV Load Text Encoder"):
+    with pytest.raises(InputError, match=r"text_encoder must be the text encoder from Load Text Encoder \(Gemma\)"):
         LTXTextEncode().encode(object(), "a cat")
     assert isinstance(_load(), LTXTextEncoderHolder)

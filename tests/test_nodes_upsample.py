@@ -79,7 +79,7 @@ def test_conditions_and_masks_are_dropped_and_padding_scales(env, caplog):
     caplog.set_level("INFO", logger="ltx_av.nodes.upsample")
     out, out_audio = LTXLatentUpsample().upsample(video, _upsampler("spatial-x2"), vae, audio)
     assert "ltx_conditions" not in out and "noise_mask" not in out
-    assert "apply LTX-AV Image Condition again" in caplog.text and "dropped the noise_mask" in caplog.text
+    assert "apply Image Condition (keyframe) again" in caplog.text and "dropped the noise_mask" in caplog.text
     fit = out["ltx_video_fit"]
     assert (fit["width"], fit["fitted_width"], fit["left"]) == (160, 192, 16) and fit["fitted_height"] == 128
     assert out_audio["samples"] is audio["samples"] and out_audio["frame_rate"] == 24.0
