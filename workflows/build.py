@@ -234,6 +234,8 @@ HEIGHT = {
     "LTXImageCondition": 146,
     "LTXReferenceCondition": 142,
     "LTXLatentUpsample": 86,
+    "LTXExtend": 170,
+    "LTXJoin": 86,
     "LTXVAEEncode": 198,
     "LoadImage": 320,  # with a 4:3 picture shown 300 wide (the node grows to show what is loaded)
     "LoadAudio": 136,
@@ -1328,6 +1330,91 @@ def ltx25(image: bool) -> Graph:
     )
 
 
+# -- long video -----------------------------------------------------------------------------------------------------
+
+LONG_PROMPTS = (
+    "A red vintage car drives along a winding coastal road at golden hour, the camera following from behind. The "
+    "engine hums, tyres hiss on the asphalt, waves break on the rocks below.",
+    "The red car rounds a bend and the sea opens up below the cliffs; the camera rises slowly beside it. The "
+    "engine hums on, gulls cry over the water.",
+    "The red car pulls into a small harbour village and slows down between white houses; fishing boats rock at "
+    "the quay. The engine winds down, church bells ring in the distance.",
+)
+
+
+def long_video() -> Graph:
+    """Three ~5 s segments with a prompt each: the first from an empty latent, the next two extended after the
+    previous one (1 s kept), joined into one 15 s video with one soundtrack."""
+    loaders = _loaders(CHECKPOINT_23_DISTILLED)
+    empty = _empty(title="Segment 1 size and length")
+    prompts = [_prompt(loaders["text"], text) for text in LONG_PROMPTS]
+    for i, prompt in enumerate(prompts, start=1):
+        prompt.title = f"Prompt {i}"
+    video, audio = (empty, 0), (empty, 1)
+    segments: list[list[Node]] = []
+    for i, prompt in enumerate(prompts, start=1):
+        nodes = [prompt]
+        if i > 1:
+            extend = Node(
+                "LTXExtend",
+                {"seconds": 5.0, "overlap_seconds": 1.0, "direction": "after", "overlap_strength": 1.0},
+                {"video_latent": video, "audio_latent": audio},
+                title=f"Extend: +5 s after segment {i - 1}",
+            )
+            video, audio = (extend, 0), (extend, 1)
+            nodes.append(extend)
+        sampler = _sampler(loaders["model"], prompt, None, video, audio, schedule="distilled", title=f"Segment {i}")
+        sampler.widgets["seed"] = 41 + i
+        video, audio = (sampler, 0), (sampler, 1)
+        nodes.append(sampler)
+        segments.append(nodes)
+    join = Node(
+        "LTXJoin",
+        links={
+            "vae": (loaders["vae"], 0),
+            "video_latent": video,
+            "audio_vae": (loaders["audio"], 0),
+            "audio_latent": audio,
+        },
+    )
+    create = Node("CreateVideo", {"fps": 24.0}, {"images": (join, 0), "audio": (join, 1), "fps": (join, 2)})
+    save = Node("SaveVideo", {"filename_prefix": "video/ltx_av_long"}, {"video": (create, 0)})
+    note = _note(
+        "**Write one prompt per segment in *Prompt 1*, *Prompt 2* and *Prompt 3*, then Run.**\n"
+        "## Long video with sound\nThree segments of about 5 s, each sampled with its own prompt (distilled "
+        "LTX-2.3, 8 steps): *Segment 1* from *Empty Latent* (121 frames, 768x512), then each *Extend* makes the "
+        "next segment's latents: it keeps the last second of the previous segment, picture **and sound**, as "
+        "tokens the sampler does not change, and adds 5 s (whole latent frames of 8; its *info* output says what "
+        "was kept). *Join* decodes the segments one after another and cross-fades each 1 s overlap, frames and "
+        "samples, into one 15 s video (361 frames) with one soundtrack. Chain more *Extend* + *Sampler* pairs "
+        "for longer videos (connect the last sampler to *Join*); *direction = before* grows the video at its "
+        "start.\n\n" + models_note(CHECKPOINT_23_DISTILLED),
+        height=560,
+    )
+    models = list(loaders.values())
+    return Graph(
+        "ltx-2.3_long-video",
+        "LTX-2.3 Long Video",
+        "LTX-2.3 distilled: a long video with sound in three segments",
+        note,
+        [
+            Column(W_LOAD, [*models, empty]),
+            *[Column(W_SAMPLER, nodes) for nodes in segments],
+            Column(W_DECODE, [join]),
+            Column(W_CREATE, [create]),
+            Column(W_SAVE, [save]),
+        ],
+        [
+            ("Models", models),
+            ("Size and length", [empty]),
+            *[(f"Segment {i}", nodes) for i, nodes in enumerate(segments, start=1)],
+            ("Output", [join, create, save]),
+        ],
+        note_over=(4, 7),
+        picture="long",
+    )
+
+
 THUMB_SIZE = (400, 300)
 # (headline, subtitle, input icon) per picture kind
 THUMB_TEXT = {
@@ -1343,6 +1430,7 @@ THUMB_TEXT = {
     "dev2": ("Two Stages, Dev + LoRA", "LTX-2.3 dev, distilled LoRA in stage 2", "text"),
     "lora": ("LoRA Stack", "LTX-2: camera dolly-in + distilled", "loras"),
     "ic": ("IC-LoRA Control", "LTX-2.3: follow a clip's edges", "edges"),
+    "long": ("Long Video", "LTX-2.3: 3 segments, one soundtrack", "text"),
     "t2v25": ("Text to Video", "LTX-2.5, length from the prompt", "text"),
     "i2v25": ("Image to Video", "LTX-2.5, with sound", "image"),
 }
@@ -1450,6 +1538,7 @@ GRAPHS = (
     ic_lora_control,
     lambda: ltx25(image=False),
     lambda: ltx25(image=True),
+    long_video,
 )
 
 
