@@ -210,10 +210,11 @@ def check_release(latent: dict, holder: Any, node: str, input_name: str, holder_
     record = latent.get(RELEASE_KEY) if isinstance(latent, dict) else None
     if not isinstance(record, dict) or not mine:
         return mine
-    theirs = frozenset(r for r in record.get("releases") or () if isinstance(r, str))
+    listed = record.get("releases")
+    theirs = frozenset(r for r in listed if isinstance(r, str)) if isinstance(listed, (list, tuple)) else frozenset()
     if not theirs or theirs & mine:
         return (theirs & mine) or mine
-    made, file = " or ".join(sorted(theirs)), record.get("file", "?")
+    made, file = " or ".join(sorted(theirs)), str(record.get("file", "?"))[:200]
     own, name = " or ".join(sorted(mine)), getattr(holder, "checkpoint", "?")
     raise InputError(
         f"{node}: {input_name} was made with '{file}' ({made}) but {holder_input} is '{name}' ({own}); the files of "

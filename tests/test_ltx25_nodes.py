@@ -160,3 +160,13 @@ def _encode_23(models) -> list:
             {"ltx_audio_context": torch.randn(1, 5, c.audio_dim), "ltx_text_path": signature},
         ]
     ]
+
+
+def test_a_garbled_release_record_is_ignored_not_a_crash(models):
+    from ltx_av.nodes.validation import RELEASE_KEY, check_release
+
+    vae = LTXLoadVideoVAE().load(CKPT23)[0]
+    for record in (5, {"releases": 5}, {"releases": [None, 3]}, {"releases": "LTX-2.5"}, {"file": object()}):
+        assert check_release({RELEASE_KEY: record}, vae, "node", "samples", "vae") == frozenset({"LTX-2.3"})
+    with pytest.raises(InputError, match="'x' \\(LTX-2.5\\)"):
+        check_release({RELEASE_KEY: {"releases": ["LTX-2.5"], "file": "x"}}, vae, "node", "samples", "vae")
