@@ -6,6 +6,11 @@ timestep 0. Per step, the guidance passes a stream needs run (:func:`plan_passes
 (:func:`.guidance.guided_x0`), kept tokens are put back (``x0 * mask + clean * (1 - mask)``) and Euler moves every
 token from ``sigma_i`` to ``sigma_{i+1}`` along ``(x - x0) / sigma_i``.
 
+The ancestral sampler (``sampler="euler_ancestral"``, :func:`ancestral_euler_step`) is what ltx-pipelines 1.2.0 runs
+for stage 1 of the distilled recipe on LTX-2.5 (:func:`default_sampler`): each step goes below ``sigma_{i+1}`` and
+fresh noise brings it back up, drawn on the CPU from a second generator seeded ``seed + 10000`` (per step the video
+tokens, then the audio, float32); kept tokens are put back after the noise.
+
 The entry point for scripts and nodes is :func:`sample`; :func:`denoise` is the loop on prepared
 :class:`.conditioning.TokenState`s. Noise is drawn on the CPU from the seed (video tokens first, then audio, in
 the patchified layout including appended conditioning tokens, float32) so results do not depend on the device.
@@ -35,6 +40,7 @@ from .conditioning import (
     own_tokens,
     video_state,
 )
+from .config import LTX25
 from .errors import InputError
 from .guidance import GuidanceParams, guided_x0
 from .patchify import unpatchify_audio, unpatchify_video
@@ -154,6 +160,78 @@ def euler_step(x: torch.Tensor, x0: torch.Tensor, sigma: torch.Tensor, sigma_nex
     return x.float() + velocity * (sigma_next - sigma)
 
 
+# The samplers :func:`denoise` knows: the deterministic Euler step, and the ancestral (SDE) one.
+EULER = "euler"
+EULER_ANCESTRAL = "euler_ancestral"
+SAMPLERS = (EULER, EULER_ANCESTRAL)
+# ltx-pipelines 1.2.0's distilled stage 1 on LTX-2.5: the full ancestral step (eta 1, noise at unit scale) ...
+ANCESTRAL_ETA = 1.0
+# ... from a generator seeded this far from the run's seed: seeded alike, its first draw would repeat the initial
+# noise exactly (same shape, same generator state).
+ANCESTRAL_SEED_OFFSET = 10000
+
+
+def ancestral_euler_step(
+    x: torch.Tensor,
+    x0: torch.Tensor,
+    sigma: torch.Tensor,
+    sigma_next: torch.Tensor,
+    noise: torch.Tensor | None,
+    eta: float = ANCESTRAL_ETA,
+) -> torch.Tensor:
+    """One ancestral Euler step of rectified flow, float32: Euler from ``sigma`` down to ``sigma_down`` (``eta`` 1:
+    ``sigma_next**2 / sigma``), then standard normal ``noise`` (x's shape) back up to ``sigma_next``. At
+    ``sigma_next`` 0 it returns ``x0``; with ``eta`` 0 it is :func:`euler_step` exactly (``noise`` may be None)."""
+    if sigma_next == 0:
+        # Noise added at the last step would stay in the result: the step lands on the clean estimate.
+        return x0.float()
+    if eta == 0 or sigma_next == sigma:
+        # Nothing to re-noise (a repeated sigma is a step that changes nothing; at sigma 1 the rescale below would
+        # be 0 / 0).
+        return euler_step(x, x0, sigma, sigma_next)
+    if noise is None:
+        raise InputError(f"the ancestral step with eta {eta} needs noise; got none")
+    sigma_down = sigma_next * (1 + eta * (sigma_next / sigma - 1))
+    x = euler_step(x, x0, sigma, sigma_down)
+    # At sigma_down the sample is (1 - sigma_down) x0 + sigma_down n. Rescaling by the signal ratio puts x0's weight
+    # at 1 - sigma_next and shrinks the noise to sigma_down * ratio; independent noise of the remaining spread makes
+    # its standard deviation sigma_next again, so the model sees a sample exactly at sigma_next.
+    ratio = (1 - sigma_next) / (1 - sigma_down)
+    spread = (sigma_next**2 - (sigma_down * ratio) ** 2).clamp(min=0).sqrt()
+    return x * ratio + noise.float() * spread
+
+
+def ancestral_seed(seed: int) -> int:
+    """The seed of the ancestral sampler's noise for a run seeded ``seed`` (wrapped into torch's 64-bit range)."""
+    return (check_seed(seed) + ANCESTRAL_SEED_OFFSET) % (MAX_SEED + 1)
+
+
+def default_sampler(variant: str | None, schedule: str) -> str:
+    """The sampler the official pipelines use for a release's ``schedule``: ltx-pipelines 1.2.0 samples stage 1 of
+    the distilled recipe on LTX-2.5 with the ancestral step; everything else (stage 2, the dev schedule, LTX-2 and
+    LTX-2.3 on any schedule) with plain Euler."""
+    return EULER_ANCESTRAL if variant == LTX25 and schedule == "distilled" else EULER
+
+
+def _advance(
+    state: TokenState,
+    x0: torch.Tensor,
+    sigma: torch.Tensor,
+    sigma_next: torch.Tensor,
+    generator: torch.Generator | None,
+) -> TokenState:
+    """One stream to ``sigma_next``: Euler, or with the ancestral noise ``generator`` the ancestral step (no draw
+    on the last step to 0, like the reference, so the generator's sequence matches)."""
+    if generator is None:
+        return replace(state, latent=euler_step(state.latent, x0, sigma, sigma_next))
+    if sigma_next == 0:
+        return replace(state, latent=x0.float())
+    noise = torch.randn(state.latent.shape, generator=generator, dtype=torch.float32).to(state.latent.device)
+    x = ancestral_euler_step(state.latent, x0, sigma, sigma_next, noise)
+    # The noise reached every token; kept ones (mask 0) get their value back, partly kept ones their share.
+    return replace(state, latent=keep_clean(x, state))
+
+
 def keep_clean(x0: torch.Tensor, state: TokenState) -> torch.Tensor:
     """Blend the prediction with the kept values: ``x0 * mask + clean * (1 - mask)``."""
     mask = state.mask.unsqueeze(-1)
@@ -209,10 +287,18 @@ def denoise(
     audio_guidance: GuidanceParams,
     callback: ProgressCallback | None = None,
     conventions: Conventions | None = None,
+    *,
+    sampler: str = EULER,
+    seed: int = 0,
 ) -> tuple[TokenState, TokenState | None]:
-    """Run the Euler loop over ``sigmas`` on noised states; contexts must already have the states' batch and
-    device. ``audio=None`` leaves the audio stream out of every forward. ``conventions``: default, the model's
-    release's. Raises what ``callback`` raises (e.g. an interrupt), between forwards."""
+    """Run the loop over ``sigmas`` on noised states; contexts must already have the states' batch and device.
+    ``audio=None`` leaves the audio stream out of every forward. ``conventions``: default, the model's release's.
+    ``sampler``: one of :data:`SAMPLERS`; the ancestral one draws its noise from :func:`ancestral_seed` of
+    ``seed``. Raises what ``callback`` raises (e.g. an interrupt), between forwards."""
+    checks.choice(sampler, "sampler", SAMPLERS)
+    generator = None
+    if sampler == EULER_ANCESTRAL:
+        generator = torch.Generator("cpu").manual_seed(ancestral_seed(seed))
     if conventions is None:
         conventions = conventions_for(model_variant(model))
     audio_frozen = audio is not None and audio.frozen
@@ -250,11 +336,12 @@ def denoise(
             if callback is not None and done < (i + 1) * len(passes):
                 callback(Progress(i, steps, done, total))
 
+        # Video before audio: the ancestral sampler's draws come in the reference's order.
         v_x0 = keep_clean(_guided(predictions, 0, video_guidance), video)
-        video = replace(video, latent=euler_step(video.latent, v_x0, sigma, sigma_next))
+        video = _advance(video, v_x0, sigma, sigma_next, generator)
         if audio is not None:
             a_x0 = keep_clean(_guided(predictions, 1, audio_guidance), audio)
-            audio = replace(audio, latent=euler_step(audio.latent, a_x0, sigma, sigma_next))
+            audio = _advance(audio, a_x0, sigma, sigma_next, generator)
         if callback is not None:
             callback(Progress(i + 1, steps, done, total, v_x0[:, : video.own_tokens]))
     return video, audio
@@ -318,6 +405,7 @@ def sample(
     device: torch.device | str | None = None,
     callback: ProgressCallback | None = None,
     conventions: Conventions | None = None,
+    sampler: str = EULER,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Denoise a video latent ``[B, 128, F, H, W]`` (and an audio latent ``[B, 8, T, 16]``, or None for video
     only) from ``sigmas[0]`` to ``sigmas[-1]``; returns the latents in the same shapes, float32 on the CPU.
@@ -327,10 +415,13 @@ def sample(
     way to noise; zeros become pure noise at sigma 1. ``noise``: ``(video [B, N, 128], audio [B, T, 128] | None)``
     to use instead of drawing from ``seed`` (N includes appended keyframe tokens). ``device``: where the loop's
     tensors live (default: the CPU). ``conventions``: how conditions, noise and a kept stream's sigma are prepared
-    (default: those of the model's release, :func:`.conditioning.conventions_for`).
+    (default: those of the model's release, :func:`.conditioning.conventions_for`). ``sampler``: "euler" or
+    "euler_ancestral" (its step noise comes from ``seed + 10000`` also when ``noise`` is given;
+    :func:`default_sampler` says which the official pipelines use).
     """
     sigmas = validate_sigmas(sigmas)
     seed = check_seed(seed)
+    sampler = checks.choice(sampler, "sampler", SAMPLERS)
     device = torch.device(device) if device is not None else torch.device("cpu")
     if video_latent.ndim != 5:
         raise InputError(f"video latent must be [B, 128, F, H, W]; got shape {list(video_latent.shape)}")
@@ -375,6 +466,8 @@ def sample(
         audio_guidance,
         callback,
         conventions,
+        sampler=sampler,
+        seed=seed,
     )
     f, h, w = video.grid
     video_out = unpatchify_video(own_tokens(video).latent, f, h, w).cpu()

@@ -57,6 +57,7 @@ from ..ltx_core.sampling import (
     NO_GUIDANCE,
     Progress,
     check_guidance_blocks,
+    default_sampler,
     preview_image,
     sample,
     state_bytes,
@@ -811,7 +812,8 @@ class LTXSampler:
                     {
                         "default": "ltx2",
                         "tooltip": "ltx2: the LTX-2 scheduler with steps (for dev checkpoints, guided). distilled: "
-                        "the 8 sigmas distilled checkpoints were trained for (unguided). stage2: the 3-step "
+                        "the 8 sigmas distilled checkpoints were trained for (unguided; on LTX-2.5 with ancestral Euler "
+                        "steps, as the official pipeline). stage2: the 3-step "
                         "refinement of a two-stage run (unguided): connect the upsampled latent (Latent "
                         "Upsample); it is re-noised to the first of these sigmas and refined. A SIGMAS input "
                         "overrides this (a latent holding content is re-noised to its first value).",
@@ -994,6 +996,10 @@ class LTXSampler:
         sigma_list, guided = choose_sigmas(
             schedule, 0 if official else steps, model.variant, tokens, sigmas, max_shift, base_shift, stretch, terminal
         )
+        # The step the official pipelines take on this schedule: ltx-pipelines 1.2.0 samples LTX-2.5's distilled
+        # stage 1 with the ancestral Euler step, all else with Euler. A SIGMAS input replaces the schedule, so it
+        # runs plain Euler like any custom schedule.
+        sampler = default_sampler(model.variant, schedule if sigmas is None else "sigmas")
         values = dict(
             cfg_video=cfg_video,
             cfg_audio=cfg_audio,
@@ -1061,9 +1067,10 @@ class LTXSampler:
         if audio_samples is not None:
             checks.finite_tensor(audio_samples, f"{node}: {'audio_latent' if audio is not video else 'video_latent'}")
         log.info(
-            "%s: %d steps %s, video %s, audio %s, guidance video %s audio %s, %d condition(s)",
+            "%s: %d %s steps %s, video %s, audio %s, guidance video %s audio %s, %d condition(s)",
             node,
             sigma_list.numel() - 1,
+            sampler if sampler == "euler" else f"{sampler} (LTX-2.5 distilled; step noise from seed + 10000)",
             [round(s, 4) for s in sigma_list.tolist()],
             list(video_samples.shape),
             "none" if audio_samples is None else list(audio_samples.shape),
@@ -1098,6 +1105,7 @@ class LTXSampler:
                 conditions=conditions,
                 device=model.device,
                 callback=report,
+                sampler=sampler,
             )
         out_video = {k: v for k, v in video.items() if k != CONDITIONS_KEY}
         out_video.update(samples=v_out.to(host.intermediate_device()), type="video", frame_rate=fps)
