@@ -49,7 +49,7 @@ from .sampling import (
     _latent_dict,
     _video_samples,
 )
-from .validation import checked
+from .validation import check_release, checked
 from .video import check_images
 
 log = logging.getLogger("ltx_av.nodes.long_video")
@@ -116,10 +116,15 @@ def _part(video: object, audio: object, node: str, name: str, channels: int) -> 
 
 
 def _long_video(
-    video_latent: object, audio_latent: object, node: str, channels: int = VIDEO_LATENT_CHANNELS
+    video_latent: object,
+    audio_latent: object,
+    node: str,
+    channels: int = VIDEO_LATENT_CHANNELS,
+    audio: bool = True,
 ) -> list[Part]:
-    """Every segment of the long video ``video_latent`` belongs to (itself and its chain), in timeline order."""
-    given = _part(video_latent, audio_latent, node, "video_latent", channels)
+    """Every segment of the long video ``video_latent`` belongs to (itself and its chain), in timeline order;
+    ``audio=False``: their pictures only."""
+    given = _part(video_latent, audio_latent if audio else None, node, "video_latent", channels)
     chain = given.video.get(CHAIN_KEY)
     if chain is None:
         chain = []
@@ -137,9 +142,8 @@ def _long_video(
             )
         if not isinstance(entry.get("video"), dict) or SEGMENT_KEY not in entry["video"]:
             raise InputError(f"{node}: {name} has no {SEGMENT_KEY!r} record; the chain was edited or damaged")
-        parts.append(
-            _part(entry["video"], entry.get("audio"), node, name.replace("segment", "video segment"), channels)
-        )
+        sound = entry.get("audio") if audio else None
+        parts.append(_part(entry["video"], sound, node, name.replace("segment", "video segment"), channels))
     reference = given.video_samples.shape
     for part in parts[1:]:
         shape = part.video_samples.shape
@@ -458,9 +462,13 @@ class LTXJoin:
         node = "LTXJoin"
         if audio_latent is not None and audio_vae is None:
             raise InputError(f"{node}: audio_latent is connected but audio_vae is not; connect LTX-AV Load Audio VAE")
-        parts = _long_video(video_latent, audio_latent, node, vae.latent_channels)
+        parts = _long_video(video_latent, audio_latent, node, vae.latent_channels, audio=audio_vae is not None)
         if audio_vae is not None and parts[0].audio_samples is None:
             raise InputError(f"{node}: audio_vae is connected but the segments have no audio; connect audio_latent")
+        for p in parts:  # a latent of another release would decode into noise
+            check_release(p.video, vae, node, p.name, "vae")
+            if audio_vae is not None:
+                check_release(p.audio, audio_vae, node, p.name.replace("video", "audio"), "audio_vae")
         batch = parts[0].video_samples.shape[0]
         if batch != 1:
             raise InputError(f"{node}: video_latent has batch {batch}; join one video at a time (batch 1)")
@@ -483,6 +491,10 @@ class LTXJoin:
             if p.audio_samples is not None:
                 checks.finite_tensor(p.audio_samples, f"{node}: {p.name.replace('video', 'audio')}")
 
+        images = torch.empty((total, height, width, 3), dtype=torch.float32, device=host.intermediate_device())
+        # where the frames share memory with the decoder, its tiles are planned around them
+        same_memory = host.intermediate_device() == vae.device or vae.device.type == "cpu"
+
         def runs(part: Part) -> Iterator[tuple[int, torch.Tensor]]:
             decoded = vae.iter_decode(
                 part.video_samples,
@@ -491,12 +503,12 @@ class LTXJoin:
                 noise_scale=DECODE_NOISE_SCALE,
                 seed=0,
                 progress=host.Progress(1),
+                reserve_bytes=images.numel() * 4 if same_memory else 0,
             )
             for start, frames in decoded:  # [1, 3, n, H, W] in [-1, 1] -> [n, h, w, 3]
                 pixels = frames[0, :, :, top : top + height, left : left + width].permute(1, 2, 3, 0)
                 yield start, pixels
 
-        images = torch.empty((total, height, width, 3), dtype=torch.float32, device=host.intermediate_device())
         position = 0
         for chunk in join_frames(segments, (runs(p) for p in parts)):
             n = chunk.shape[0]
