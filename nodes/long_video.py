@@ -339,7 +339,7 @@ class LTXExtend:
 
 
 class LTXKeyframeAtTime:
-    DISPLAY_NAME = "Image Condition at Time (long video)"
+    DISPLAY_NAME = "Keyframe at Time (long video)"
     CATEGORY = "LTX-AV/long video"
     DESCRIPTION = (
         "Attaches an image (or a clip) to a segment of a long video at a time on the whole video's timeline (0: the "
