@@ -77,7 +77,7 @@ class Segment:
 
     @property
     def audio_frames(self) -> int:
-        """Audio latent frames of a segment this long (as LTX-AV Empty Latent makes them)."""
+        """Audio latent frames of a segment this long (as Empty Latent (video + audio) makes them)."""
         return audio_latent_length(self.frames, self.frame_rate)
 
     @property
@@ -101,7 +101,7 @@ class Segment:
     @classmethod
     def from_dict(cls, values: Any, name: str = "segment record") -> Segment:
         if not isinstance(values, dict):
-            raise InputError(f"{name} is {type(values).__name__}; expected a dict made by LTX-AV Extend")
+            raise InputError(f"{name} is {type(values).__name__}; expected a dict made by Extend (long video)")
         start, frames, rate = values.get("start"), values.get("frames"), values.get("frame_rate")
         if type(start) is not int or type(frames) is not int or frames < 1 or (frames - 1) % TIME_COMPRESSION:
             raise InputError(
@@ -135,7 +135,7 @@ def check_timeline(segments: Sequence[Segment], name: str = "the long video") ->
         if cur.start > prev.end:
             raise InputError(
                 f"{name}: a gap of {cur.start - prev.end} frames lies between the segment at {prev.describe()} and "
-                f"the one at {cur.describe()}; segments must overlap (make each with LTX-AV Extend)"
+                f"the one at {cur.describe()}; segments must overlap (make each with Extend (long video))"
             )
         if i >= 2 and cur.start < ordered[i - 2].end:
             raise InputError(

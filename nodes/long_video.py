@@ -1,8 +1,8 @@
 """Long-video nodes: extend a segment in time (LTXExtend), place a keyframe by its time on the long video
 (LTXKeyframeAtTime), and join the segments into one video with one soundtrack (LTXJoin).
 
-A long video is a chain of segments, each sampled by LTX-AV Sampler with its own prompt. LTX-AV Extend makes the
-next segment's latents from the chain's last (or first) one; the chain travels inside the latents, so LTX-AV Join
+A long video is a chain of segments, each sampled by Sampler (video + audio) with its own prompt. Extend (long video) makes the
+next segment's latents from the chain's last (or first) one; the chain travels inside the latents, so Join (long video)
 needs only the last segment's latents to decode and cross-fade them all. LATENT keys this module adds (plain dict
 entries: the sampler and core latent nodes pass them along):
 
@@ -90,12 +90,12 @@ def _part(video: object, audio: object, node: str, name: str, channels: int) -> 
         segment = Segment.from_dict(record, f"{node}: {name}'s {SEGMENT_KEY!r}")
         if segment.frames != frames:
             raise InputError(
-                f"{node}: {name} was made by LTX-AV Extend for {segment.frames} frames but now holds {frames} (its "
-                "length changed since, e.g. a temporal upsample); extend and join the latents LTX-AV Extend made"
+                f"{node}: {name} was made by Extend (long video) for {segment.frames} frames but now holds {frames} (its "
+                "length changed since, e.g. a temporal upsample); extend and join the latents Extend (long video) made"
             )
         if abs(segment.frame_rate - fps) > 1e-6:
             raise InputError(
-                f"{node}: {name} records {fps:g} fps but was made by LTX-AV Extend at {segment.frame_rate:g} fps"
+                f"{node}: {name} records {fps:g} fps but was made by Extend (long video) at {segment.frame_rate:g} fps"
             )
     audio_samples = None
     if audio is not None:
@@ -109,8 +109,8 @@ def _part(video: object, audio: object, node: str, name: str, channels: int) -> 
         if abs(audio_samples.shape[2] - segment.audio_frames) > AUDIO_SLACK:
             raise InputError(
                 f"{node}: {audio_name} has {audio_samples.shape[2]} latent frames but its video ({frames} frames at "
-                f"{fps:g} fps) needs {segment.audio_frames}; make both with LTX-AV Empty Latent, or encode the sound "
-                f"with LTX-AV Audio Encode video_frames={frames}, frame_rate={fps:g}"
+                f"{fps:g} fps) needs {segment.audio_frames}; make both with Empty Latent (video + audio), or encode the sound "
+                f"with Audio Encode video_frames={frames}, frame_rate={fps:g}"
             )
     return Part(segment, video, samples, audio, audio_samples, name)
 
@@ -131,14 +131,14 @@ def _long_video(
     if not isinstance(chain, (list, tuple)):
         raise InputError(
             f"{node}: video_latent's {CHAIN_KEY!r} is {checks.article(type(chain).__name__)}; it is a list made by "
-            "LTX-AV Extend"
+            "Extend (long video)"
         )
     parts = [given]
     for i, entry in enumerate(chain):
         name = f"video_latent's earlier segment {i + 1}"
         if not isinstance(entry, dict) or "video" not in entry:
             raise InputError(
-                f"{node}: {name} is not a {{'video': LATENT, 'audio': LATENT}} entry made by LTX-AV Extend"
+                f"{node}: {name} is not a {{'video': LATENT, 'audio': LATENT}} entry made by Extend (long video)"
             )
         if not isinstance(entry.get("video"), dict) or SEGMENT_KEY not in entry["video"]:
             raise InputError(f"{node}: {name} has no {SEGMENT_KEY!r} record; the chain was edited or damaged")
@@ -180,7 +180,7 @@ def _chain_entry(part: Part) -> dict:
 
 
 def _spatial_fit(part: Part) -> VideoFit | None:
-    """The padding LTX-AV Video Encode / Empty Latent added around the frames (fit=pad), when it still applies."""
+    """The padding Video Encode / Empty Latent added around the frames (fit=pad), when it still applies."""
     fit = VideoFit.from_dict(part.video.get(FIT_KEY)) if isinstance(part.video.get(FIT_KEY), dict) else None
     _, _, _, h, w = part.video_samples.shape
     if fit is None or fit.mode != "pad" or (fit.fitted_height, fit.fitted_width) != (32 * h, 32 * w):
@@ -208,8 +208,8 @@ class LTXExtend:
     CATEGORY = "LTX-AV/long video"
     DESCRIPTION = (
         "Makes the latents of the next segment of a long video, with its sound: connect a sampled segment (or "
-        "encoded footage) and its audio latent, sample the result with LTX-AV Sampler (any prompt), extend again, "
-        "and join them all with LTX-AV Join. 'after' continues the end of the long video the segment belongs to, "
+        "encoded footage) and its audio latent, sample the result with Sampler (video + audio) (any prompt), extend again, "
+        "and join them all with Join (long video). 'after' continues the end of the long video the segment belongs to, "
         "'before' leads into its start. The new segment overlaps the old one: the overlap holds the old video's "
         "last (or first) latent frames and the sound of that stretch as kept tokens, so the new part continues "
         "both. Lengths snap to whole latent frames (8 frames); the info output says what was kept."
@@ -217,7 +217,7 @@ class LTXExtend:
     RETURN_TYPES = ("LATENT", "LATENT", "STRING")
     RETURN_NAMES = ("video_latent", "audio_latent", "info")
     OUTPUT_TOOLTIPS = (
-        "The new segment's video latent (overlap kept, the rest to generate) for LTX-AV Sampler.",
+        "The new segment's video latent (overlap kept, the rest to generate) for Sampler (video + audio).",
         "Its audio latent (the overlap's sound kept), or None without an audio latent.",
         "What was snapped and kept: frames, seconds, the overlap, the audio offset.",
     )
@@ -229,7 +229,7 @@ class LTXExtend:
             "required": {
                 "video_latent": (
                     "LATENT",
-                    {"tooltip": "A sampled segment (LTX-AV Sampler) or encoded footage (LTX-AV Video Encode)."},
+                    {"tooltip": "A sampled segment (Sampler (video + audio)) or encoded footage (Video Encode)."},
                 ),
                 "seconds": (
                     "FLOAT",
@@ -356,9 +356,12 @@ class LTXKeyframeAtTime:
     def INPUT_TYPES(cls):
         return {
             "required": {
-                "vae": ("LTX_VAE", {"tooltip": "From LTX-AV Load Video VAE (the model's checkpoint)."}),
+                "vae": ("LTX_VAE", {"tooltip": "From Load Video VAE (the model's checkpoint)."}),
                 "image": ("IMAGE", {"tooltip": "One image, or a batch of frames used as a clip."}),
-                "video_latent": ("LATENT", {"tooltip": "A segment from LTX-AV Extend (or LTX-AV Empty Latent)."}),
+                "video_latent": (
+                    "LATENT",
+                    {"tooltip": "A segment from Extend (long video) (or Empty Latent (video + audio))."},
+                ),
                 "seconds": (
                     "FLOAT",
                     {
@@ -387,7 +390,7 @@ class LTXKeyframeAtTime:
                         "default": -1,
                         "min": -1,
                         "max": 51,
-                        "tooltip": "H.264 quality the image is re-compressed at first; -1: LTX-AV Image Condition's "
+                        "tooltip": "H.264 quality the image is re-compressed at first; -1: Image Condition (keyframe)'s "
                         "default; 0: none.",
                     },
                 ),
@@ -445,14 +448,14 @@ class LTXJoin:
     def INPUT_TYPES(cls):
         return {
             "required": {
-                "vae": ("LTX_VAE", {"tooltip": "From LTX-AV Load Video VAE."}),
+                "vae": ("LTX_VAE", {"tooltip": "From Load Video VAE."}),
                 "video_latent": (
                     "LATENT",
                     {"tooltip": "The last sampled segment of the long video (it carries the earlier ones)."},
                 ),
             },
             "optional": {
-                "audio_vae": ("LTX_AUDIO_VAE", {"tooltip": "From LTX-AV Load Audio VAE; decodes the soundtrack."}),
+                "audio_vae": ("LTX_AUDIO_VAE", {"tooltip": "From Load Audio VAE + Vocoder; decodes the soundtrack."}),
                 "audio_latent": ("LATENT", {"tooltip": "The last segment's audio latent (from the same sampler)."}),
             },
         }
@@ -461,7 +464,9 @@ class LTXJoin:
     def join(self, vae, video_latent, audio_vae=None, audio_latent=None):
         node = "LTXJoin"
         if audio_latent is not None and audio_vae is None:
-            raise InputError(f"{node}: audio_latent is connected but audio_vae is not; connect LTX-AV Load Audio VAE")
+            raise InputError(
+                f"{node}: audio_latent is connected but audio_vae is not; connect Load Audio VAE + Vocoder"
+            )
         parts = _long_video(video_latent, audio_latent, node, vae.latent_channels, audio=audio_vae is not None)
         if audio_vae is not None and parts[0].audio_samples is None:
             raise InputError(f"{node}: audio_vae is connected but the segments have no audio; connect audio_latent")
@@ -474,7 +479,7 @@ class LTXJoin:
             raise InputError(f"{node}: video_latent has batch {batch}; join one video at a time (batch 1)")
         fits = {None if f is None else (f.top, f.left, f.height, f.width) for f in map(_spatial_fit, parts)}
         if len(fits) > 1:
-            raise InputError(f"{node}: the segments were padded differently (LTX-AV Video Encode fit=pad); join alike")
+            raise InputError(f"{node}: the segments were padded differently (Video Encode fit=pad); join alike")
         crop = fits.pop()
         segments = [p.segment for p in parts]
         total = joined_frames(segments)

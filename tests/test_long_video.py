@@ -293,7 +293,7 @@ def test_join_refuses_segments_that_do_not_fit_together(tiny, chain):
     vae = tiny[1]
     second = chain[2]
     resized = {**second[0], "samples": torch.zeros(1, 128, 7, 2, 2)}
-    with pytest.raises(InputError, match="made by LTX-AV Extend for 25 frames but now holds 49"):
+    with pytest.raises(InputError, match="made by Extend \\(long video\\) for 25 frames but now holds 49"):
         LTXJoin().join(vae, resized)
     bigger = {**second[0], "samples": torch.zeros(1, 128, 4, 4, 4)}
     with pytest.raises(InputError, match="segments differ in size"):
