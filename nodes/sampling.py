@@ -54,6 +54,8 @@ from ..ltx_core.latents import (
 )
 from ..ltx_core.pipeline import default_image_crf
 from ..ltx_core.sampling import (
+    EULER,
+    EULER_ANCESTRAL,
     NO_GUIDANCE,
     Progress,
     check_guidance_blocks,
@@ -1052,6 +1054,12 @@ class LTXSampler:
         ]
         for i, cond in enumerate(conditions):
             checks.finite_tensor(cond.latent, f"{node}: video_latent condition {i + 1}")
+        if sampler == EULER_ANCESTRAL and (
+            video_mask is not None or any(isinstance(c, ReferenceCondition) for c in conditions)
+        ):
+            # ltx-pipelines 1.2.0's IC-LoRA and retake pipelines run the distilled sigmas with plain Euler; only the
+            # distilled text/image-to-video recipe takes the ancestral step
+            sampler = EULER
         own = video_samples.shape[2] * video_samples.shape[3] * video_samples.shape[4]
         extra = sum(math.prod(c.latent.shape[2:]) for c in conditions if not isinstance(c, FrameCondition))
         audio_tokens = 0 if audio_samples is None else audio_samples.shape[2]

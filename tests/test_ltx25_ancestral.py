@@ -17,7 +17,7 @@ from safetensors.torch import load_file
 
 from ltx_av.ltx_core import InputError
 from ltx_av.ltx_core.checkpoint import build_component
-from ltx_av.ltx_core.conditioning import FrameCondition, KeyframeCondition
+from ltx_av.ltx_core.conditioning import FrameCondition, KeyframeCondition, ReferenceCondition, condition_to_dict
 from ltx_av.ltx_core.config import LTX2, LTX23, LTX25
 from ltx_av.ltx_core.sampling import (
     MAX_SEED,
@@ -30,7 +30,7 @@ from ltx_av.ltx_core.sampling import (
 from ltx_av.ltx_core.text_encoder import TextContexts
 from ltx_av.ltx_core.transformer import AudioVideoTransformer
 from ltx_av.nodes.model import load_transformer
-from ltx_av.nodes.sampling import LTXEmptyLatent, LTXSampler
+from ltx_av.nodes.sampling import LTXEmptyLatent, LTXSampler, LTXTimeWindowMask
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "ltx25")
 TINY = os.path.join(FIXTURES, "transformer_tiny_ltx25.safetensors")
@@ -212,4 +212,10 @@ def test_the_node_samples_ltx25_distilled_with_the_ancestral_step(tiny_checkpoin
     run(ltx25, _conditioning(ltx25), video, 3, schedule="distilled", sigmas=torch.tensor([1.0, 0.5, 0.0]), **unguided)
     ltx23 = load_transformer(tiny_checkpoints[LTX23], device="cpu", offload_device="cpu")
     run(ltx23, _conditioning(ltx23), video, 3, schedule="distilled", audio_latent=audio)
-    assert used == ["euler_ancestral", "euler", "euler", "euler"]
+    # 1.2.0's retake and IC-LoRA pipelines run the distilled sigmas with Euler: a video noise_mask, a reference video
+    retake = LTXTimeWindowMask().mask(video, 0.0, 0.1)[0]
+    run(ltx25, _conditioning(ltx25), retake, 3, schedule="distilled", audio_latent=audio)
+    reference = ReferenceCondition(torch.zeros(1, 128, 1, 2, 2), scale=1, strength=1.0)
+    with_reference = {**video, "ltx_conditions": [condition_to_dict(reference)]}
+    run(ltx25, _conditioning(ltx25), with_reference, 3, schedule="distilled", audio_latent=audio)
+    assert used == ["euler_ancestral", "euler", "euler", "euler", "euler", "euler"]
