@@ -57,7 +57,7 @@ from .lora import (
     read_lora,
 )
 from .offload import BLOCKS_PREFIX, place_weights
-from .sampling import MAX_SEED, sample
+from .sampling import MAX_SEED, default_sampler, sample
 from .schedules import DISTILLED_SIGMAS, MAX_STEPS, STAGE2_SIGMAS, ltx2_sigmas
 from .text_encoder import TextContexts, TextPath, encode_prompts, load_text_path
 from .transformer import AudioVideoTransformer
@@ -778,6 +778,11 @@ class Pipeline:
         video = torch.zeros(1, 128, latent_frames, latent_h, latent_w)
         audio = torch.zeros(1, 8, audio_latent_length(frames, frame_rate), 16)
         conditions = self.image_conditions(**condition, height=stage_h, width=stage_w)
+        # ltx-pipelines 1.2.0 takes the ancestral step in LTX-2.5's distilled stage 1 (its noise from seed + 10000,
+        # not from the run's generator, whose sequence stage 2 and the decoder continue); stage 2 is always Euler.
+        stepper = default_sampler(self.variant, schedule)
+        if stepper != "euler":
+            log.info("%s samples with the %s step (the release's recipe)", stage_1, stepper)
         video, audio = sample(
             self._velocity_model(self.loras),
             video,
@@ -792,6 +797,8 @@ class Pipeline:
             noise=_draw_noise(generator, video, audio, conditions, frame_rate),
             device=self.device,
             callback=self._progress(report, stage_1, len(sigmas) - 1),
+            sampler=stepper,
+            seed=seed,
         )
         if not two_stage:
             return self.decode(video, audio, frame_rate, frames, report, **self._decode_noise(generator))

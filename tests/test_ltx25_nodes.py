@@ -170,3 +170,16 @@ def test_a_garbled_release_record_is_ignored_not_a_crash(models):
         assert check_release({RELEASE_KEY: record}, vae, "node", "samples", "vae") == frozenset({"LTX-2.3"})
     with pytest.raises(InputError, match="'x' \\(LTX-2.5\\)"):
         check_release({RELEASE_KEY: {"releases": ["LTX-2.5"], "file": "x"}}, vae, "node", "samples", "vae")
+
+
+def test_distilled_runs_the_ancestral_step_headless_and_in_the_nodes_alike(models, one_thread):
+    """LTX-2.5's distilled stage 1 takes the ancestral step (ltx-pipelines 1.2.0) in Pipeline.generate and in the
+    sampler node: the same frames for the same seed (tests/test_ltx25_ancestral.py: the step matches 1.2.0)."""
+    model = LTXModelLoader().load(FILES["transformer"], "auto", "none")[0]
+    encoder = LTXTextEncoderLoader().load(FILES["text_encoder"], FILES["transformer"], dtype="float32")[0]
+    video, audio = LTXEmptyLatent().make(64, 64, 9, 24.0)
+    video, _ = LTXSampler().run(model, _encode(encoder, "a bird"), video, 5, schedule="distilled", audio_latent=audio)
+    frames = LTXVAEDecode().decode(LTXLoadVideoVAE().load(FILES["video_vae_conv"])[0], video)[0]
+    pipe = Pipeline.load(models["transformer"], video_vae=models["video_vae_conv"], device="cpu", dtype=torch.float32)
+    reference = pipe.generate("a bird", negative_prompt="", schedule="distilled", seed=5, **SIZE)
+    assert torch.equal((frames * 255).round(), reference.frames.float())
