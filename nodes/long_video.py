@@ -343,8 +343,8 @@ class LTXKeyframeAtTime:
     CATEGORY = "LTX-AV/long video"
     DESCRIPTION = (
         "Attaches an image (or a clip) to a segment of a long video at a time on the whole video's timeline (0: the "
-        "first frame of the first segment generated; segments extended before it have negative times), like LTX-AV "
-        "Image Condition at the segment's own frame. Refused outside the segment and inside its kept overlap "
+        "first frame of the first segment generated; segments extended before it have negative times), like Image "
+        "Condition (keyframe) at the segment's own frame. Refused outside the segment and inside its kept overlap "
         "(those frames belong to the segment it continues)."
     )
     RETURN_TYPES = ("LATENT",)

@@ -203,8 +203,8 @@ class LTXEmptyLatent:
     DESCRIPTION = (
         "Empty video and audio latents for text-to-video+audio: video [batch, 128, 1 + (frames-1)/8, H/32, W/32], "
         "audio [batch, 8, round(frames / fps * 25), 16], both carrying the frame rate. The video VAE needs 8k+1 "
-        "frames and sides that are multiples of 32: fit=pad makes the latent the next valid size and LTX-AV "
-        "Video Decode crops the extra frames/pixels off again; fit=crop uses the valid size below; fit=error "
+        "frames and sides that are multiples of 32: fit=pad makes the latent the next valid size and Video "
+        "Decode crops the extra frames/pixels off again; fit=crop uses the valid size below; fit=error "
         "refuses and names the nearest valid sizes. Any change is logged."
     )
     RETURN_TYPES = ("LATENT", "LATENT")
@@ -314,8 +314,8 @@ class LTXImageCondition:
     DISPLAY_NAME = "Image Condition (keyframe)"
     CATEGORY = "LTX-AV/conditioning"
     DESCRIPTION = (
-        "Attaches an image (or a clip: an IMAGE batch of 8k+1 frames) to a video latent as a condition for LTX-AV "
-        "Sampler. frame_index 0 replaces the first latent frame(s); any other index adds the encoded frames as extra "
+        "Attaches an image (or a clip: an IMAGE batch of 8k+1 frames) to a video latent as a condition for the "
+        "Sampler (video + audio). frame_index 0 replaces the first latent frame(s); any other index adds the encoded frames as extra "
         "tokens placed at that frame (keyframe), removed again from the sampler's output. Negative indices count "
         "from the end: -1 puts the image (or the clip's last frame) on the last frame. Chain several for first/last "
         "frame or multi-keyframe videos. The image is prepared like the official pipelines: H.264 re-compression "

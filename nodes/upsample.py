@@ -158,8 +158,8 @@ class LTXLatentUpsample:
     DESCRIPTION = (
         "Upsamples a video latent with a latent upsampler, between the two stages of a two-stage generation: "
         "spatial x2 / x1.5 keep the frame count, temporal x2 turns F latent frames into 2F-1 and doubles the frame "
-        "rate (of the audio latent too, when connected; its samples are unchanged). Then sample again with LTX-AV "
-        "Sampler, schedule stage2. Image conditions and noise masks of the small latent are dropped (logged): apply "
+        "rate (of the audio latent too, when connected; its samples are unchanged). Then sample again with "
+        "Sampler (video + audio), schedule stage2. Image conditions and noise masks of the small latent are dropped (logged): apply "
         "Image Condition (keyframe) again on the upsampled latent, at full size."
     )
     RETURN_TYPES = ("LATENT", "LATENT")
