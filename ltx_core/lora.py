@@ -34,9 +34,13 @@ rounds each fused weight back to float8 stochastically; on the CPU it adds in th
 
 from __future__ import annotations
 
+import ctypes
 import logging
+import math
+import mmap
 import os
 import re
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -318,7 +322,8 @@ def _is_linear_weight(name: str, p: torch.Tensor) -> bool:
 
 def _read_factor(lora: LoraFile, key: str) -> torch.Tensor:
     t = lora.file.read(key)
-    if not torch.isfinite(t).all():
+    # One pass: the sum is finite unless an entry is not (or, rarely, finite entries overflow float32; then look).
+    if not math.isfinite(t.sum(dtype=torch.float32).item()) and not torch.isfinite(t).all():
         raise CheckpointError(f"'{lora.name}': '{key}' contains NaN or infinite values; the file is damaged")
     return t
 
@@ -513,11 +518,11 @@ def merged_state_dict(model: nn.Module, stack: Sequence[AppliedLora]) -> dict[st
 # -- fusing into the weights (for a caller that owns the model alone) -------------------------------------------------
 
 # Bytes of float32 work per step of a fusion that needs a buffer (float8 storage; weights stored away from the compute
-# device): that many rows of one weight at a time, far below one layer of a released model (a 4096x4096 layer is 64
-# MiB in float32). Each step is several passes over its slice; on a CPU shared with other work every pass waits for
-# its threads to be scheduled, so steps of a few cache-sized MiB lost to the reference's fewer, larger passes (bench/
-# lora.py): 16 MiB on the CPU; 64 MiB elsewhere keeps a GPU busy.
-FUSE_SLICE_BYTES = {"cpu": 2**24, "other": 2**26}
+# device): that many rows of one weight at a time, half a 4096x4096 layer (64 MiB in float32), so the most a fusion
+# holds is well under what ltx-core's (a bfloat16 copy of the layer and its change) does. Fewer, larger steps beat
+# cache-sized ones on a CPU shared with other work, where each pass over a slice waits for all its threads to be
+# scheduled (bench/lora.py: with 2 MiB slices the fusion took up to twice the reference's time on a busy machine).
+FUSE_SLICE_BYTES = {"cpu": 2**25, "other": 2**26}
 
 
 def fuse_loras_(model: nn.Module, stack: Sequence[AppliedLora]) -> int:
@@ -538,10 +543,10 @@ def fuse_loras_(model: nn.Module, stack: Sequence[AppliedLora]) -> int:
       weight lives away from the compute device), so the sum is rounded once to the stored dtype. When every LoRA
       at a weight has the same strength · scale it is addmm's ``alpha`` and the factors are used as stored; else
       each ``B`` is multiplied by its own in float32 and rounded once to the stored dtype.
-    * float8 storage, a slice of rows at a time: dequantised to float32 (times the row scales when the weight has
-      them), the product added in float32, the sum rounded back to float8 to nearest, ties to even (torch's cast).
-      The fused weight is within half a float8 unit in the last place of the exact sum (plus float32's rounding of
-      the sum, ~2^-24 relative). A row whose sum outgrows the format's range under its scale gets a larger scale
+    * float8 storage, a slice of rows at a time: the stored values decoded to float32, the product (divided by the
+      row scales when the weight has them, so the sum is in stored units) added in float32, the sum rounded back to
+      float8 to nearest, ties to even (torch's cast). The fused weight is within half a float8 unit in the last
+      place of the exact sum (plus float32's rounding of the sum, ~2^-24 relative). A row whose sum outgrows the format's range under its scale gets a larger scale
       (``max |row| / largest float8``; a weight stored without scales gets scales of 1 but for that row), so
       nothing saturates. ltx-core instead adds in bfloat16 before rounding on the CPU, stochastically on CUDA.
     """
@@ -589,6 +594,7 @@ def _slice_rows(in_features: int, device: torch.device) -> int:
 
 def _fuse_float(weight: torch.Tensor, factors: list, device: torch.device) -> None:
     up, down, alpha = _fuse_factors(factors, device, weight.dtype)
+    _prefault_for_writing(weight)
     if weight.device == device:
         weight.addmm_(up, down, alpha=alpha)
         return
@@ -613,19 +619,19 @@ def _fuse_float8(
     out_features, in_features = weight.shape
     rows = min(_slice_rows(in_features, device), out_features)
     work = torch.empty(rows, in_features, dtype=torch.float32, device=device)
-    bits = torch.empty(rows, in_features, dtype=torch.int16) if device.type == "cpu" else None
+    _prefault_for_writing(weight)
     for start in range(0, out_features, rows):
         stop = min(start + rows, out_features)
         part, slice_work = weight[start:stop], work[: stop - start]
-        if bits is None:
+        if device.type == "cpu":  # W times a power of two, which the product's beta (exact) takes back
+            beta = 1 / _float8_to_float32(part, slice_work)
+        else:
             slice_work.copy_(part.to(device, non_blocking=True))
-            stored_units = 1.0
-        else:  # W / 2^8 for e4m3fn: the product's beta (a power of two, exact) scales it back
-            stored_units = _float8_to_float32(part, slice_work, bits[: stop - start])
-        slice_work.addmm_(up[start:stop], down, beta=stored_units, alpha=alpha)
-        low, high = torch.aminmax(slice_work)
-        if max(high.item(), -low.item()) > largest:
-            # Rows past the format's range get a larger scale (new max |row| = the largest float8).
+            beta = 1.0
+        slice_work.addmm_(up[start:stop], down, beta=beta, alpha=alpha)
+        if _magnitude(slice_work) > largest:
+            # Rows past the format's range get a larger scale (new max |row| = the largest float8). Row-wise amax
+            # and amin: torch's row-wise aminmax is ~15x slower on the CPU.
             amax = torch.maximum(slice_work.amax(dim=1, keepdim=True), slice_work.amin(dim=1, keepdim=True).neg_())
             grow = amax.div_(largest).clamp_(min=1)
             if scale is None:
@@ -642,22 +648,54 @@ def _fuse_float8(
         part.copy_(slice_work)
 
 
-def _float8_to_float32(q: torch.Tensor, out: torch.Tensor, bits: torch.Tensor) -> float:
-    """Write float8 ``q``'s exact values (CPU), divided by the returned power of two, into float32 ``out``, through
-    ``bits``, an int16 buffer of its shape; e4m3fn's NaN codes come out as +-480 (times the factor), not NaN.
+_MADV_POPULATE_WRITE = getattr(mmap, "MADV_POPULATE_WRITE", 23)  # Linux >= 5.14
+_madvise: Any = None
 
-    Torch converts float8 on the CPU one element at a time. Float8's bits are float16's shifted: e5m2 is float16 with
-    its low byte cut off, and e4m3fn's exponent and mantissa sit 7 bits up in a float16, whose exponent bias is 8
-    binades more (so times 2^8), subnormals included. Shifting as int16 and converting from float16 (vectorised)
-    is ~10x faster. The sign comes by sign extension from int8; e4m3fn's shift by 7 also smears it into float16's
-    top exponent bit, which the mask clears."""
+
+def _prefault_for_writing(t: torch.Tensor) -> None:
+    """Make the pages under CPU tensor ``t`` private and writable in one system call (Linux's MADV_POPULATE_WRITE).
+
+    A loaded checkpoint's tensors are views of a private map of the file (:mod:`.checkpoint`): written in place,
+    each page takes two faults, one to map it and one to copy it on the write, which cost several times the fusion
+    itself (bench/lora.py's load cases: ~2 s against ~0.4 s for 830 MiB of bfloat16 weights). For memory that is
+    already the process's own the call changes nothing. Best effort: skipped where the call is missing (another
+    system, a kernel before 5.14) or refused."""
+    global _madvise
+    if t.device.type != "cpu" or not sys.platform.startswith("linux") or t.numel() == 0:
+        return
+    if _madvise is None:
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+            _madvise = libc.madvise
+        except (OSError, AttributeError):
+            _madvise = False
+    if _madvise:
+        start = t.data_ptr() // mmap.PAGESIZE * mmap.PAGESIZE
+        _madvise(start, t.data_ptr() + t.numel() * t.element_size() - start, _MADV_POPULATE_WRITE)
+
+
+def _magnitude(t: torch.Tensor) -> float:
+    low, high = torch.aminmax(t)
+    return max(high.item(), -low.item())
+
+
+def _float8_to_float32(q: torch.Tensor, out: torch.Tensor) -> float:
+    """Write float8 ``q``'s values (CPU) times the returned power of two into float32 ``out``, exactly (the NaN
+    codes come out finite).
+
+    Torch converts float8 on the CPU one element at a time (~2 ns each); as bits it takes three vectorised passes
+    in ``out``'s own memory: each code sign-extended to int32, shifted so that its exponent and mantissa sit at the
+    bottom of float32's exponent and the top of its mantissa, and the sign bits the shift smeared below bit 31
+    cleared. Read as float32 that is the value times 2^-120 (e4m3fn, exponent bias 7) or 2^-112 (e5m2, bias 15):
+    float32 has the same layout with bias 127, its denormals matching float8's subnormals."""
+    bits = out.view(torch.int32)
     bits.copy_(q.view(torch.int8))
     if q.dtype == torch.float8_e5m2:
-        out.copy_(bits.bitwise_left_shift_(8).view(torch.float16))
-        return 1.0
-    bits.bitwise_left_shift_(7).bitwise_and_(~0x4000)
-    out.copy_(bits.view(torch.float16))
-    return 2.0**8
+        bits.bitwise_left_shift_(21).bitwise_and_(~0x70000000 & ~0x1FFFFF)
+        return 2.0**-112
+    bits.bitwise_left_shift_(20).bitwise_and_(~0x78000000 & ~0xFFFFF)
+    return 2.0**-120
 
 
 def _first(items: Sequence[str], n: int) -> str:
