@@ -18,6 +18,10 @@ and denoises at full size without guidance, with any image condition encoded aga
 from one generator seeded with ``seed``, drawn in the order ltx-pipelines' distilled pipeline draws it (stage-1
 video, audio, stage-2 video, audio).
 
+A long video (:mod:`.chain`, ``generate --seconds``) uses the same pieces one segment at a time:
+:meth:`Pipeline.sample_latents` (a one-stage run's sampling, here from an extension's latents with its kept
+overlap), :meth:`Pipeline.iter_frames` (the video decode, streamed) and :meth:`Pipeline.decode_waveform`.
+
 LoRAs (``Pipeline.load(..., loras=[(path, strength)], stage2_loras=[...])``): ``loras`` change the transformer in
 every stage, ``stage2_loras`` in stage 2 only, on top of ``loras`` (the official dev recipe: stage 2 adds the
 distilled LoRA at 1.0, ltx-pipelines' ``--distilled-lora``). :meth:`Pipeline.load` loaded the transformer itself
@@ -33,7 +37,7 @@ import dataclasses
 import functools
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -750,7 +754,6 @@ class Pipeline:
         crf = default_image_crf(self.variant) if image_crf is None else image_crf
         condition = dict(image=image, frame=image_frame, strength=image_strength, crf=crf, frames=frames)
         sigmas = self.sigmas(schedule, steps)
-        video_guidance, audio_guidance = self.guidance(schedule)
         generator = torch.Generator("cpu").manual_seed(seed)
         stage_1 = "stage 1" if two_stage else "denoise"
         stage_h, stage_w = (height // 2, width // 2) if two_stage else (height, width)
@@ -774,31 +777,20 @@ class Pipeline:
                 )
         elif self.stage2_loras:
             log.warning("the stage-2 LoRAs (%s) are not used: this run has one stage", _named(self.stage2_loras))
-        latent_frames, latent_h, latent_w = video_latent_shape(frames, stage_h, stage_w)
-        video = torch.zeros(1, 128, latent_frames, latent_h, latent_w)
-        audio = torch.zeros(1, 8, audio_latent_length(frames, frame_rate), 16)
-        conditions = self.image_conditions(**condition, height=stage_h, width=stage_w)
-        # ltx-pipelines 1.2.0 takes the ancestral step in LTX-2.5's distilled stage 1 (its noise from seed + 10000,
-        # not from the run's generator, whose sequence stage 2 and the decoder continue); stage 2 is always Euler.
-        stepper = default_sampler(self.variant, schedule)
-        if stepper != "euler":
-            log.info("%s samples with the %s step (the release's recipe)", stage_1, stepper)
-        video, audio = sample(
-            self._velocity_model(self.loras),
+        video, audio = self.empty_latents(frames, stage_h, stage_w, frame_rate)
+        video, audio = self.sample_latents(
+            positive,
+            negative,
             video,
+            audio,
             frame_rate=frame_rate,
-            positive=positive,
-            negative=negative,
-            sigmas=sigmas,
-            video_guidance=video_guidance,
-            audio_guidance=audio_guidance,
-            audio_latent=audio,
-            conditions=conditions,
-            noise=_draw_noise(generator, video, audio, conditions, frame_rate),
-            device=self.device,
-            callback=self._progress(report, stage_1, len(sigmas) - 1),
-            sampler=stepper,
+            schedule=schedule,
+            steps=steps,
             seed=seed,
+            generator=generator,
+            conditions=self.image_conditions(**condition, height=stage_h, width=stage_w),
+            report=report,
+            stage=stage_1,
         )
         if not two_stage:
             return self.decode(video, audio, frame_rate, frames, report, **self._decode_noise(generator))
@@ -830,6 +822,69 @@ class Pipeline:
         audio = stage_1_audio if stage2_audio == "keep" else audio
         return self.decode(video, audio, frame_rate, frames, report, **self._decode_noise(generator))
 
+    @staticmethod
+    def empty_latents(frames: int, height: int, width: int, frame_rate: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """Zero video ``[1, 128, F, H, W]`` and audio ``[1, 8, T, 16]`` latents of a clip (what sampling starts from
+        where nothing is kept)."""
+        latent_frames, latent_h, latent_w = video_latent_shape(frames, height, width)
+        video = torch.zeros(1, 128, latent_frames, latent_h, latent_w)
+        return video, torch.zeros(1, 8, audio_latent_length(frames, frame_rate), 16)
+
+    def sample_latents(
+        self,
+        positive: TextContexts,
+        negative: TextContexts | None,
+        video: torch.Tensor,
+        audio: torch.Tensor,
+        *,
+        frame_rate: float,
+        schedule: str,
+        steps: int | None,
+        seed: int,
+        generator: torch.Generator,
+        conditions: Sequence = (),
+        video_mask: torch.Tensor | None = None,
+        audio_mask: torch.Tensor | None = None,
+        report: Report | None = None,
+        stage: str = "denoise",
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One guided sampling pass (a one-stage run, or stage 1 of two) from ``video`` / ``audio`` under
+        ``schedule``'s sigmas and guidance, with the ``loras`` of every stage. The noise is ``generator``'s next
+        (video then audio, as :func:`_draw_noise`); ``video_mask`` ``[B, F*H*W]`` / ``audio_mask`` ``[B, T]`` (1:
+        generate, 0: keep, as :func:`~.sampling.sample`) keep tokens of the start latents, e.g. an extension's
+        overlap. Returns the latents, float32 on the CPU."""
+        report = report or (lambda stage, done, total: None)
+        sigmas = self.sigmas(schedule, steps)
+        video_guidance, audio_guidance = self.guidance(schedule)
+        conditions = list(conditions)
+        # ltx-pipelines 1.2.0 takes the ancestral step in LTX-2.5's distilled stage 1 (its noise from seed + 10000,
+        # not from the run's generator, whose sequence stage 2 and the decoder continue); stage 2 is always Euler,
+        # and so is a retake (a video noise mask), as in its retake pipeline and as LTX Sampler does.
+        stepper = default_sampler(self.variant, schedule)
+        if video_mask is not None:
+            stepper = "euler"
+        if stepper != "euler":
+            log.info("%s samples with the %s step (the release's recipe)", stage, stepper)
+        return sample(
+            self._velocity_model(self.loras),
+            video,
+            frame_rate=frame_rate,
+            positive=positive,
+            negative=negative,
+            sigmas=sigmas,
+            video_guidance=video_guidance,
+            audio_guidance=audio_guidance,
+            audio_latent=audio,
+            video_mask=video_mask,
+            audio_mask=audio_mask,
+            conditions=conditions,
+            noise=_draw_noise(generator, video, audio, conditions, frame_rate),
+            device=self.device,
+            callback=self._progress(report, stage, len(sigmas) - 1),
+            sampler=stepper,
+            seed=seed,
+        )
+
     def _decode_noise(self, generator: torch.Generator) -> dict:
         # Only the diffusion decoder draws from the run's generator (see decode).
         return {"generator": generator} if self.video_vae.is_diffusion else {}
@@ -856,25 +911,61 @@ class Pipeline:
         the run's generator, continuing after the sampling noise; its steps are the file's
         ``default_num_inference_steps``)."""
         from . import tiling
-        from .audio import decode_audio, trim_to_duration
+        from .audio import trim_to_duration
+
+        pixels = tiling.decode(
+            self.video_vae, video.to(self.device), **self._decode_arguments(video, report, generator)
+        )
+        rgb = to_uint8(pixels[0].permute(1, 2, 3, 0))  # [F, H, W, 3]
+        report("audio decode", 0, 1)
+        waveform = self.decode_waveform(audio)
+        report("audio decode", 1, 1)
+        sample_rate = int(self.vocoder.sample_rate)
+        waveform = trim_to_duration(waveform, sample_rate, frames / frame_rate)
+        return Generated(rgb.cpu()[:frames], frame_rate, waveform, sample_rate)
+
+    def iter_frames(
+        self,
+        video: torch.Tensor,
+        report: Report | None = None,
+        generator: torch.Generator | None = None,
+        stage: str = "video decode",
+    ) -> Iterator[tuple[int, torch.Tensor]]:
+        """The video latent's frames as the decoder finishes them: ``(first frame, frames [n, H, W, 3])`` runs,
+        floats in -1..1 on the pipeline's device, decoded as :meth:`decode` decodes (:func:`to_uint8` makes its
+        pixels of them). A run may repeat frames sent before (the decoder retried with smaller tiles after running
+        out of memory): write them by position."""
+        from . import tiling
+
+        report = report or (lambda stage, done, total: None)
+        arguments = self._decode_arguments(video, report, generator, stage)
+        for start, frames in tiling.iter_decode(self.video_vae, video.to(self.device), **arguments):
+            yield start, frames[0].permute(1, 2, 3, 0)
+
+    def decode_waveform(self, audio: torch.Tensor) -> torch.Tensor:
+        """An audio latent ``[1, 8, T, 16]`` -> its whole decoded waveform ``[2, N]`` float32 on the CPU, at the
+        vocoder's ``sample_rate`` (not trimmed: it runs a few ms short of or past its video)."""
+        from .audio import decode_audio
+
+        return decode_audio(self.audio_vae, self.vocoder, audio.to(self.device))[0].float().cpu()
+
+    def _decode_arguments(
+        self, video: torch.Tensor, report: Report, generator: torch.Generator | None, stage: str = "video decode"
+    ) -> dict:
+        """The tiling and noise the video decode uses (:func:`~.tiling.iter_decode`'s arguments): tiles planned
+        within the device's work budget; the conv decoder's noise from a generator seeded 0, the diffusion
+        decoder's from ``generator``."""
+        from . import tiling
 
         vae = self.video_vae
         plan = tiling.choose_decode_tiling(vae.decoder_config, video.shape, _work_budget(self.device), self.dtype)
         noise = generator if vae.is_diffusion and generator is not None else torch.Generator("cpu").manual_seed(0)
-        pixels = tiling.decode(
-            vae,
-            video.to(self.device),
-            plan,
-            noise=noise,
-            progress=lambda done, total: report("video decode", done, total),
-        )
-        rgb = ((pixels[0].float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)  # [3, F, H, W]
-        report("audio decode", 0, 1)
-        waveform = decode_audio(self.audio_vae, self.vocoder, audio.to(self.device))[0].float().cpu()
-        report("audio decode", 1, 1)
-        sample_rate = int(self.vocoder.sample_rate)
-        waveform = trim_to_duration(waveform, sample_rate, frames / frame_rate)
-        return Generated(rgb.permute(1, 2, 3, 0).cpu()[:frames], frame_rate, waveform, sample_rate)
+        return dict(tiling=plan, noise=noise, progress=lambda done, total: report(stage, done, total))
+
+
+def to_uint8(pixels: torch.Tensor) -> torch.Tensor:
+    """Decoded pixels in -1..1 -> uint8 0..255, as a video file stores them."""
+    return ((pixels.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
 
 
 def _lora_identity(lora: LoraFile, strength: float) -> tuple:
