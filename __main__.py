@@ -7,6 +7,7 @@
     python -m ltx_av generate --two-stage --checkpoint ltx-2.3-22b-dev.safetensors \
         --upsampler ltx-2.3-spatial-upscaler-x2-1.1.safetensors --gemma gemma-3-12b-it/ --prompt "..." \
         --stage2-lora ltx-2.3-22b-distilled-lora-384.safetensors [--lora my-style.safetensors:0.8]
+    python -m ltx_av generate --seconds 30 --prompt "a red car drives out of a city" --prompt "... along the coast"
     python -m ltx_av make-tiny-models ComfyUI/models
 
 Without --checkpoint the run uses a tiny built-in model with random weights (no downloads, seconds on a CPU): the
@@ -176,6 +177,8 @@ class Plan:
     loras: list[tuple[str, float]] = field(default_factory=list)  # --lora: (file, strength), every stage
     stage2_loras: list[tuple[str, float]] = field(default_factory=list)  # --stage2-lora: stage 2 only
     split: object = None  # LTX-2.5: the pipeline's SplitFiles (every part's file, checked)
+    prompts: list[str] = field(default_factory=list)  # --prompt, every value (a long video: one per segment)
+    chain: object = None  # --seconds: the long video's ChainPlan (its segments); None: one clip of `frames`
 
 
 def _check_device(text: str | None, *, tiny: bool) -> str:
@@ -507,6 +510,8 @@ def plan_generate(args: argparse.Namespace) -> Plan:
         raise Refused(
             "--upsampler", "is only used with --checkpoint (the built-in tiny model brings its own tiny upsampler)"
         )
+    prompts = args.prompt or [DEFAULT_PROMPT]
+    chain = _plan_chain(args, prompts)
 
     width, height, frames, steps = TINY_SIZES if tiny else CHECKPOINT_SIZES
     if tiny and args.two_stage:
@@ -514,6 +519,8 @@ def plan_generate(args: argparse.Namespace) -> Plan:
     width = args.width if args.width is not None else width
     height = args.height if args.height is not None else height
     frames = args.frames if args.frames is not None else frames
+    if chain is not None:  # every segment is checked as a clip of its own: the longest stands for them all
+        frames = max(segment.frames for segment in chain.segments)
     if args.steps is not None:
         steps = args.steps
     elif args.schedule == "distilled":
@@ -523,7 +530,7 @@ def plan_generate(args: argparse.Namespace) -> Plan:
         "negative_prompt": "--negative-prompt",
         "width": "--width",
         "height": "--height",
-        "frames": "--frames",
+        "frames": "--frames" if chain is None else "--segment-seconds",
         "frame_rate": "--fps",
         "steps": "--steps",
         "schedule": "--schedule",
@@ -537,7 +544,7 @@ def plan_generate(args: argparse.Namespace) -> Plan:
         negative = TINY_NEGATIVE_PROMPT if tiny else DEFAULT_NEGATIVE_PROMPT
     try:
         request = check_request(
-            prompt=args.prompt,
+            prompt=prompts[0],
             negative_prompt=negative,
             width=width,
             height=height,
@@ -546,7 +553,7 @@ def plan_generate(args: argparse.Namespace) -> Plan:
             steps=steps,
             schedule=args.schedule,
             seed=args.seed,
-            image_frame=args.image_frame if args.image_frame is not None else 0,
+            image_frame=args.image_frame if args.image_frame is not None and chain is None else 0,
             two_stage=args.two_stage,
             stage2_audio=args.stage2_audio or "refine",
             names=names,
@@ -556,6 +563,9 @@ def plan_generate(args: argparse.Namespace) -> Plan:
         if flag is None:
             raise
         raise _flagged(flag, e) from None
+    if chain is not None:
+        _check_chain(args, chain, prompts)
+        request["image_frame"] = args.image_frame or 0  # a frame of the whole video, checked against its length
     try:
         threads = checks.integer(args.threads, "--threads", minimum=1, maximum=1024)
     except InputError as e:
@@ -567,7 +577,7 @@ def plan_generate(args: argparse.Namespace) -> Plan:
             f"blocks streams the transformer's blocks from system RAM to a GPU one at a time; the device is {device}, "
             "where the weights already live in system RAM (leave --offload out, or add --device cuda)",
         )
-    _check_memory(request)
+    _check_memory(request, "--frames" if chain is None else "--segment-seconds")
     output, new_folders = _check_output(args.output)
     checkpoint, variant, upsampler, transformer_config = (None, args.variant or "LTX-2.3", None, None)
     split = None
@@ -608,13 +618,95 @@ def plan_generate(args: argparse.Namespace) -> Plan:
         image=image,
         output=output,
         new_folders=new_folders,
+        prompts=prompts,
+        chain=chain,
         **request,
     )
 
 
-def _check_memory(request: dict) -> None:
+def _plan_chain(args: argparse.Namespace, prompts: list[str]):
+    """--seconds: the long video's segments (a ChainPlan), its flags checked against the others; None without
+    --seconds, whose own flags are then refused."""
+    from .ltx_core import checks
+    from .ltx_core.chain import plan_chain
+    from .ltx_core.pipeline import MAX_FRAME_RATE
+
+    if args.seconds is None:
+        for flag, value in (("--segment-seconds", args.segment_seconds), ("--overlap-seconds", args.overlap_seconds)):
+            if value is not None:
+                raise Refused(
+                    flag, "is only used with --seconds (a long video in segments); add --seconds or leave it out"
+                )
+        if len(prompts) > 1:
+            raise Refused(
+                "--prompt",
+                f"was given {len(prompts)} times; several prompts are for the segments of a long video: add --seconds, "
+                "or give one --prompt",
+            )
+        return None
+    if args.frames is not None:
+        raise Refused(
+            "--frames",
+            "sets the length of a single clip; with --seconds the video lasts --seconds, in segments of "
+            "--segment-seconds: leave --frames out",
+        )
+    if args.two_stage:
+        raise Refused(
+            "--two-stage",
+            "is not supported with --seconds: a long video's segments are sampled in one stage; leave --two-stage out, "
+            "or make a single clip",
+        )
+    try:
+        fps = checks.number(args.fps, "--fps", above=0.0, maximum=MAX_FRAME_RATE)
+        return plan_chain(
+            args.seconds,
+            fps,
+            5.0 if args.segment_seconds is None else args.segment_seconds,
+            1.0 if args.overlap_seconds is None else args.overlap_seconds,
+            names={
+                "seconds": "--seconds",
+                "segment_seconds": "--segment-seconds",
+                "overlap_seconds": "--overlap-seconds",
+            },
+        )
+    except InputError as e:
+        raise _flagged(str(e).split(" ", 1)[0].rstrip(":"), e) from None
+
+
+def _check_chain(args: argparse.Namespace, chain, prompts: list[str]) -> None:
+    """What a long video asks of --prompt, --seed and --image-frame, given its segments."""
+    from .ltx_core import checks
+    from .ltx_core.sampling import MAX_SEED
+
+    count = len(chain.segments)
+    if len(prompts) > count:
+        raise Refused(
+            "--prompt",
+            f"was given {len(prompts)} times but the video has {count} segment(s) ({chain.describe()[0]}); give at "
+            f"most {count}, or a longer --seconds",
+        )
+    for text in prompts[1:]:
+        try:
+            checks.text(text, "--prompt")
+        except InputError as e:
+            raise _flagged("--prompt", e) from None
+    if args.seed > MAX_SEED - (count - 1):
+        raise Refused(
+            "--seed",
+            f"is {args.seed}; segment i uses --seed + i - 1, so the {count} segments need seeds up to "
+            f"{args.seed + count - 1}, past the largest, {MAX_SEED}: at most {MAX_SEED - count + 1}",
+        )
+    if args.image_frame is not None:
+        try:
+            checks.integer(args.image_frame, "--image-frame", minimum=-chain.frames, maximum=chain.frames - 1)
+        except InputError as e:
+            raise _flagged("--image-frame", e) from None
+
+
+def _check_memory(request: dict, flag: str) -> None:
     """Refuse a size whose decoded frames alone (float32 pixels plus the uint8 copy written out) cannot fit the
-    memory available now, before minutes are spent sampling it."""
+    memory available now, before minutes are spent sampling it. A long video streams its frames into the file:
+    ``request`` is then its longest segment, named by ``flag``."""
     import torch
 
     from .ltx_core import checks
@@ -627,12 +719,12 @@ def _check_memory(request: dict) -> None:
         checks.fits_memory(
             needed,
             host.available_memory(torch.device("cpu")),
-            f"--frames {f} --width {w} --height {h}: the decoded video",
+            f"{f} frames of {w}x{h}: the decoded {'video' if flag == '--frames' else 'segment'}",
             where="system memory",
-            advice="make the video shorter or smaller",
+            advice=f"make the {'video' if flag == '--frames' else 'segments'} shorter or smaller",
         )
     except TooLargeError as e:
-        raise Refused("--frames", str(e)) from None
+        raise Refused(flag, str(e)) from None
 
 
 # -- running -----------------------------------------------------------------------------------------------------
@@ -686,6 +778,8 @@ def _generate(plan: Plan, console: Console) -> str:
                 loras=plan.loras,
                 stage2_loras=plan.stage2_loras,
             )
+        if plan.chain is not None:
+            return _generate_chain(plan, pipe, console, started)
         result = pipe.generate(
             plan.prompt,
             negative_prompt=plan.negative_prompt,
@@ -712,6 +806,51 @@ def _generate(plan: Plan, console: Console) -> str:
         f"{result.frames.shape[2]}x{result.frames.shape[1]} at {result.frame_rate:g} fps, {result.sample_rate} Hz "
         f"stereo audio) in {seconds:.1f} s"
     )
+    return plan.output
+
+
+def _generate_chain(plan: Plan, pipe, console: Console, started: float) -> str:
+    """--seconds: sample the segments one after another, then decode and join them straight into the file."""
+    from .ltx_core.chain import sample_chain, segment_prompts, write_chain
+
+    chain = plan.chain
+    log.info("long video: %s", "\n  ".join(chain.describe()))
+    sampled = sample_chain(
+        pipe,
+        chain,
+        prompts=plan.prompts,
+        negative_prompt=plan.negative_prompt,
+        width=plan.width,
+        height=plan.height,
+        steps=plan.steps,
+        schedule=plan.schedule,
+        seed=plan.seed,
+        image=plan.image,
+        image_frame=plan.image_frame,
+        report=console.progress,
+    )
+    replaced = os.path.exists(plan.output)
+    written = []
+    _write_atomically(plan, lambda path: written.append(write_chain(pipe, chain, sampled, path, console.progress)))
+    console.end_line()
+    made = written[0]
+    seconds = time.perf_counter() - started
+    print(
+        f"wrote {plan.output}{' (replaced the file there)' if replaced else ''} ({made.frames} frames "
+        f"{made.width}x{made.height} at {made.frame_rate:g} fps, {made.frames / made.frame_rate:.2f} s, "
+        f"{made.sample_rate} Hz stereo audio of {made.samples / made.sample_rate:.2f} s) in {seconds:.1f} s"
+    )
+    lines = chain.describe()
+    print(f"long video: {lines[0]}")
+    if len(chain.segments) == 1:
+        print(
+            f"--seconds {chain.seconds:g} is no longer than one segment (--segment-seconds {chain.segment_seconds:g}): "
+            "one segment, nothing joined"
+        )
+    numbers = {text: i + 1 for i, text in reversed(list(enumerate(plan.prompts)))}
+    for line, text in zip(lines[1:], segment_prompts(plan.prompts, len(chain.segments)), strict=True):
+        shown = text if len(text) <= 40 else text[:39] + "…"
+        print(f"{line}; prompt {numbers[text]} {shown!r}")
     return plan.output
 
 
@@ -822,7 +961,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     what = gen.add_argument_group("what to generate")
     what.add_argument(
-        "--prompt", default=DEFAULT_PROMPT, metavar="TEXT", help=f"the prompt (default: {DEFAULT_PROMPT!r})"
+        "--prompt",
+        action="append",
+        metavar="TEXT",
+        help="the prompt; with --seconds, repeat it for the segments in order, the last one going on for the rest "
+        f"(default: {DEFAULT_PROMPT!r})",
     )
     what.add_argument(
         "--negative-prompt",
@@ -837,7 +980,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--image-frame",
         type=int,
         metavar="N",
-        help="the frame --image becomes; negative counts from the end, -1 is the last (default: 0, the first)",
+        help="the frame --image becomes; negative counts from the end, -1 is the last; with --seconds, a frame of "
+        "the whole video (default: 0, the first)",
     )
     what.add_argument(
         "--width",
@@ -852,7 +996,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="a multiple of 32, of 64 with --two-stage (default: 512; 160 with the tiny model, 192 with --two-stage)",
     )
     what.add_argument(
-        "--frames", type=int, metavar="N", help="8k+1: 9, 17, ..., 121, ... (default: 121; 49 with the tiny model)"
+        "--frames",
+        type=int,
+        metavar="N",
+        help="the length of a single clip, 8k+1: 9, 17, ..., 121, ... (default: 121; 49 with the tiny model); a long "
+        "video's length is --seconds instead",
     )
     what.add_argument("--fps", type=float, default=24.0, metavar="RATE", help="frames per second (default: 24)")
     what.add_argument(
@@ -869,6 +1017,32 @@ def build_parser() -> argparse.ArgumentParser:
         "guidance that distilled checkpoints are trained for (default: ltx2)",
     )
     what.add_argument("--seed", type=int, default=0, metavar="N", help="noise seed, 0 to 2^64-1 (default: 0)")
+    long = gen.add_argument_group("long videos (segments chained with their sound, joined into one .mp4)")
+    long.add_argument(
+        "--seconds",
+        type=float,
+        metavar="S",
+        help="make a video of about S seconds (snapped to 8k+1 frames) in segments: the first lasts --segment-seconds, "
+        "each next one continues the last after its end, sharing --overlap-seconds of its picture and sound (kept as "
+        "they were) and adding --segment-seconds of new time, with its own --prompt and seed (--seed, --seed + 1, "
+        "...); the segments are cross-faded into one .mp4 with one continuous soundtrack, written as it decodes so "
+        "memory follows one segment. --image-frame then counts frames of the whole video. Not with --frames or "
+        "--two-stage; at most 3600 (default: off, one clip of --frames)",
+    )
+    long.add_argument(
+        "--segment-seconds",
+        type=float,
+        metavar="S",
+        help="with --seconds: the first segment's length and the new time each later one adds, snapped to whole "
+        "latent frames of 8; a shorter --seconds makes one segment (default: 5, as the long-video workflow)",
+    )
+    long.add_argument(
+        "--overlap-seconds",
+        type=float,
+        metavar="S",
+        help="with --seconds: the time each segment shares with the one before, snapped to 8k+1 frames (at least 9) "
+        "(default: 1: 25 frames at 24 fps)",
+    )
     two = gen.add_argument_group("two-stage generation (the official distilled recipe)")
     two.add_argument(
         "--two-stage",
