@@ -35,6 +35,7 @@ rounds each fused weight back to float8 stochastically; on the CPU it adds in th
 from __future__ import annotations
 
 import ctypes
+import functools
 import logging
 import math
 import mmap
@@ -45,6 +46,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -322,10 +324,29 @@ def _is_linear_weight(name: str, p: torch.Tensor) -> bool:
 
 def _read_factor(lora: LoraFile, key: str) -> torch.Tensor:
     t = lora.file.read(key)
-    # One pass: the sum is finite unless an entry is not (or, rarely, finite entries overflow float32; then look).
-    if not math.isfinite(t.sum(dtype=torch.float32).item()) and not torch.isfinite(t).all():
+    if not _all_finite(t):
         raise CheckpointError(f"'{lora.name}': '{key}' contains NaN or infinite values; the file is damaged")
     return t
+
+
+# A LoRA factor is small (rank x width). Torch works on one in a parallel region whose threads must all be scheduled
+# before it returns; on a CPU busy with other work that wait is several times the work itself, so these small
+# per-factor steps run in numpy, on the calling thread.
+
+
+def _all_finite(t: torch.Tensor) -> bool:
+    if t.device.type != "cpu" or t.dtype not in (torch.float32, torch.float16, torch.bfloat16, torch.float64):
+        return bool(torch.isfinite(t).all())
+    if t.dtype == torch.bfloat16:  # no numpy dtype: an exponent of all ones is an infinity or a NaN
+        return not bool(((t.contiguous().view(torch.int16).numpy() & 0x7F80) == 0x7F80).any())
+    return bool(np.isfinite(t.numpy()).all())
+
+
+def _as_float32(t: torch.Tensor, device: torch.device) -> torch.Tensor:
+    if t.device.type == "cpu" and device.type == "cpu" and t.dtype == torch.bfloat16:
+        # bfloat16 is float32's top half: widen the bits
+        return torch.from_numpy((t.contiguous().view(torch.int16).numpy().astype(np.int32) << 16).view(np.float32))
+    return t.to(device, torch.float32)
 
 
 def _shown_key(layer: LoraLayer) -> str:
@@ -576,13 +597,16 @@ def _fuse_factors(
 ) -> tuple[torch.Tensor, torch.Tensor, float]:
     """(up [out, R], down [R, in], alpha) with ``alpha · up @ down`` the stack's change of one weight."""
     coefficients = {c for _, _, c in factors}
+    as_dtype = (
+        functools.partial(_as_float32, device=device) if dtype == torch.float32 else lambda t: t.to(device, dtype)
+    )
     if len(coefficients) == 1:
         alpha = coefficients.pop()
-        ups = [u.to(device, dtype) for _, u, _ in factors]
+        ups = [as_dtype(u) for _, u, _ in factors]
     else:
         alpha = 1.0
-        ups = [(u.to(device, torch.float32) * c).to(dtype) for _, u, c in factors]
-    downs = [d.to(device, dtype) for d, _, _ in factors]
+        ups = [(_as_float32(u, device) * c).to(dtype) for _, u, c in factors]
+    downs = [as_dtype(d) for d, _, _ in factors]
     if len(factors) == 1:
         return ups[0], downs[0], alpha
     return torch.cat(ups, dim=1), torch.cat(downs, dim=0), alpha
@@ -616,6 +640,8 @@ def _fuse_float8(
         # The sum is formed in stored units (W / row scale), so each row's change is divided by its scale here, on
         # the small factor, instead of scaling every slice up and back down.
         up = up / scale.to(device, torch.float32)
+    # Without scales, a weight far enough inside the range cannot leave it: then no slice needs the check.
+    check = scale is not None or _float8_magnitude(weight) + _change_bound(up, down, alpha) >= largest * (1 - 2**-10)
     out_features, in_features = weight.shape
     rows = min(_slice_rows(in_features, device), out_features)
     work = torch.empty(rows, in_features, dtype=torch.float32, device=device)
@@ -629,7 +655,7 @@ def _fuse_float8(
             slice_work.copy_(part.to(device, non_blocking=True))
             beta = 1.0
         slice_work.addmm_(up[start:stop], down, beta=beta, alpha=alpha)
-        if _magnitude(slice_work) > largest:
+        if check and _magnitude(slice_work) > largest:
             # Rows past the format's range get a larger scale (new max |row| = the largest float8). Row-wise amax
             # and amin: torch's row-wise aminmax is ~15x slower on the CPU.
             amax = torch.maximum(slice_work.amax(dim=1, keepdim=True), slice_work.amin(dim=1, keepdim=True).neg_())
@@ -673,6 +699,28 @@ def _prefault_for_writing(t: torch.Tensor) -> None:
     if _madvise:
         start = t.data_ptr() // mmap.PAGESIZE * mmap.PAGESIZE
         _madvise(start, t.data_ptr() + t.numel() * t.element_size() - start, _MADV_POPULATE_WRITE)
+
+
+def _float8_magnitude(q: torch.Tensor) -> float:
+    """The largest |value| of float8 ``q`` (a NaN code counts as infinite), from its bytes: a float8's magnitude grows
+    with its code less the sign bit, and the sign bit makes a code negative as int8 and at least 128 as uint8. On the
+    CPU in numpy (one thread, see :func:`_all_finite`)."""
+    codes = q.view(torch.uint8)
+    if q.device.type == "cpu":
+        top_positive, top_code = int(codes.numpy().view(np.int8).max()), int(codes.numpy().max())
+    else:
+        top_positive, top_code = int(codes.view(torch.int8).max()), int(codes.max())
+    code = max(top_positive, top_code - 128)
+    value = torch.tensor([code], dtype=torch.uint8).view(q.dtype).float().item()
+    return value if math.isfinite(value) else math.inf
+
+
+def _change_bound(up: torch.Tensor, down: torch.Tensor, alpha: float) -> float:
+    """An upper bound of ``|alpha · up @ down|`` over all entries, from the factors alone."""
+    if up.device.type == "cpu":
+        reach = np.abs(down.numpy()).max(axis=1)
+        return abs(alpha) * float((np.abs(up.numpy()) * reach).sum(axis=1).max())
+    return abs(alpha) * (up.abs() * down.abs().amax(dim=1)).sum(dim=1).max().item()
 
 
 def _magnitude(t: torch.Tensor) -> float:

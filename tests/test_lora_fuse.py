@@ -23,7 +23,17 @@ from transformer_cases import make_case
 
 from ltx_av.ltx_core import InputError, pipeline, tiny
 from ltx_av.ltx_core.checkpoint import build_component
-from ltx_av.ltx_core.lora import AppliedLora, _float8_to_float32, bind_lora, fuse_loras_, read_lora
+from ltx_av.ltx_core.lora import (
+    AppliedLora,
+    _all_finite,
+    _as_float32,
+    _change_bound,
+    _float8_magnitude,
+    _float8_to_float32,
+    bind_lora,
+    fuse_loras_,
+    read_lora,
+)
 from ltx_av.ltx_core.offload import FLOAT8, dequantize_float8, place_weights
 from ltx_av.ltx_core.transformer import AudioVideoTransformer
 
@@ -212,6 +222,30 @@ def test_the_float8_decoding_is_exact_for_every_code(dtype):
     finite = expected.isfinite()
     assert torch.equal(out[finite] / factor, expected[finite])
     assert finite.sum() == (254 if dtype == torch.float8_e4m3fn else 248)
+
+
+def test_the_float8_range_check_bounds_are_tight_and_safe():
+    g = torch.Generator().manual_seed(1)
+    for sign in (1, -1):
+        weights = (torch.randn(64, 48, generator=g) * 3).abs() * sign
+        weights[7, 9] = -sign * 1.0  # the other sign, smaller
+        q = weights.to(FLOAT8)
+        assert _float8_magnitude(q) == q.float().abs().max().item()
+    up, down = torch.randn(64, 4, generator=g), torch.randn(4, 48, generator=g)
+    bound = _change_bound(up, down, -0.7)
+    assert (0.7 * up @ down).abs().max() <= bound  # sum over the rank of |up| times the largest |down| of its row
+    assert bound == pytest.approx(0.7 * (up.abs() * down.abs().amax(dim=1)).sum(dim=1).max().item(), rel=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+def test_small_factor_steps_done_in_numpy_are_exact(dtype):
+    """Finiteness checks and the widening to float32 of LoRA factors run in numpy (no thread synchronisation)."""
+    factor = torch.randn(4, 37, generator=torch.Generator().manual_seed(0)).to(dtype)[:, 1:]  # not contiguous
+    assert _all_finite(factor) and torch.equal(_as_float32(factor, CPU), factor.float())
+    for bad in (float("nan"), float("inf"), -float("inf")):
+        damaged = factor.clone()
+        damaged[2, 5] = bad
+        assert not _all_finite(damaged)
 
 
 # -- block streaming ---------------------------------------------------------------------------------------------------
