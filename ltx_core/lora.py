@@ -22,10 +22,10 @@ Two ways to apply a stack of LoRAs:
   never modifies the model.
 
 With patches, nothing is merged into the model. Its tensors stay exactly as loaded, so one model can be shared by
-holders with different LoRAs or strengths, and changing a strength costs no reload. A :class:`LoraPatches` makes each patched
-weight when it is needed: block weights as the block runs (:class:`.offload.BlockWeights`: one block's patched
-weights exist at a time, two while the next block is prefetched on CUDA), the few outside the blocks once per
-forward. A patched weight is one ``addmm`` in the compute dtype: ``W + up @ down`` where ``up`` holds
+holders with different LoRAs or strengths, and changing a strength costs no reload. A :class:`LoraPatches` makes
+each patched weight when it is needed: block weights as the block runs (:class:`.offload.BlockWeights`: one
+block's patched weights exist at a time, two while the next block is prefetched on CUDA), the few outside the
+blocks once per forward. A patched weight is one ``addmm`` in the compute dtype: ``W + up @ down`` where ``up`` holds
 ``strength · scale · B`` of every LoRA of the stack side by side and ``down`` their ``A`` stacked, so the sum over
 the stack is a single product rounded once. ``W`` is taken after any float8 dequantisation and the result is never
 written back: no re-quantisation, so no rounding to float8 ever touches the LoRA's change (ltx-core, on CUDA,
@@ -567,9 +567,10 @@ def fuse_loras_(model: nn.Module, stack: Sequence[AppliedLora]) -> int:
     * float8 storage, a slice of rows at a time: the stored values decoded to float32, the product (divided by the
       row scales when the weight has them, so the sum is in stored units) added in float32, the sum rounded back to
       float8 to nearest, ties to even (torch's cast). The fused weight is within half a float8 unit in the last
-      place of the exact sum (plus float32's rounding of the sum, ~2^-24 relative). A row whose sum outgrows the format's range under its scale gets a larger scale
-      (``max |row| / largest float8``; a weight stored without scales gets scales of 1 but for that row), so
-      nothing saturates. ltx-core instead adds in bfloat16 before rounding on the CPU, stochastically on CUDA.
+      place of the exact sum (plus float32's rounding of the sum, ~2^-24 relative). A row whose sum outgrows the
+      format's range under its scale gets a larger scale (``max |row| / largest float8``; a weight stored without
+      scales gets scales of 1 but for that row), so nothing saturates. ltx-core instead adds in bfloat16 before
+      rounding on the CPU, stochastically on CUDA.
     """
     parts = _stack_parts(stack)
     placement = getattr(model, "placement", None)
@@ -640,7 +641,8 @@ def _fuse_float8(
         # The sum is formed in stored units (W / row scale), so each row's change is divided by its scale here, on
         # the small factor, instead of scaling every slice up and back down.
         up = up / scale.to(device, torch.float32)
-    # Without scales, a weight far enough inside the range cannot leave it: then no slice needs the check.
+    # Without scales, a weight far enough inside the range cannot leave it: then no slice needs the check (the
+    # margin covers float32's rounding of the sum).
     check = scale is not None or _float8_magnitude(weight) + _change_bound(up, down, alpha) >= largest * (1 - 2**-10)
     out_features, in_features = weight.shape
     rows = min(_slice_rows(in_features, device), out_features)
@@ -729,10 +731,10 @@ def _magnitude(t: torch.Tensor) -> float:
 
 
 def _float8_to_float32(q: torch.Tensor, out: torch.Tensor) -> float:
-    """Write float8 ``q``'s values (CPU) times the returned power of two into float32 ``out``, exactly (the NaN
-    codes come out finite).
+    """Write float8 ``q``'s values (CPU) times the returned power of two into float32 ``out``, exactly (codes of
+    NaN or infinity come out finite).
 
-    Torch converts float8 on the CPU one element at a time (~2 ns each); as bits it takes three vectorised passes
+    Torch converts float8 on the CPU one element at a time (several ns each); as bits it takes three vectorised passes
     in ``out``'s own memory: each code sign-extended to int32, shifted so that its exponent and mantissa sit at the
     bottom of float32's exponent and the top of its mantissa, and the sign bits the shift smeared below bit 31
     cleared. Read as float32 that is the value times 2^-120 (e4m3fn, exponent bias 7) or 2^-112 (e5m2, bias 15):
