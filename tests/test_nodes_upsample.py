@@ -47,7 +47,9 @@ def _upsampler(kind: str):
 
 def test_nodes_are_registered_and_list_the_folder(env):
     for cls in (LTXUpsamplerLoader, LTXLatentUpsample):
-        assert NODE_CLASS_MAPPINGS[cls.__name__] is cls and cls.DISPLAY_NAME and not cls.DISPLAY_NAME.startswith("LTX-AV")
+        assert (
+            NODE_CLASS_MAPPINGS[cls.__name__] is cls and cls.DISPLAY_NAME and not cls.DISPLAY_NAME.startswith("LTX-AV")
+        )
     assert LTXUpsamplerLoader.INPUT_TYPES()["required"]["upsampler_name"][0] == sorted(FILES.values())
 
 
