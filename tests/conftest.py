@@ -42,3 +42,15 @@ def variant(request) -> str:
 def tiny_checkpoint(tiny_checkpoints, variant) -> str:
     """Path of the tiny monolith of the current ``variant``."""
     return tiny_checkpoints[variant]
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny models are all overhead: one thread runs them as fast and does not collapse when the 2 cores are
+    shared with other work."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -37,14 +37,6 @@ def models(tmp_path_factory):
         yield paths
 
 
-@pytest.fixture
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _choices(cls, name: str) -> list[str]:
     return cls.INPUT_TYPES()["required"][name][0]
 

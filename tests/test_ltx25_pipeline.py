@@ -27,14 +27,6 @@ def models(tmp_path_factory):
     return files
 
 
-@pytest.fixture
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def test_the_stand_ins_are_split_ltx25_files(models):
     roles = {part: identify(path) for part, path in models.items() if part != "ltx-2.3"}
     assert {p: i.variant for p, i in roles.items()} == dict.fromkeys(roles, "LTX-2.5")

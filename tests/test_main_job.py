@@ -136,18 +136,6 @@ def test_make_tiny_models_writes_the_workflow_files(stand_ins):
     assert os.path.getsize(models / "checkpoints" / "ltx-2.3-22b-dev.safetensors") < 80 * 2**20
 
 
-@pytest.fixture
-def one_thread():
-    """Tiny models are all overhead: one thread runs them as fast and does not collapse when the 2 cores are
-    shared with other work."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def test_make_tiny_models_replaces_its_own_stand_ins(tmp_path, capsys, one_thread):
     from ltx_av.__main__ import main
 
