@@ -6,6 +6,12 @@ case's dtype; one forward at 512x768x49 (2,688 video tokens with the first laten
 51 audio tokens, 1,024 text tokens). Both sides report per-layer times (forward hooks on the blocks), so the
 48-layer figure extrapolates as ``other + 48 x per_layer``.
 
+The CPU cases build both sides in one process and time their calls in turns (``interleave``): on a shared 2-core
+machine a call's time drifts by +-30 % with the other tenants' load, which falls on both sides alike this way.
+
+``python -m bench.transformer profile [--dtype bfloat16] [--calls 3]``: where one block's time goes, ours and
+ltx-core's, on a 1-layer file of the same widths and tokens (see :func:`profile`).
+
 GPU cases (``--device cuda``): the full 48-layer LTX-2 model with random bfloat16 weights at 768x512x121
 (6,144 video + 126 audio tokens): resident (ours and ltx-core) and, ours only, with block streaming from pinned
 CPU memory and with float8 block storage. ``--quick`` shrinks widths and layers for a smoke run.
@@ -310,7 +316,219 @@ def cases(quick: bool, device: str, workdir: str) -> list[Case]:
             "bench.transformer:ours_from_file",
             "bench.transformer:ref_from_file",
             {"path": path, "dtype": dtype},
-            timeout=3600,
+            runs=5,
+            timeout=7200,
+            interleave=True,
         )
         for dtype in ("float32", "bfloat16")
     ]
+
+
+# -- where a block's time goes -----------------------------------------------------------------------------------
+
+# Sub-modules of a block, by the checkpoint names both implementations share.
+PARTS = (
+    ("attn1", "video self-attention"),
+    ("attn2", "video text cross-attention"),
+    ("audio_attn1", "audio self-attention"),
+    ("audio_attn2", "audio text cross-attention"),
+    ("audio_to_video_attn", "audio->video attention"),
+    ("video_to_audio_attn", "video->audio attention"),
+    ("ff", "video feed-forward"),
+    ("audio_ff", "audio feed-forward"),
+)
+
+# Operator kinds, by ATen name (self time, so nested calls count once).
+KINDS = (
+    ("GEMM (linear layers)", ("aten::addmm", "aten::mm", "aten::bmm", "aten::matmul", "aten::linear")),
+    ("attention kernel (SDPA)", ("scaled_dot_product",)),
+    ("dtype casts and copies", ("aten::copy_", "aten::_to_copy", "aten::clone", "aten::contiguous")),
+    ("GELU", ("aten::gelu",)),
+    ("gathers, concatenation", ("aten::index", "aten::cat", "aten::stack")),
+)
+ELEMENTWISE = "norms, modulation, RoPE, residual (elementwise)"
+
+
+def _kind(name: str) -> str:
+    for kind, prefixes in KINDS:
+        if any(name.startswith(p) or (p.startswith("scaled") and p in name) for p in prefixes):
+            return kind
+    return ELEMENTWISE
+
+
+class _PartClock:
+    """Wall time of each named sub-module and of the block around them, per call (forward hooks)."""
+
+    def __init__(self, block):
+        self.block_times: list[float] = []
+        self.part_times: dict[str, list[float]] = {name: [] for name, _ in PARTS}
+        self._start: dict[str, float] = {}
+        self._hooks = []
+        self._watch(block, "block")
+        for name, _ in PARTS:
+            if hasattr(block, name):
+                self._watch(getattr(block, name), name)
+
+    def _watch(self, module, name: str) -> None:
+        def pre(*_):
+            self._start[name] = time.perf_counter()
+
+        def post(*_):
+            elapsed = time.perf_counter() - self._start[name]
+            (self.block_times if name == "block" else self.part_times[name]).append(elapsed)
+
+        self._hooks += [module.register_forward_pre_hook(pre), module.register_forward_hook(post)]
+
+    def remove(self) -> None:
+        for h in self._hooks:
+            h.remove()
+
+
+class _KindClock:
+    """Self CPU time per operator kind inside the block, per profiled call: the block runs inside a
+    record_function range and each op counts where that range encloses it."""
+
+    NAME = "ltx_block"
+
+    def __init__(self, block):
+        self.block = block
+        self.calls: list[dict[str, float]] = []
+
+    def profiled(self, step):
+        marks = {}
+
+        def enter(*_):
+            marks["range"] = torch.autograd.profiler.record_function(self.NAME)
+            marks["range"].__enter__()
+
+        def leave(*_):
+            marks.pop("range").__exit__(None, None, None)
+
+        hooks = [self.block.register_forward_pre_hook(enter), self.block.register_forward_hook(leave)]
+        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+            step()
+        for h in hooks:
+            h.remove()
+        kinds: dict[str, float] = {}
+        for event in prof.events():
+            parent = event.cpu_parent
+            while parent is not None and parent.name != self.NAME:
+                parent = parent.cpu_parent
+            if parent is not None:
+                kind = _kind(event.name)
+                kinds[kind] = kinds.get(kind, 0.0) + event.self_cpu_time_total / 1e6
+        self.calls.append(kinds)
+
+
+def _profile_sides(steps: dict, blocks: dict, calls: int) -> dict:
+    """Both sides' calls in turns (the machine's drift falls on both alike): ``calls`` timed, then ``calls``
+    profiled; medians."""
+    for step in steps.values():
+        step()  # warm-up
+    clocks = {side: _PartClock(blocks[side]) for side in steps}
+    for _ in range(calls):
+        for step in steps.values():
+            step()
+    for clock in clocks.values():
+        clock.remove()
+    kinds = {side: _KindClock(blocks[side]) for side in steps}
+    for _ in range(calls):
+        for side, step in steps.items():
+            kinds[side].profiled(step)
+    out = {}
+    for side, clock in clocks.items():
+        used = {name: t for name, t in clock.part_times.items() if t}
+        names = sorted({k for call in kinds[side].calls for k in call})
+        out[side] = {
+            "block_s": statistics.median(clock.block_times),
+            "parts": {name: statistics.median(t) for name, t in used.items()},
+            "glue_s": statistics.median(b - sum(t[i] for t in used.values()) for i, b in enumerate(clock.block_times)),
+            "kinds": {k: statistics.median(call.get(k, 0.0) for call in kinds[side].calls) for k in names},
+        }
+    return out
+
+
+def profile(dtype: str = "bfloat16", calls: int = 3, sides: tuple[str, ...] = ("ours", "ref")) -> dict:
+    """One full-width LTX-2.3 block (the CPU case's widths and tokens), each side's own loader on the same file,
+    both in this process with their calls in turns: median wall time per sub-module (the block's own code, norms /
+    AdaLN modulation / residual updates, is the remainder), and the median operator kinds of profiled calls
+    (torch.profiler self CPU time, which the profiler itself inflates a little). Prints Markdown tables and returns
+    the figures."""
+    import importlib
+    import tempfile
+
+    from ltx_av.ltx_core.checkpoint import build_component
+    from ltx_av.ltx_core.transformer import AudioVideoTransformer
+
+    steps, blocks = {}, {}
+    with tempfile.TemporaryDirectory(prefix="ltx_av_profile_") as workdir:
+        path = os.path.join(workdir, "one-layer.safetensors")
+        config = transformer_config("LTX-2.3", 1, 32)
+        write_checkpoint(path, config)
+        for side in sides:
+            if side == "ours":
+                model = build_component(path, "transformer", AudioVideoTransformer, dtype=_dtype(dtype))
+                steps[side] = _ours_step(model, config, "cpu", _dtype(dtype))
+            elif side.startswith("before:"):
+                # another checkout of the pack importable under the package name after the colon (e.g. a git
+                # worktree of an earlier commit symlinked as ltx_av_before on PYTHONPATH): the same code path
+                package = side.split(":", 1)[1]
+                build = importlib.import_module(f"{package}.ltx_core.checkpoint").build_component
+                factory = importlib.import_module(f"{package}.ltx_core.transformer").AudioVideoTransformer
+                model = build(path, "transformer", factory, dtype=_dtype(dtype))
+                steps[side] = _ours_step(model, config, "cpu", _dtype(dtype))
+            else:
+                from ltx_core.model.transformer.modality import Modality
+
+                from reference import SingleGPUModelBuilder, transformer_cfg
+
+                builder = SingleGPUModelBuilder(
+                    model_class_configurator=transformer_cfg.LTXModelConfigurator,
+                    model_path=path,
+                    model_sd_ops=transformer_cfg.LTXV_MODEL_COMFY_RENAMING_MAP,
+                )
+                model = builder.build(device=torch.device("cpu"), dtype=_dtype(dtype)).eval()
+                steps[side] = _ref_step(model, config, "cpu", _dtype(dtype), Modality)
+            blocks[side] = model.transformer_blocks[0]
+    out = _profile_sides(steps, blocks, calls)
+    _print_profile(out, dtype)
+    return out
+
+
+def _print_profile(out: dict, dtype: str) -> None:
+    sides = list(out)
+    head = "| | " + " | ".join(f"{s} s | {s} %" for s in sides) + " |"
+    rule = "|---|" + "---:|---:|" * len(sides)
+    print(f"\nOne LTX-2.3 block, {dtype}, 2688 video + 51 audio + 1024 text tokens (median wall time):\n")
+    print(head.replace("| |", "| part |", 1))
+    print(rule)
+    for name, title in (*PARTS, ("glue", "norms, AdaLN modulation, residual (block code)")):
+        cells = []
+        for s in sides:
+            t = out[s]["glue_s"] if name == "glue" else out[s]["parts"].get(name, 0.0)
+            cells.append(f"{t:.3f} | {100 * t / out[s]['block_s']:.1f}")
+        print(f"| {title} | " + " | ".join(cells) + " |")
+    print("| **block** | " + " | ".join(f"**{out[s]['block_s']:.3f}** | 100" for s in sides) + " |")
+    print("\nOperator kinds inside the block (profiled calls, median self CPU time):\n")
+    print(head.replace("| |", "| kind |", 1))
+    print(rule)
+    kinds = [k for k, _ in KINDS] + [ELEMENTWISE]
+    for kind in kinds:
+        cells = []
+        for s in sides:
+            total = sum(out[s]["kinds"].values())
+            t = out[s]["kinds"].get(kind, 0.0)
+            cells.append(f"{t:.3f} | {100 * t / total:.1f}")
+        print(f"| {kind} | " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m bench.transformer")
+    parser.add_argument("what", choices=["profile"])
+    parser.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float32"])
+    parser.add_argument("--calls", type=int, default=3)
+    parser.add_argument("--sides", default="ours,ref")
+    args = parser.parse_args()
+    profile(args.dtype, args.calls, tuple(args.sides.split(",")))

@@ -20,6 +20,85 @@ def rms_norm(x: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
     return F.rms_norm(x, (x.shape[-1],), eps=eps)
 
 
+def rms_factor(x: torch.Tensor, eps: float) -> torch.Tensor:
+    """``rsqrt(mean(x^2) + eps)`` per row, ``[..., 1]``: what :func:`rms_norm` multiplies by.
+
+    One fused reduction over ``x`` instead of the square, mean and product passes (and two ``x``-sized temporaries)
+    of ``F.rms_norm``'s CPU path; the caller applies it where the result has to go anyway. The norm is rounded
+    once more than a mean of squares would be (relative 1e-7)."""
+    norm = torch.linalg.vector_norm(x, dim=-1, keepdim=True)
+    return (norm.square() / x.shape[-1] + eps).rsqrt()
+
+
+class Workspace:
+    """Activation buffers of one forward, reused by every block instead of allocated per operation.
+
+    A transformer block at full width produces tens of token-sized intermediates; fresh allocations of that size
+    are new pages every time on the CPU (faulted in at ~1 GB/s, slower than the arithmetic on them) and a source
+    of fragmentation elsewhere. Each *role* (``q``, ``o``, ``ff`` ...) lives in a *slot*, a byte buffer that grows
+    to the largest request and lives until the forward ends; roles never alive at the same time share a slot
+    (:data:`SLOTS`: the feed-forward's hidden layer and the attention's q/k/v, the RoPE spare and the output).
+    The caller owns the lifetimes: a role's content is valid until the next request of any role of its slot.
+
+    ``reuse=False`` hands out fresh tensors and tells callers to avoid in-place and ``out=`` forms (what autograd
+    needs when gradients are on)."""
+
+    # role -> slot, for the roles that share one (any other role is its own slot)
+    SLOTS = {"q": "big", "k": "big", "v": "big", "ff": "big", "rope": "o", "ctx": "kv", "v2a.kv": "kv"}
+
+    def __init__(self, reuse: bool = True):
+        self.reuse = reuse
+        self._slots: dict[tuple[str, torch.device], torch.Tensor] = {}
+
+    @classmethod
+    def for_call(cls) -> Workspace:
+        """A workspace that reuses buffers unless autograd is recording."""
+        return cls(reuse=not torch.is_grad_enabled())
+
+    def get(self, role: str, shape: tuple[int, ...], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+        return self.carve(role, [shape], dtype, device)[0]
+
+    def carve(
+        self, role: str, shapes: list[tuple[int, ...]], dtype: torch.dtype, device: torch.device
+    ) -> list[torch.Tensor]:
+        """Several tensors at once, one after another in the role's slot (all valid together)."""
+        if not self.reuse:
+            return [torch.empty(shape, dtype=dtype, device=device) for shape in shapes]
+        size = torch.empty((), dtype=dtype).element_size()
+        counts = [math.prod(shape) for shape in shapes]
+        key = (self.SLOTS.get(role, role), torch.device(device))
+        slot = self._slots.get(key)
+        if slot is None or slot.numel() < size * sum(counts):
+            self._slots.pop(key, None)  # release the smaller one before allocating its replacement
+            slot = self._slots[key] = torch.empty(size * sum(counts), dtype=torch.uint8, device=device)
+        flat = slot[: size * sum(counts)].view(dtype)
+        out, start = [], 0
+        for shape, count in zip(shapes, counts, strict=True):
+            out.append(flat[start : start + count].view(shape))
+            start += count
+        return out
+
+    def like(self, role: str, t: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
+        return self.get(role, tuple(t.shape), dtype or t.dtype, t.device)
+
+
+def linear(x: torch.Tensor, layer: nn.Linear, out: torch.Tensor | None = None) -> torch.Tensor:
+    """``layer(x)`` written into ``out`` (same kernel as ``F.linear``: ``addmm`` on the flattened tokens).
+
+    Reads the layer's weight and bias at call time, so weights swapped in by ``torch.func.functional_call`` (LoRA
+    patches, streamed or float8 blocks) are the ones used."""
+    if out is None:
+        return layer(x)
+    weight, bias = layer.weight, layer.bias
+    rows = x.reshape(-1, x.shape[-1])
+    flat = out.view(-1, weight.shape[0])
+    if bias is None:
+        torch.mm(rows, weight.t(), out=flat)
+    else:
+        torch.addmm(bias, rows, weight.t(), out=flat)
+    return out
+
+
 def sinusoidal_embedding(
     t: torch.Tensor, features: int = TIMESTEP_FEATURES, max_period: float = 10000.0
 ) -> torch.Tensor:
@@ -87,8 +166,30 @@ class FeedForward(nn.Module):
         super().__init__()
         self.net = nn.Sequential(GELUProjection(dim, dim * mult), nn.Identity(), nn.Linear(dim * mult, dim))
 
-    def forward(self, x: torch.Tensor, chunk_tokens: int | None = None) -> torch.Tensor:
-        """``chunk_tokens`` bounds the width-4x activation to that many tokens at a time (same result)."""
-        if chunk_tokens is None or x.shape[-2] <= chunk_tokens:
-            return self.net(x)
-        return torch.cat([self.net(part) for part in x.split(chunk_tokens, dim=-2)], dim=-2)
+    def forward(
+        self, x: torch.Tensor, chunk_tokens: int | None = None, workspace: Workspace | None = None
+    ) -> torch.Tensor:
+        """``chunk_tokens`` bounds the width-4x activation to that many tokens at a time (same result).
+
+        With a reusing ``workspace`` the hidden activation and the output are its ``ff`` and ``o`` buffers (the
+        output is valid until the next ``o`` request) and GELU runs in place."""
+        if workspace is None or not workspace.reuse:
+            if chunk_tokens is None or x.shape[-2] <= chunk_tokens:
+                return self.net(x)
+            return torch.cat([self.net(part) for part in x.split(chunk_tokens, dim=-2)], dim=-2)
+        up, down = self.net[0].proj, self.net[2]
+        x = x.contiguous()
+        out = workspace.get("o", (*x.shape[:-1], down.out_features), x.dtype, x.device)
+        # Tokens are independent rows here, so the pieces are row ranges of the flattened batch (as many rows as
+        # the chunked path above holds at once: chunk_tokens per batch item).
+        rows, flat = x.view(-1, x.shape[-1]), out.view(-1, down.out_features)
+        step = rows.shape[0]
+        if chunk_tokens is not None:
+            step = max(1, min(step, chunk_tokens * (rows.shape[0] // max(1, x.shape[-2]))))
+        for start in range(0, rows.shape[0], step):
+            stop = min(start + step, rows.shape[0])
+            hidden = workspace.get("ff", (stop - start, up.out_features), x.dtype, x.device)
+            linear(rows[start:stop], up, hidden)
+            torch.ops.aten.gelu_(hidden, approximate="tanh")
+            linear(hidden, down, flat[start:stop])
+        return out

@@ -91,3 +91,23 @@ def apply_rope(x: torch.Tensor, tables: RopeTables) -> torch.Tensor:
     pairs = x.unflatten(-1, (-1, 2))
     swapped = torch.stack((-pairs[..., 1], pairs[..., 0]), dim=-1).flatten(-2)
     return x * tables.cos + swapped * tables.sin
+
+
+def apply_rope_(x: torch.Tensor, tables: RopeTables, spare: torch.Tensor | None = None) -> torch.Tensor:
+    """:func:`apply_rope` in place on a contiguous ``x`` (same arithmetic, same result), returning ``x``.
+
+    Each pair's first channel is saved before it is overwritten, the only extra memory: ``spare`` (half of ``x``'s
+    elements, any shape) when given, else a new tensor."""
+    if tables.layout == "split":
+        b, t, h, half = tables.cos.shape
+        pairs = x.view(b, t, h, 2, half)
+        first, second = pairs[..., 0, :], pairs[..., 1, :]
+        cos, sin = tables.cos, tables.sin
+    else:
+        pairs = x.view(*x.shape[:-1], -1, 2)
+        first, second = pairs[..., 0], pairs[..., 1]
+        cos, sin = tables.cos[..., 0::2], tables.sin[..., 0::2]
+    saved = first.clone() if spare is None else spare.view(first.shape).copy_(first)
+    first.mul_(cos).addcmul_(second, sin, value=-1)
+    second.mul_(cos).addcmul_(saved, sin)
+    return x

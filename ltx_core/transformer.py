@@ -16,7 +16,8 @@ tokens). Its reference implementation (ltx-core 1.2.0) also drives the audio<->v
 :data:`AV_TIMESTEP_RULES`; :func:`default_av_timestep_rule` picks each release's own.
 
 Memory: attention always goes through ``scaled_dot_product_attention`` and builds no T x T mask unless the input
-has one; AdaLN runs once per distinct timestep (:mod:`.modulation`); the feed-forward can be chunked over tokens
+has one; the blocks update the residual streams in place and put their intermediates in one
+:class:`.layers.Workspace` per forward; AdaLN runs once per distinct timestep (:mod:`.modulation`); the feed-forward can be chunked over tokens
 (``ffn_chunk_tokens``); with :func:`.offload.place_weights` the block weights can stay on the CPU (streamed block
 by block) and/or be stored as float8 and upcast one block at a time.
 """
@@ -33,7 +34,7 @@ from torch import nn
 
 from .config import LTX25, TransformerConfig
 from .errors import InputError
-from .layers import AdaLNSingle
+from .layers import AdaLNSingle, Workspace
 from .modulation import TimestepModulation
 from .perturbations import Perturbations, Skip
 from .rope import RopeTables, rope_tables
@@ -238,19 +239,23 @@ class AudioVideoTransformer(nn.Module):
         device = self.compute_device
         if block_weights is None:
             block_weights = self.block_weights
+        # One set of activation buffers for every block of this call (freed when it returns).
+        workspace = Workspace.for_call()
         for i, block in enumerate(self.transformer_blocks):
             skips = _block_skips(perturbations, i, device)
             weights = None if block_weights is None else block_weights.fetch(i)
             if weights is None:
-                vx, ax = block(vs, as_, skips)
+                vx, ax = block(vs, as_, skips, workspace)
             else:
-                vx, ax = torch.func.functional_call(block, weights, (vs, as_, skips))
+                vx, ax = torch.func.functional_call(block, weights, (vs, as_, skips, workspace))
             if vs is not None:
                 vs.x = vx
             if as_ is not None:
                 as_.x = ax
             # Drop this block's streamed weights before the next fetch, so at most two blocks are on the device.
             del weights
+        reuse = workspace.reuse
+        del workspace  # the blocks' buffers go before the output heads allocate theirs
 
         outputs = []
         for name, stream in inputs.items():
@@ -259,7 +264,7 @@ class AudioVideoTransformer(nn.Module):
             elif name not in states:
                 outputs.append(torch.zeros(batch, 0, specs[name].proj_out.out_features, device=device))
             else:
-                outputs.append(self._output(specs[name], states[name]))
+                outputs.append(self._output(specs[name], states[name], reuse))
         return outputs[0], outputs[1]
 
     # -- preparation -----------------------------------------------------------------------------------------
@@ -366,11 +371,16 @@ class AudioVideoTransformer(nn.Module):
             positions = s.positions.to(device)[:, :1]
             state.cross_rope = self._rope(positions, c.audio_cross_attention_dim, spec.heads, max_pos)
 
-    def _output(self, spec: _StreamSpec, state: StreamState) -> torch.Tensor:
-        shift, scale = (
-            spec.scale_shift_table.float()[:, None] + state.modulation.embedded_tokens()[:, None].float()
-        ).unbind(1)
-        h = F.layer_norm(state.x, (spec.dim,), eps=self.config.norm_eps) * (1 + scale) + shift
+    def _output(self, spec: _StreamSpec, state: StreamState, in_place: bool = False) -> torch.Tensor:
+        h = F.layer_norm(state.x, (spec.dim,), eps=self.config.norm_eps)
+        table = spec.scale_shift_table.float()
+        if not in_place:
+            shift, scale = (table[:, None] + state.modulation.embedded_tokens()[:, None].float()).unbind(1)
+            return spec.proj_out((h * (1 + scale) + shift).to(self.compute_dtype)).float()
+        # Per run of tokens sharing a timestep, on the normalised stream itself: no token-sized rows or products.
+        for tokens, embedded in state.modulation.embedded_runs():
+            part = h[:, tokens]
+            torch.addcmul(table[0] + embedded, part, 1 + (table[1] + embedded), out=part)
         return spec.proj_out(h.to(self.compute_dtype)).float()
 
 

@@ -6,6 +6,13 @@ stream's feed-forward. Every sub-layer is pre-normalised with a parameter-free R
 (AdaLN: ``norm(x) * (1 + scale) + shift``, output times ``gate``). The residual stream stays in float32 whatever
 the weights' dtype; only the sub-layer inputs are cast to the compute dtype.
 
+Where the time goes at full width is the GEMMs and the attention kernel; everything else is token-sized passes over
+memory, so the block keeps those few and allocation-free (:class:`.layers.Workspace`): the norm is a per-token
+factor from one reduction, the AdaLN rows are applied per run of tokens that share a timestep (no per-token rows),
+float32 work happens in a float32 buffer with one cast at the end (mixed-dtype elementwise ops are slow on the
+CPU), and the residual streams are updated in place. Without a reusing workspace (autograd on) the same arithmetic
+runs on fresh tensors.
+
 Modulation rows per stream (``scale_shift_table`` + the timestep's AdaLN output): 0 shift / 1 scale / 2 gate of
 self-attention, 3-5 the same for the feed-forward, and with prompt AdaLN (LTX-2.3, LTX-2.5) 6-8 for the text query.
 The text keys/values are modulated by the block's 2-row prompt table, plus the sample's sigma through the model's
@@ -24,7 +31,7 @@ from torch import nn
 
 from .attention import Attention
 from .config import TransformerConfig
-from .layers import FeedForward, rms_norm
+from .layers import FeedForward, Workspace, rms_factor
 from .modulation import TimestepModulation
 from .rope import RopeTables
 
@@ -71,14 +78,48 @@ class BlockSkips:
     video_to_audio: SkipSelection = None
 
 
-def _modulate(x: torch.Tensor, shift: torch.Tensor, scale_plus_one: torch.Tensor, eps: float, dtype: torch.dtype):
-    """``rms_norm(x) * (1 + scale) + shift`` in float32 (one fused pass), cast to the compute dtype."""
-    return torch.addcmul(shift, rms_norm(x, eps), scale_plus_one).to(dtype)
+Runs = list[tuple[slice, torch.Tensor]]  # (token slice, [B, 1, D] row) pairs, see TimestepModulation.runs
 
 
-def _residual(x: torch.Tensor, out: torch.Tensor, gate: torch.Tensor) -> torch.Tensor:
-    """``x + out * gate`` in float32 whatever ``out``'s dtype (one fused pass)."""
-    return torch.addcmul(x, out, gate)
+def _modulate(
+    ws: Workspace, role: str, x: torch.Tensor, r: torch.Tensor, shift: Runs, scale: Runs | None, dtype: torch.dtype
+) -> torch.Tensor:
+    """``(x * r) * (1 + scale) + shift`` in float32 (``r``: :func:`.layers.rms_factor` of ``x``; ``scale`` rows
+    already hold the 1), cast to the compute dtype, in the workspace's ``role`` buffer. ``scale`` None: the plain
+    norm (no shift either)."""
+    if not ws.reuse:
+        h = x * r
+        if scale is not None:
+            h = torch.cat([torch.addcmul(b, h[:, t], a) for (t, b), (_, a) in zip(shift, scale, strict=True)], 1)
+        return h.to(dtype)
+    out = ws.like(role, x, dtype)
+    # float32 arithmetic in a float32 buffer, one cast at the end: mixed-dtype elementwise ops take PyTorch's slow
+    # scalar path on the CPU
+    work = out if dtype == torch.float32 else ws.like("f32", x)
+    torch.mul(x, r, out=work)
+    if scale is not None:
+        for (tokens, b), (_, a) in zip(shift, scale, strict=True):
+            part = work[:, tokens]
+            torch.addcmul(b, part, a, out=part)
+    if work is not out:
+        out.copy_(work)
+    return out
+
+
+def _residual(ws: Workspace, x: torch.Tensor, out: torch.Tensor, gate: Runs | None) -> torch.Tensor:
+    """``x + out * gate`` in float32 whatever ``out``'s dtype; in place on ``x`` when the workspace reuses."""
+    if not ws.reuse:
+        out = out.float()
+        if gate is None:
+            return x + out
+        return torch.cat([torch.addcmul(x[:, t], out[:, t], g) for t, g in gate], 1)
+    if out.dtype != x.dtype:
+        out = ws.like("f32", x).copy_(out)
+    if gate is None:
+        return x.add_(out)
+    for tokens, g in gate:
+        x[:, tokens].addcmul_(out[:, tokens], g)
+    return x
 
 
 def _make_feed_forward(dim: int, bias: bool) -> FeedForward:
@@ -130,9 +171,17 @@ class AVTransformerBlock(nn.Module):
         self.audio_prompt_scale_shift_table = nn.Parameter(torch.empty(2, a)) if prompt_adaln else None
 
     def forward(
-        self, video: StreamState | None, audio: StreamState | None, skips: BlockSkips
+        self,
+        video: StreamState | None,
+        audio: StreamState | None,
+        skips: BlockSkips,
+        workspace: Workspace | None = None,
     ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-        """Returns the new residual streams ``(video x, audio x)``; a stream that is ``None`` stays ``None``."""
+        """Returns the new residual streams ``(video x, audio x)``; a stream that is ``None`` stays ``None``.
+
+        With a reusing ``workspace`` (default: one for this call unless autograd records) the streams are updated
+        in place and the returned tensors are the inputs' ``x``."""
+        ws = workspace if workspace is not None else Workspace.for_call()
         vx = None if video is None else video.x
         ax = None if audio is None else audio.x
         run_video = video is not None and video.update
@@ -140,6 +189,7 @@ class AVTransformerBlock(nn.Module):
 
         if run_video:
             vx = self._self_and_text_attention(
+                ws,
                 video,
                 vx,
                 self.attn1,
@@ -150,6 +200,7 @@ class AVTransformerBlock(nn.Module):
             )
         if run_audio:
             ax = self._self_and_text_attention(
+                ws,
                 audio,
                 ax,
                 self.audio_attn1,
@@ -159,15 +210,16 @@ class AVTransformerBlock(nn.Module):
                 skips.audio_self,
             )
         if video is not None and audio is not None and (run_video or run_audio):
-            vx, ax = self._audio_video_attention(video, audio, vx, ax, run_video, run_audio, skips)
+            vx, ax = self._audio_video_attention(ws, video, audio, vx, ax, run_video, run_audio, skips)
         if run_video:
-            vx = self._feed_forward(video, vx, self.ff, self.scale_shift_table)
+            vx = self._feed_forward(ws, video, vx, self.ff, self.scale_shift_table)
         if run_audio:
-            ax = self._feed_forward(audio, ax, self.audio_ff, self.audio_scale_shift_table)
+            ax = self._feed_forward(ws, audio, ax, self.audio_ff, self.audio_scale_shift_table)
         return vx, ax
 
     def _self_and_text_attention(
         self,
+        ws: Workspace,
         s: StreamState,
         x: torch.Tensor,
         self_attn: Attention,
@@ -177,20 +229,23 @@ class AVTransformerBlock(nn.Module):
         skip: SkipSelection,
     ) -> torch.Tensor:
         m, dtype = s.modulation, s.dtype
-        h = _modulate(x, m.row(table, 0), m.row(table, 1, plus=1), self.eps, dtype)
-        x = _residual(x, self_attn(h, mask=s.self_bias, rope=s.rope, passthrough=skip), m.row(table, 2))
+        h = _modulate(ws, "h", x, rms_factor(x, self.eps), m.runs(table, 0), m.runs(table, 1, plus=1), dtype)
+        out = self_attn(h, mask=s.self_bias, rope=s.rope, passthrough=skip, workspace=ws)
+        x = _residual(ws, x, out, m.runs(table, 2))
         if prompt_table is None:
-            return x + text_attn(rms_norm(x, self.eps).to(dtype), s.context, mask=s.context_bias)
+            h = _modulate(ws, "h", x, rms_factor(x, self.eps), [], None, dtype)
+            return _residual(ws, x, text_attn(h, s.context, mask=s.context_bias, workspace=ws), None)
         # Prompt AdaLN: the text keys/values are modulated by the sample's sigma (or only by the table), the query
         # by its token's timestep.
         kv = prompt_table.float() if s.prompt_modulation is None else prompt_table.float() + s.prompt_modulation.float()
         kv_shift, kv_scale = kv.unbind(-2)
-        context = torch.addcmul(kv_shift, s.context, 1 + kv_scale).to(dtype)
-        h = _modulate(x, m.row(table, 6), m.row(table, 7, plus=1), self.eps, dtype)
-        return _residual(x, text_attn(h, context, mask=s.context_bias), m.row(table, 8))
+        context = _modulate_context(ws, s.context, kv_shift, 1 + kv_scale)
+        h = _modulate(ws, "h", x, rms_factor(x, self.eps), m.runs(table, 6), m.runs(table, 7, plus=1), dtype)
+        return _residual(ws, x, text_attn(h, context, mask=s.context_bias, workspace=ws), m.runs(table, 8))
 
     def _audio_video_attention(
         self,
+        ws: Workspace,
         video: StreamState,
         audio: StreamState,
         vx: torch.Tensor,
@@ -199,23 +254,41 @@ class AVTransformerBlock(nn.Module):
         run_audio: bool,
         skips: BlockSkips,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        vn, an = rms_norm(vx, self.eps), rms_norm(ax, self.eps)
+        # Both directions read the streams as the text step left them: the norms now, and the video side of the
+        # video->audio keys before the audio->video update changes the video stream (in place).
+        rv, ra = rms_factor(vx, self.eps), rms_factor(ax, self.eps)
         tv, ta = self.scale_shift_table_a2v_ca_video, self.scale_shift_table_a2v_ca_audio
         vm, am = video.cross_modulation, audio.cross_modulation
-        new_vx, new_ax = vx, ax
-        if run_video and skips.audio_to_video is not True:
-            q = torch.addcmul(vm.row(tv, 1), vn, vm.row(tv, 0, plus=1)).to(video.dtype)
-            kv = torch.addcmul(am.row(ta, 1), an, am.row(ta, 0, plus=1)).to(video.dtype)
-            out = self.audio_to_video_attn(q, kv, rope=video.cross_rope, k_rope=audio.cross_rope)
-            new_vx = _residual(vx, _keep(skips.audio_to_video, out), video.cross_gate.row(tv[4:], 0))
-        if run_audio and skips.video_to_audio is not True:
-            q = torch.addcmul(am.row(ta, 3), an, am.row(ta, 2, plus=1)).to(audio.dtype)
-            kv = torch.addcmul(vm.row(tv, 3), vn, vm.row(tv, 2, plus=1)).to(audio.dtype)
-            out = self.video_to_audio_attn(q, kv, rope=audio.cross_rope, k_rope=video.cross_rope)
-            new_ax = _residual(ax, _keep(skips.video_to_audio, out), audio.cross_gate.row(ta[4:], 0))
-        return new_vx, new_ax
+        a2v = run_video and skips.audio_to_video is not True
+        v2a = run_audio and skips.video_to_audio is not True
+        if v2a:
+            v2a_kv = _modulate(ws, "v2a.kv", vx, rv, vm.runs(tv, 3), vm.runs(tv, 2, plus=1), audio.dtype)
+        if a2v:
+            q = _modulate(ws, "h", vx, rv, vm.runs(tv, 1), vm.runs(tv, 0, plus=1), video.dtype)
+            kv = _modulate(ws, "h2", ax, ra, am.runs(ta, 1), am.runs(ta, 0, plus=1), video.dtype)
+            out = self.audio_to_video_attn(q, kv, rope=video.cross_rope, k_rope=audio.cross_rope, workspace=ws)
+            vx = _residual(ws, vx, _keep(skips.audio_to_video, out), video.cross_gate.runs(tv[4:], 0))
+        if v2a:
+            q = _modulate(ws, "h", ax, ra, am.runs(ta, 3), am.runs(ta, 2, plus=1), audio.dtype)
+            out = self.video_to_audio_attn(q, v2a_kv, rope=audio.cross_rope, k_rope=video.cross_rope, workspace=ws)
+            ax = _residual(ws, ax, _keep(skips.video_to_audio, out), audio.cross_gate.runs(ta[4:], 0))
+        return vx, ax
 
-    def _feed_forward(self, s: StreamState, x: torch.Tensor, ff: FeedForward, table: torch.Tensor) -> torch.Tensor:
+    def _feed_forward(
+        self, ws: Workspace, s: StreamState, x: torch.Tensor, ff: FeedForward, table: torch.Tensor
+    ) -> torch.Tensor:
         m = s.modulation
-        h = _modulate(x, m.row(table, 3), m.row(table, 4, plus=1), self.eps, s.dtype)
-        return _residual(x, ff(h, chunk_tokens=s.ffn_chunk_tokens), m.row(table, 5))
+        h = _modulate(ws, "h", x, rms_factor(x, self.eps), m.runs(table, 3), m.runs(table, 4, plus=1), s.dtype)
+        return _residual(ws, x, ff(h, chunk_tokens=s.ffn_chunk_tokens, workspace=ws), m.runs(table, 5))
+
+
+def _modulate_context(ws: Workspace, context: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """Text keys/values input ``context * scale + shift`` (``[B, 1, D]`` rows) in float32, in ``context``'s dtype."""
+    if not ws.reuse:
+        return torch.addcmul(shift, context, scale).to(context.dtype)
+    out = ws.like("ctx", context)
+    work = out if context.dtype == torch.float32 else ws.like("f32", context, torch.float32).copy_(context)
+    torch.addcmul(shift, context if work is out else work, scale, out=work)
+    if work is not out:
+        out.copy_(work)
+    return out
