@@ -11,14 +11,21 @@ in state-dict order (key names are identical), so they run identical weights and
   itself cut into full-size chunks: with 32-frame chunks it fits in one chunk of 4 latent frames while the longer
   video's chunks hold 5 (4 + overlap), and the comparison would measure the chunk size instead of the length.
 
+With ``--quick`` the cases use the tiny test configs and small inputs and measure what a fresh process pays: no
+warm-up call, so the first timed call is the first call of the process (``extra.first_call_s``; ``later_s`` the
+median of the two after it; the case's time is still the median of the three). On a quiet machine the first call
+costs what the later ones do on both sides (no set-up of ours is deferred to it); on a busy one every call of these
+millisecond-sized convolutions waits for OpenMP's second thread, the first one most.
+
 With ``--device cuda``: the LTX-2 decoder in bfloat16 for 768x512x121 (latent ``[1,128,16,16,24]``), untiled and
-tiled, peak memory from the CUDA allocator. ``--quick`` uses the tiny test configs and small inputs.
+tiled, peak memory from the CUDA allocator.
 """
 
 from __future__ import annotations
 
 import copy
 import math
+import time
 import zlib
 
 import torch
@@ -154,7 +161,39 @@ def _drain(chunks) -> None:
         (((frames + 1.0) / 2.0).clamp(0.0, 1.0) * 255.0).to(torch.uint8)
 
 
+class _Calls:
+    """Times each call of ``fn`` (for the first call of a fresh process, which the runner's median hides)."""
+
+    def __init__(self, fn):
+        self.fn, self.times = fn, []
+
+    def __call__(self):
+        start = time.perf_counter()
+        self.fn()
+        self.times.append(time.perf_counter() - start)
+
+    def extra(self) -> dict:
+        later = sorted(self.times[1:])
+        return {
+            "first_call_s": round(self.times[0], 4),
+            "later_s": round(later[len(later) // 2], 4) if later else None,
+            "calls_s": [round(t, 4) for t in self.times],
+        }
+
+
+def _timed_calls(fn, quick: bool):
+    return _Calls(fn) if quick else fn
+
+
 def ours(variant: str, part: str, shape: list[int], quick: bool, dtype: str, device: str = "cpu", tiled: bool = False):
+    return _timed_calls(_ours(variant, part, shape, quick, dtype, device, tiled), quick)
+
+
+def ref(variant: str, part: str, shape: list[int], quick: bool, dtype: str, device: str = "cpu", tiled: bool = False):
+    return _timed_calls(_ref(variant, part, shape, quick, dtype, device, tiled), quick)
+
+
+def _ours(variant: str, part: str, shape: list[int], quick: bool, dtype: str, device: str, tiled: bool):
     from ltx_av.ltx_core import tiling
     from ltx_av.ltx_core.config import VideoVAEConfig
     from ltx_av.ltx_core.video_vae import VideoVAE
@@ -171,7 +210,7 @@ def ours(variant: str, part: str, shape: list[int], quick: bool, dtype: str, dev
     return lambda: _drain(frames for _, frames in tiling.iter_decode(vae, x, setting, retry_on_oom=False))
 
 
-def ref(variant: str, part: str, shape: list[int], quick: bool, dtype: str, device: str = "cpu", tiled: bool = False):
+def _ref(variant: str, part: str, shape: list[int], quick: bool, dtype: str, device: str, tiled: bool):
     from reference import video_cfg
 
     config = {"vae": vae_config(variant, quick)}
@@ -199,9 +238,14 @@ def _case(name: str, variant: str, part: str, shape: list[int], quick: bool, dty
         args=args,
         device=device,
         timeout=7200.0,
+        warmup=0 if quick else 1,
         notes=f"{variant} {'encoder' if part == 'encode' else 'decoder'}"
         + (f", tiled {TILED}" if extra.get("tiled") else "")
-        + (" (tiny test config)" if quick else ", full-size architecture, random weights"),
+        + (
+            " (tiny test config, no warm-up: first call of a fresh process)"
+            if quick
+            else ", full-size architecture, random weights"
+        ),
     )
 
 
