@@ -7,6 +7,10 @@ rescale: 4 forwards per step) and the first latent frame replaced by a condition
 wrapped in a clock (CUDA synchronised) so ``extra`` reports ``per_step_s``, ``forward_s`` (per step) and
 ``outside_forward_share`` = (total - forwards) / total: the loop's own cost (noise, states, guidance, Euler).
 
+``sampler.step.*`` cases time one guided step of ours alone (CFG + STG + modality on both streams, 4 passes) with
+the passes batched into one forward (the "ours" side) against one forward per pass (the "ref" side: ours again,
+``batch_passes=False``), in float32 and bfloat16: the time and the peak memory of stacking the passes.
+
 CPU cases (``--device cpu``): ``tiny`` is the tiny LTX-2.3 test monolith (video 4x16, audio 4x8, 2 layers) at
 96x64x17; ``mid`` is an LTX-2.3-layout transformer with video 8x128 / audio 8x64 widths and 2 layers at 768x512x9
 (768 video + 9 audio tokens, 128 text tokens). GPU cases (``--device cuda``): the full 48-layer LTX-2 transformer
@@ -191,6 +195,65 @@ def _ref(velocity_model, widths: tuple[int, int], size: str, device: str, dtype:
     return clock.run(loop, steps)
 
 
+def _guided_step(model, size: str, device: str, batch_passes: bool):
+    """One step of the LTX-2 schedule with full guidance on both streams (4 passes), first frame conditioned."""
+    from ltx_av.ltx_core.conditioning import FrameCondition
+    from ltx_av.ltx_core.guidance import GuidanceParams
+    from ltx_av.ltx_core.sampling import plan_passes, sample
+    from ltx_av.ltx_core.schedules import ltx2_sigmas
+    from ltx_av.ltx_core.text_encoder import TextContexts
+
+    (pos, neg), first, grid, audio_t, steps = _inputs(size, _widths(model.config))
+    video_guidance = GuidanceParams(3.0, 1.0, (0,), 3.0, 0.7)
+    audio_guidance = GuidanceParams(7.0, 1.0, (0,), 3.0, 0.7)
+    sigmas = ltx2_sigmas(steps)[:2]
+
+    def step():
+        with torch.inference_mode():
+            sample(
+                model,
+                torch.zeros(1, 128, *grid),
+                frame_rate=FPS,
+                positive=TextContexts(*pos),
+                negative=TextContexts(*neg),
+                sigmas=sigmas,
+                seed=0,
+                video_guidance=video_guidance,
+                audio_guidance=audio_guidance,
+                audio_latent=torch.zeros(1, 8, audio_t, 16),
+                conditions=[FrameCondition(first)],
+                device=device,
+                batch_passes=batch_passes,
+            )
+
+    step.extra = {"passes": len(plan_passes(video_guidance, audio_guidance)), "batched": batch_passes}
+    return step
+
+
+def step_file(path: str, size: str, batch_passes: bool, dtype: str = "float32", device: str = "cpu"):
+    from ltx_av.ltx_core.checkpoint import build_component
+    from ltx_av.ltx_core.transformer import AudioVideoTransformer
+
+    dtype_ = {"float32": torch.float32, "bfloat16": torch.bfloat16}[dtype]
+    model = build_component(path, "transformer", AudioVideoTransformer, dtype=dtype_, device=device)
+    return _guided_step(model, size, device, batch_passes)
+
+
+def step_random(layers: int, heads: int, size: str, batch_passes: bool, device: str = "cuda"):
+    from ltx_av.ltx_core.config import TransformerConfig
+    from ltx_av.ltx_core.offload import place_weights
+    from ltx_av.ltx_core.transformer import AudioVideoTransformer
+
+    from .transformer import _random_fill, transformer_config
+
+    raw = transformer_config("LTX-2", layers, heads)
+    with torch.device("meta"):
+        model = AudioVideoTransformer(TransformerConfig.from_dict(raw))
+    _random_fill(model, device, device)
+    place_weights(model, device, torch.bfloat16)
+    return _guided_step(model, size, device, batch_passes)
+
+
 # -- setup functions named by the cases --------------------------------------------------------------------------
 
 
@@ -246,7 +309,20 @@ def cases(quick: bool, device: str, workdir: str) -> list[Case]:
     if device.startswith("cuda"):
         layers, heads, size = (4, 8, "cuda_quick") if quick else (48, 32, "cuda")
         frames, height, width, text, steps = SIZES[size]
+        step_args = {"layers": layers, "heads": heads, "size": size, "device": device}
         return [
+            Case(
+                "sampler.step.cuda.ltx2_random",
+                f"LTX-2 {layers} layers, {width}x{height}x{frames}, {text} text tokens, 1 step x 4 passes",
+                "bfloat16",
+                "bench.sampler:step_random",
+                "bench.sampler:step_random",
+                {**step_args, "batch_passes": True},
+                {**step_args, "batch_passes": False},
+                device=device,
+                timeout=3600,
+                notes="ours only: passes batched into one forward (ours side) vs one forward per pass (ref side)",
+            ),
             Case(
                 "sampler.cuda.ltx2_random",
                 f"LTX-2 {layers} layers, {width}x{height}x{frames}, {text} text tokens, {steps} steps x 4 forwards",
@@ -256,7 +332,7 @@ def cases(quick: bool, device: str, workdir: str) -> list[Case]:
                 {"layers": layers, "heads": heads, "size": size, "device": device},
                 device=device,
                 timeout=3600,
-            )
+            ),
         ]
     import tiny_models
     from .transformer import transformer_config, write_checkpoint
@@ -269,6 +345,25 @@ def cases(quick: bool, device: str, workdir: str) -> list[Case]:
         write_checkpoint(mid, transformer_config("LTX-2.3", 2, 8))
         out.append(("mid", mid, "LTX-2.3 layout, video 8x128 / audio 8x64, 2 layers"))
     cases_ = []
+    for size, path, model in out:
+        frames, height, width, text, _ = SIZES[size]
+        for dtype in ("float32", "bfloat16"):
+            args = {"path": path, "size": size, "dtype": dtype}
+            cases_.append(
+                Case(
+                    f"sampler.step.{size}.{dtype}",
+                    f"{model}, {width}x{height}x{frames}, {text} text tokens, 1 step x 4 passes",
+                    dtype,
+                    "bench.sampler:step_file",
+                    "bench.sampler:step_file",
+                    {**args, "batch_passes": True},
+                    {**args, "batch_passes": False},
+                    runs=5,
+                    timeout=3600,
+                    interleave=True,
+                    notes="ours only: passes batched into one forward (ours side) vs one forward per pass (ref side)",
+                )
+            )
     for size, path, model in out:
         frames, height, width, text, steps = SIZES[size]
         cases_.append(

@@ -11,6 +11,9 @@ for stage 1 of the distilled recipe on LTX-2.5 (:func:`default_sampler`): each s
 fresh noise brings it back up, drawn on the CPU from a second generator seeded ``seed + 10000`` (per step the video
 tokens, then the audio, float32); kept tokens are put back after the noise.
 
+A step's guidance passes can run as one forward over the stacked batch (``batch_passes``,
+:func:`choose_batched_passes`: on CUDA when the memory is free, never by default on the CPU).
+
 The entry point for scripts and nodes is :func:`sample`; :func:`denoise` is the loop on prepared
 :class:`.conditioning.TokenState`s. Noise is drawn on the CPU from the seed (video tokens first, then audio, in
 the patchified layout including appended conditioning tokens, float32) so results do not depend on the device.
@@ -290,11 +293,14 @@ def denoise(
     *,
     sampler: str = EULER,
     seed: int = 0,
+    batch_passes: bool | None = None,
 ) -> tuple[TokenState, TokenState | None]:
     """Run the loop over ``sigmas`` on noised states; contexts must already have the states' batch and device.
     ``audio=None`` leaves the audio stream out of every forward. ``conventions``: default, the model's release's.
     ``sampler``: one of :data:`SAMPLERS`; the ancestral one draws its noise from :func:`ancestral_seed` of
-    ``seed``. Raises what ``callback`` raises (e.g. an interrupt), between forwards."""
+    ``seed``. ``batch_passes``: run a step's guidance passes as one forward (True), one forward each (False), or
+    choose per run (None, :func:`choose_batched_passes`). Raises what ``callback`` raises (e.g. an interrupt),
+    between forwards."""
     checks.choice(sampler, "sampler", SAMPLERS)
     generator = None
     if sampler == EULER_ANCESTRAL:
@@ -317,24 +323,29 @@ def denoise(
     steps = sigmas.numel() - 1
     total = steps * len(passes)
     done = 0
+    batched = choose_batched_passes(model, passes, video, audio, positive, negative, batch_passes)
     for i in range(steps):
         sigma, sigma_next = sigmas[i], sigmas[i + 1]
-        predictions: dict[str, tuple[torch.Tensor | None, torch.Tensor | None]] = {}
+        inputs = []
         for p in passes:
             v_ctx, a_ctx = (uncond_video, uncond_audio) if p.negative else (positive.video, positive.audio)
             v_in = _stream_input(video, sigma, v_ctx, conventions)
             a_in = None if audio is None else _stream_input(audio, sigma, a_ctx, conventions)
-            perturbations = Perturbations.same(video.latent.shape[0], p.perturbations) if p.perturbations else None
-            with torch.no_grad():
-                v_vel, a_vel = model(v_in, a_in, perturbations)
-            v_x0 = velocity_to_x0(video.latent, v_vel.to(video.latent.device), v_in.timesteps)
-            a_x0 = (
-                None if audio is None else velocity_to_x0(audio.latent, a_vel.to(audio.latent.device), a_in.timesteps)
-            )
-            predictions[p.kind] = (v_x0, a_x0)
-            done += 1
-            if callback is not None and done < (i + 1) * len(passes):
-                callback(Progress(i, steps, done, total))
+            inputs.append((p, v_in, a_in))
+        predictions: dict[str, tuple[torch.Tensor | None, torch.Tensor | None]] = {}
+        if batched:
+            for (p, v_in, a_in), (v_vel, a_vel) in zip(inputs, _batched_forward(model, inputs), strict=True):
+                predictions[p.kind] = _x0s(video, audio, v_in, a_in, v_vel, a_vel)
+            done += len(passes)
+        else:
+            for p, v_in, a_in in inputs:
+                perturbations = Perturbations.same(video.latent.shape[0], p.perturbations) if p.perturbations else None
+                with torch.no_grad():
+                    v_vel, a_vel = model(v_in, a_in, perturbations)
+                predictions[p.kind] = _x0s(video, audio, v_in, a_in, v_vel, a_vel)
+                done += 1
+                if callback is not None and done < (i + 1) * len(passes):
+                    callback(Progress(i, steps, done, total))
 
         # Video before audio: the ancestral sampler's draws come in the reference's order.
         v_x0 = keep_clean(_guided(predictions, 0, video_guidance), video)
@@ -345,6 +356,103 @@ def denoise(
         if callback is not None:
             callback(Progress(i + 1, steps, done, total, v_x0[:, : video.own_tokens]))
     return video, audio
+
+
+def _x0s(
+    video: TokenState,
+    audio: TokenState | None,
+    v_in: StreamInput,
+    a_in: StreamInput | None,
+    v_vel: torch.Tensor,
+    a_vel: torch.Tensor | None,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    v_x0 = velocity_to_x0(video.latent, v_vel.to(video.latent.device), v_in.timesteps)
+    if audio is None:
+        return v_x0, None
+    return v_x0, velocity_to_x0(audio.latent, a_vel.to(audio.latent.device), a_in.timesteps)
+
+
+# -- guidance passes in one forward ---------------------------------------------------------------------------------
+
+# How much more than sampling.working_bytes (a low estimate of a forward's activations and the loop's states) must
+# be free before the passes are batched: the estimate leaves out the attention kernels' and allocator's own needs.
+BATCHED_HEADROOM = 2.0
+
+
+def choose_batched_passes(
+    model: VelocityModel,
+    passes: Sequence[GuidancePass],
+    video: TokenState,
+    audio: TokenState | None,
+    positive: TextContexts,
+    negative: TextContexts | None,
+    requested: bool | None = None,
+) -> bool:
+    """Whether a step's guidance passes run as one forward over ``passes x batch`` items.
+
+    Only possible when the passes' inputs stack (contexts of the same shape) and the model takes per-item
+    perturbations (an :class:`.transformer.AudioVideoTransformer`, or a holder with its ``config``). ``requested``
+    True / False forces it where possible; None (auto) batches on CUDA when ``BATCHED_HEADROOM`` x the batched
+    forward's :func:`working_bytes` is free on the device, and never on the CPU, where one forward is already
+    compute-bound and stacking only multiplies the activations (bench/sampler.py measures both)."""
+    if requested is False or len(passes) < 2 or getattr(model, "config", None) is None:
+        return False
+    contexts = [positive] + ([negative] if negative is not None else [])
+    for stream in ("video", "audio"):
+        shapes = {tuple(getattr(c, stream).shape[1:]) for c in contexts}
+        if len(shapes) > 1:
+            return False
+    if requested:
+        return True
+    device = video.latent.device
+    if device.type != "cuda":
+        return False
+    dtype = getattr(model, "compute_dtype", torch.bfloat16)
+    audio_tokens = 0 if audio is None else audio.latent.shape[1]
+    need = working_bytes(model.config, video.latent.shape[1], audio_tokens, video.latent.shape[0] * len(passes), dtype)
+    return BATCHED_HEADROOM * need <= _free_bytes(device)
+
+
+def _free_bytes(device: torch.device) -> int:
+    """What the CUDA device can still hand out: free memory plus what the caching allocator holds unused."""
+    free, _ = torch.cuda.mem_get_info(device)
+    return free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
+
+
+def _stack(inputs: Sequence[StreamInput]) -> StreamInput:
+    """Stream inputs of the passes as one batch, pass after pass."""
+
+    def cat(name: str) -> torch.Tensor | None:
+        values = [getattr(s, name) for s in inputs]
+        return None if values[0] is None else torch.cat(values, dim=0)
+
+    sigmas = [torch.as_tensor(s.sigma, dtype=torch.float32).reshape(-1).expand(s.batch) for s in inputs]
+    return StreamInput(
+        latent=cat("latent"),
+        sigma=torch.cat([s.to(inputs[0].latent.device) for s in sigmas]),
+        timesteps=cat("timesteps"),
+        positions=cat("positions"),
+        context=cat("context"),
+        context_mask=cat("context_mask"),
+        self_attention_mask=cat("self_attention_mask"),
+        enabled=inputs[0].enabled,
+        keyframes=cat("keyframes"),
+    )
+
+
+def _batched_forward(
+    model: VelocityModel, inputs: Sequence[tuple[GuidancePass, StreamInput, StreamInput | None]]
+) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
+    """All passes in one forward (each item skips what its pass skips); the velocities split back per pass."""
+    batch = inputs[0][1].batch
+    video = _stack([v for _, v, _ in inputs])
+    audio = None if inputs[0][2] is None else _stack([a for _, _, a in inputs])
+    perturbations = Perturbations.of([p.perturbations for p, _, _ in inputs for _ in range(batch)])
+    with torch.no_grad():
+        v_vel, a_vel = model(video, audio, perturbations)
+    v_parts = v_vel.split(batch)
+    a_parts = a_vel.split(batch) if a_vel is not None else [None] * len(inputs)
+    return list(zip(v_parts, a_parts, strict=True))
 
 
 def _guided(predictions: dict, stream: int, params: GuidanceParams) -> torch.Tensor:
@@ -406,6 +514,7 @@ def sample(
     callback: ProgressCallback | None = None,
     conventions: Conventions | None = None,
     sampler: str = EULER,
+    batch_passes: bool | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Denoise a video latent ``[B, 128, F, H, W]`` (and an audio latent ``[B, 8, T, 16]``, or None for video
     only) from ``sigmas[0]`` to ``sigmas[-1]``; returns the latents in the same shapes, float32 on the CPU.
@@ -417,7 +526,7 @@ def sample(
     tensors live (default: the CPU). ``conventions``: how conditions, noise and a kept stream's sigma are prepared
     (default: those of the model's release, :func:`.conditioning.conventions_for`). ``sampler``: "euler" or
     "euler_ancestral" (its step noise comes from ``seed + 10000`` also when ``noise`` is given;
-    :func:`default_sampler` says which the official pipelines use).
+    :func:`default_sampler` says which the official pipelines use). ``batch_passes``: see :func:`denoise`.
     """
     sigmas = validate_sigmas(sigmas)
     seed = check_seed(seed)
@@ -468,6 +577,7 @@ def sample(
         conventions,
         sampler=sampler,
         seed=seed,
+        batch_passes=batch_passes,
     )
     f, h, w = video.grid
     video_out = unpatchify_video(own_tokens(video).latent, f, h, w).cpu()
