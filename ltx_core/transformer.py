@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import parallel
 from .config import LTX25, TransformerConfig
 from .errors import InputError
 from .layers import AdaLNSingle, Workspace
@@ -231,9 +232,20 @@ class AudioVideoTransformer(nn.Module):
             perturbations.check(batch, len(self.transformer_blocks))
 
         live = {n: s for n, s in inputs.items() if s is not None and s.tokens > 0}
+        mesh = parallel.current()
+        shard = None
+        if mesh is not None and "video" in live:
+            # Sequence parallelism: this process runs its share of the video tokens (audio and text replicated).
+            shard = mesh.token_shard(live["video"].tokens, self.config.num_attention_heads)
+            if shard is not None:
+                live["video"] = parallel.shard_input(live["video"], shard)
         states = {n: self._prepare(specs[n], s) for n, s in live.items()}
         if len(states) == 2:
             self._prepare_cross(specs, live, states)
+        if shard is not None:
+            states["video"].sequence = shard
+            if len(states) == 2:
+                states["video"].cross_rope_all = self._cross_rope(video.positions, specs["video"].heads)
 
         vs, as_ = states.get("video"), states.get("audio")
         device = self.compute_device
@@ -264,7 +276,8 @@ class AudioVideoTransformer(nn.Module):
             elif name not in states:
                 outputs.append(torch.zeros(batch, 0, specs[name].proj_out.out_features, device=device))
             else:
-                outputs.append(self._output(specs[name], states[name], reuse))
+                out = self._output(specs[name], states[name], reuse)
+                outputs.append(out if states[name].sequence is None else states[name].sequence.gather(out))
         return outputs[0], outputs[1]
 
     # -- preparation -----------------------------------------------------------------------------------------
@@ -329,7 +342,7 @@ class AudioVideoTransformer(nn.Module):
         if spec.prompt_adaln is not None:
             values, _ = spec.prompt_adaln(_sigma(s, device) * scale, dtype)
             prompt_modulation = values.view(b, 1, 2, spec.dim)
-        context = s.context.to(device, dtype)
+        context, context_mask = _drop_padding(s.context.to(device, dtype), s.context_mask)
         if spec.caption_projection is not None:
             context = spec.caption_projection(context)
         return StreamState(
@@ -338,7 +351,7 @@ class AudioVideoTransformer(nn.Module):
             context=context,
             rope=self._rope(s.positions.to(device), spec.dim, spec.heads, spec.max_pos),
             update=s.enabled,
-            context_bias=_context_bias(s.context_mask, device, dtype),
+            context_bias=_context_bias(context_mask, device, dtype),
             self_bias=_self_attention_bias(s.self_attention_mask, device, dtype),
             prompt_modulation=prompt_modulation,
             ffn_chunk_tokens=self.ffn_chunk_tokens,
@@ -359,7 +372,6 @@ class AudioVideoTransformer(nn.Module):
         c, device, dtype = self.config, self.compute_device, self.compute_dtype
         scale = c.timestep_scale_multiplier
         gate_factor = c.av_ca_timestep_scale_multiplier / scale
-        max_pos = (max(c.positional_embedding_max_pos[0], c.audio_positional_embedding_max_pos[0]),)
         for name, other in (("video", "audio"), ("audio", "video")):
             spec, s, state = specs[name], inputs[name], states[name]
             own = _timesteps(s, device) * scale
@@ -368,8 +380,14 @@ class AudioVideoTransformer(nn.Module):
             gate_input = own if self.av_timestep_rule == "per_token" else other_sigma
             state.cross_modulation = TimestepModulation(spec.cross_scale_shift_adaln, ss_input, dtype)
             state.cross_gate = TimestepModulation(spec.cross_gate_adaln, gate_input * gate_factor, dtype)
-            positions = s.positions.to(device)[:, :1]
-            state.cross_rope = self._rope(positions, c.audio_cross_attention_dim, spec.heads, max_pos)
+            state.cross_rope = self._cross_rope(s.positions, spec.heads)
+
+    def _cross_rope(self, positions: torch.Tensor, heads: int) -> RopeTables:
+        """RoPE of the audio<->video attention: the time axis only, in the audio attention's width."""
+        c = self.config
+        max_pos = (max(c.positional_embedding_max_pos[0], c.audio_positional_embedding_max_pos[0]),)
+        positions = positions.to(self.compute_device)[:, :1]
+        return self._rope(positions, c.audio_cross_attention_dim, heads, max_pos)
 
     def _output(self, spec: _StreamSpec, state: StreamState, in_place: bool = False) -> torch.Tensor:
         h = F.layer_norm(state.x, (spec.dim,), eps=self.config.norm_eps)
@@ -397,6 +415,23 @@ def _sigma(s: StreamInput, device: torch.device) -> torch.Tensor:
     return sigma.expand(s.batch) if sigma.numel() == 1 else sigma
 
 
+def _drop_padding(context: torch.Tensor, mask: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Text tokens that are padding in every batch item removed, and no mask left when the rest are all real.
+
+    A padded key gets zero attention weight either way, but a mask is a ``[B, 1, 1, L]`` tensor that keeps SDPA
+    off its flash / memory-efficient kernels on CUDA, and padding is work. A token counts as real where the mask
+    is 1 (True); anything else is masked out, as the additive bias would do."""
+    if mask is None:
+        return context, None
+    real = mask.to(context.device) == 1
+    used = real.any(0)
+    if not bool(used.any()):  # nothing real anywhere: leave it to the mask (the result is the reference's)
+        return context, mask
+    if not bool(used.all()):
+        context, real = context[:, used], real[:, used]
+    return (context, None) if bool(real.all()) else (context, real)
+
+
 def _context_bias(mask: torch.Tensor | None, device: torch.device, dtype: torch.dtype) -> torch.Tensor | None:
     """``[B, L]`` keep-mask -> additive ``[B, 1, 1, L]`` (a huge negative number on padding)."""
     if mask is None:
@@ -410,6 +445,8 @@ def _self_attention_bias(mask: torch.Tensor | None, device: torch.device, dtype:
     if mask is None:
         return None
     m = mask.to(device)
+    if bool((m == 1).all()):  # full strength everywhere: the bias would be all zeros
+        return None
     finfo = torch.finfo(dtype)
     log_strength = torch.log(m.clamp(min=finfo.tiny)).to(dtype)
     return torch.where(m > 0, log_strength, torch.full_like(log_strength, finfo.min)).unsqueeze(1)
