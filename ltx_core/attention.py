@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .layers import Workspace, linear, rms_factor
+from .parallel import TokenShard
 from .rope import RopeTables, apply_rope, apply_rope_
 
 
@@ -52,13 +53,15 @@ class Attention(nn.Module):
         k_rope: RopeTables | None = None,
         passthrough: torch.Tensor | bool | None = None,
         workspace: Workspace | None = None,
+        sequence: TokenShard | None = None,
     ) -> torch.Tensor:
         """``x``: ``[B, T, query_dim]``; ``context``: ``[B, S, context_dim]`` (``x`` when None).
 
         ``mask``: additive ``[B, 1 or H, T, S]``. ``rope`` rotates q (and k unless ``k_rope`` is given).
         ``passthrough``: True, or a ``[B]`` 0/1 tensor: those items return ``to_v(context)`` instead of attending.
         ``workspace``: where the intermediates go (see the module notes); default: fresh tensors unless autograd is
-        off.
+        off. ``sequence``: ``x`` is this rank's share of a self-attention's tokens (:mod:`.parallel`); the
+        attention still covers all of them.
         """
         ws = workspace if workspace is not None else Workspace.for_call()
         context = x if context is None else context
@@ -77,7 +80,10 @@ class Attention(nn.Module):
             q = self._norm_and_rotate(self._project(x, self.to_q, q_out, ws), self.q_norm, rope, ws)
             k_tables = rope if rope is None or k_rope is None else k_rope
             k = self._norm_and_rotate(self._project(context, self.to_k, k_out, ws), self.k_norm, k_tables, ws)
-            out = self._attend(q, k, v, mask)
+            if sequence is None:
+                out = self._attend(q, k, v, mask, self.heads)
+            else:
+                out = sequence.attend(q, k, v, mask, self._attend)
             if isinstance(passthrough, torch.Tensor):
                 keep = (1 - passthrough).to(out.dtype).view(-1, 1, 1)
                 out = out * keep + v * (1 - keep)
@@ -103,11 +109,14 @@ class Attention(nn.Module):
             return _norm_and_rotate(t, norm, rope)
         return _norm_and_rotate_(t, norm, rope, ws)
 
-    def _attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    def _attend(
+        self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None, heads: int
+    ) -> torch.Tensor:
+        """``[B, *, heads*D]`` in and out (``heads``: all of the layer's, or a sequence-parallel rank's group)."""
         b = q.shape[0]
-        q, k, v = (t.view(b, -1, self.heads, self.head_dim).transpose(1, 2) for t in (q, k, v))
+        q, k, v = (t.view(b, -1, heads, self.head_dim).transpose(1, 2) for t in (q, k, v))
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-        return out.transpose(1, 2).reshape(b, -1, self.heads * self.head_dim)
+        return out.transpose(1, 2).reshape(b, -1, heads * self.head_dim)
 
 
 def _norm_and_rotate(t: torch.Tensor, norm: nn.RMSNorm, rope: RopeTables | None) -> torch.Tensor:

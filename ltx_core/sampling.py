@@ -30,7 +30,7 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from . import checks
+from . import checks, parallel
 from .conditioning import (
     LTX_CORE_1_0,
     Condition,
@@ -323,7 +323,12 @@ def denoise(
     steps = sigmas.numel() - 1
     total = steps * len(passes)
     done = 0
-    batched = choose_batched_passes(model, passes, video, audio, positive, negative, batch_passes)
+    # Guidance parallelism (a parallel.Mesh in use): this process runs its share of the passes, and all of them
+    # are exchanged before the (replicated) combination and step.
+    mesh = parallel.current()
+    split = mesh is not None and mesh.guidance > 1
+    own = mesh.own_passes(len(passes)) if split else list(range(len(passes)))
+    batched = choose_batched_passes(model, [passes[j] for j in own], video, audio, positive, negative, batch_passes)
     for i in range(steps):
         sigma, sigma_next = sigmas[i], sigmas[i + 1]
         inputs = []
@@ -332,20 +337,27 @@ def denoise(
             v_in = _stream_input(video, sigma, v_ctx, conventions)
             a_in = None if audio is None else _stream_input(audio, sigma, a_ctx, conventions)
             inputs.append((p, v_in, a_in))
-        predictions: dict[str, tuple[torch.Tensor | None, torch.Tensor | None]] = {}
+        computed: dict[int, tuple[torch.Tensor, torch.Tensor | None]] = {}
         if batched:
-            for (p, v_in, a_in), (v_vel, a_vel) in zip(inputs, _batched_forward(model, inputs), strict=True):
-                predictions[p.kind] = _x0s(video, audio, v_in, a_in, v_vel, a_vel)
-            done += len(passes)
+            mine = [inputs[j] for j in own]
+            for j, (_, v_in, a_in), (v_vel, a_vel) in zip(own, mine, _batched_forward(model, mine), strict=True):
+                computed[j] = _x0s(video, audio, v_in, a_in, v_vel, a_vel)
+            done += len(own)
         else:
-            for p, v_in, a_in in inputs:
+            for j in own:
+                p, v_in, a_in = inputs[j]
                 perturbations = Perturbations.same(video.latent.shape[0], p.perturbations) if p.perturbations else None
                 with torch.no_grad():
                     v_vel, a_vel = model(v_in, a_in, perturbations)
-                predictions[p.kind] = _x0s(video, audio, v_in, a_in, v_vel, a_vel)
+                computed[j] = _x0s(video, audio, v_in, a_in, v_vel, a_vel)
                 done += 1
                 if callback is not None and done < (i + 1) * len(passes):
                     callback(Progress(i, steps, done, total))
+        if split:
+            like = (video.latent, None if audio is None else audio.latent)
+            computed = dict(enumerate(mesh.share_predictions(len(passes), computed, like)))
+            done = (i + 1) * len(passes)
+        predictions = {p.kind: computed[j] for j, p in enumerate(passes)}
 
         # Video before audio: the ancestral sampler's draws come in the reference's order.
         v_x0 = keep_clean(_guided(predictions, 0, video_guidance), video)

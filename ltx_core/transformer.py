@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import parallel
 from .config import LTX25, TransformerConfig
 from .errors import InputError
 from .layers import AdaLNSingle, Workspace
@@ -231,9 +232,20 @@ class AudioVideoTransformer(nn.Module):
             perturbations.check(batch, len(self.transformer_blocks))
 
         live = {n: s for n, s in inputs.items() if s is not None and s.tokens > 0}
+        mesh = parallel.current()
+        shard = None
+        if mesh is not None and "video" in live:
+            # Sequence parallelism: this process runs its share of the video tokens (audio and text replicated).
+            shard = mesh.token_shard(live["video"].tokens, self.config.num_attention_heads)
+            if shard is not None:
+                live["video"] = parallel.shard_input(live["video"], shard)
         states = {n: self._prepare(specs[n], s) for n, s in live.items()}
         if len(states) == 2:
             self._prepare_cross(specs, live, states)
+        if shard is not None:
+            states["video"].sequence = shard
+            if len(states) == 2:
+                states["video"].cross_rope_all = self._cross_rope(video.positions, specs["video"].heads)
 
         vs, as_ = states.get("video"), states.get("audio")
         device = self.compute_device
@@ -264,7 +276,8 @@ class AudioVideoTransformer(nn.Module):
             elif name not in states:
                 outputs.append(torch.zeros(batch, 0, specs[name].proj_out.out_features, device=device))
             else:
-                outputs.append(self._output(specs[name], states[name], reuse))
+                out = self._output(specs[name], states[name], reuse)
+                outputs.append(out if states[name].sequence is None else states[name].sequence.gather(out))
         return outputs[0], outputs[1]
 
     # -- preparation -----------------------------------------------------------------------------------------
@@ -359,7 +372,6 @@ class AudioVideoTransformer(nn.Module):
         c, device, dtype = self.config, self.compute_device, self.compute_dtype
         scale = c.timestep_scale_multiplier
         gate_factor = c.av_ca_timestep_scale_multiplier / scale
-        max_pos = (max(c.positional_embedding_max_pos[0], c.audio_positional_embedding_max_pos[0]),)
         for name, other in (("video", "audio"), ("audio", "video")):
             spec, s, state = specs[name], inputs[name], states[name]
             own = _timesteps(s, device) * scale
@@ -368,8 +380,14 @@ class AudioVideoTransformer(nn.Module):
             gate_input = own if self.av_timestep_rule == "per_token" else other_sigma
             state.cross_modulation = TimestepModulation(spec.cross_scale_shift_adaln, ss_input, dtype)
             state.cross_gate = TimestepModulation(spec.cross_gate_adaln, gate_input * gate_factor, dtype)
-            positions = s.positions.to(device)[:, :1]
-            state.cross_rope = self._rope(positions, c.audio_cross_attention_dim, spec.heads, max_pos)
+            state.cross_rope = self._cross_rope(s.positions, spec.heads)
+
+    def _cross_rope(self, positions: torch.Tensor, heads: int) -> RopeTables:
+        """RoPE of the audio<->video attention: the time axis only, in the audio attention's width."""
+        c = self.config
+        max_pos = (max(c.positional_embedding_max_pos[0], c.audio_positional_embedding_max_pos[0]),)
+        positions = positions.to(self.compute_device)[:, :1]
+        return self._rope(positions, c.audio_cross_attention_dim, heads, max_pos)
 
     def _output(self, spec: _StreamSpec, state: StreamState, in_place: bool = False) -> torch.Tensor:
         h = F.layer_norm(state.x, (spec.dim,), eps=self.config.norm_eps)

@@ -33,6 +33,7 @@ from .attention import Attention
 from .config import TransformerConfig
 from .layers import FeedForward, Workspace, rms_factor
 from .modulation import TimestepModulation
+from .parallel import TokenShard
 from .rope import RopeTables
 
 
@@ -46,6 +47,8 @@ class StreamState:
     only the block's prompt table modulates them.
     ``cross_*``: the audio<->video cross-attention inputs (only when both streams have tokens).
     ``update``: False leaves the stream unchanged (it still feeds the other stream's cross-attention).
+    ``sequence``: this process holds only its share of the stream's tokens (:mod:`.parallel`); then
+    ``cross_rope_all`` holds the cross-attention RoPE of all the stream's tokens (the other stream attends to all).
     """
 
     x: torch.Tensor
@@ -60,6 +63,8 @@ class StreamState:
     cross_modulation: TimestepModulation | None = None
     cross_gate: TimestepModulation | None = None
     ffn_chunk_tokens: int | None = None
+    sequence: TokenShard | None = None
+    cross_rope_all: RopeTables | None = None
 
     @property
     def dtype(self) -> torch.dtype:
@@ -230,7 +235,7 @@ class AVTransformerBlock(nn.Module):
     ) -> torch.Tensor:
         m, dtype = s.modulation, s.dtype
         h = _modulate(ws, "h", x, rms_factor(x, self.eps), m.runs(table, 0), m.runs(table, 1, plus=1), dtype)
-        out = self_attn(h, mask=s.self_bias, rope=s.rope, passthrough=skip, workspace=ws)
+        out = self_attn(h, mask=s.self_bias, rope=s.rope, passthrough=skip, workspace=ws, sequence=s.sequence)
         x = _residual(ws, x, out, m.runs(table, 2))
         if prompt_table is None:
             h = _modulate(ws, "h", x, rms_factor(x, self.eps), [], None, dtype)
@@ -270,7 +275,10 @@ class AVTransformerBlock(nn.Module):
             vx = _residual(ws, vx, _keep(skips.audio_to_video, out), video.cross_gate.runs(tv[4:], 0))
         if v2a:
             q = _modulate(ws, "h", ax, ra, am.runs(ta, 3), am.runs(ta, 2, plus=1), audio.dtype)
-            out = self.video_to_audio_attn(q, v2a_kv, rope=audio.cross_rope, k_rope=video.cross_rope, workspace=ws)
+            k_rope = video.cross_rope
+            if video.sequence is not None:  # the replicated audio attends to every rank's video tokens
+                v2a_kv, k_rope = video.sequence.gather(v2a_kv), video.cross_rope_all
+            out = self.video_to_audio_attn(q, v2a_kv, rope=audio.cross_rope, k_rope=k_rope, workspace=ws)
             ax = _residual(ws, ax, _keep(skips.video_to_audio, out), audio.cross_gate.runs(ta[4:], 0))
         return vx, ax
 

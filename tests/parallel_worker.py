@@ -1,0 +1,94 @@
+"""One process of the multi-process sampling test (tests/test_parallel.py) and what every process samples.
+
+Run as ``python parallel_worker.py RANK WORLD RENDEZVOUS_FILE OUT_FILE``: joins a gloo group through the file,
+samples :func:`run` under each mesh :data:`MESHES` lists for the world size (sequence, guidance and both
+parallelisms, on tiny models with 4 heads (Ulysses) and 1 head (the key/value all-gather)), and rank 0 saves the
+latents and the bytes each run sent to ``OUT_FILE``.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import torch
+
+from ltx_av.ltx_core.conditioning import FrameCondition, KeyframeCondition
+from ltx_av.ltx_core.config import TransformerConfig
+from ltx_av.ltx_core.guidance import GuidanceParams
+from ltx_av.ltx_core.sampling import sample
+from ltx_av.ltx_core.text_encoder import TextContexts
+from ltx_av.ltx_core.tiny import fill_deterministically, tiny_config
+from ltx_av.ltx_core.transformer import AudioVideoTransformer
+
+FULL_VIDEO = GuidanceParams(cfg=3.0, stg=1.0, stg_blocks=(1,), modality=3.0, rescale=0.7)
+FULL_AUDIO = GuidanceParams(cfg=7.0, stg=1.0, stg_blocks=(0,), modality=3.0, rescale=0.7)
+
+# world size -> (model, guidance ranks, sequence ranks, batch the passes)
+MESHES = {
+    2: [("heads4", 1, 2, False), ("heads4", 2, 1, False), ("heads4", 2, 1, True), ("heads1", 1, 2, False)],
+    4: [("heads4", 1, 4, False), ("heads4", 4, 1, False), ("heads4", 2, 2, False), ("heads1", 2, 2, False)],
+}
+
+
+def model(name: str) -> AudioVideoTransformer:
+    """Tiny LTX-2.3 transformers (2 blocks): the test widths (4 video heads) or the stand-ins' (1 head)."""
+    config = tiny_config("LTX-2.3", 2, stand_in=name == "heads1")
+    m = AudioVideoTransformer(TransformerConfig.from_dict(config["transformer"]))
+    fill_deterministically(m, 5)
+    return m.eval()
+
+
+def run(m: AudioVideoTransformer, batch_passes: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Full guidance on both streams (4 passes a step), an image at frame 0, a keyframe (appended tokens) and an
+    audio latent: 4x1x3 latent frames + 3 keyframe tokens = 15 video tokens, which no rank count above divides."""
+    c = m.config
+    g = torch.Generator().manual_seed(3)
+
+    def contexts(tokens: int) -> TextContexts:
+        return TextContexts(
+            torch.randn(1, tokens, c.video_dim, generator=g), torch.randn(1, tokens, c.audio_dim, generator=g)
+        )
+
+    first, key = torch.randn(1, 128, 1, 1, 3, generator=g), torch.randn(1, 128, 1, 1, 3, generator=g)
+    positive, negative = contexts(5), contexts(5)
+    return sample(
+        m,
+        torch.zeros(1, 128, 4, 1, 3),
+        frame_rate=24.0,
+        positive=positive,
+        negative=negative,
+        sigmas=[1.0, 0.6, 0.0],
+        seed=11,
+        video_guidance=FULL_VIDEO,
+        audio_guidance=FULL_AUDIO,
+        audio_latent=torch.randn(1, 8, 7, 16, generator=g),
+        audio_mask=torch.tensor([[0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 1.0]]),
+        conditions=[FrameCondition(first, 1.0, 0), KeyframeCondition(key, 17, 0.8)],
+        batch_passes=batch_passes,
+    )
+
+
+def main(rank: int, world: int, rendezvous: str, out: str) -> None:
+    import torch.distributed as dist
+
+    from ltx_av.ltx_core import parallel
+
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"file://{rendezvous}", rank=rank, world_size=world)
+    models = {name: model(name) for name in {m for m, *_ in MESHES[world]}}
+    results = []
+    for name, guidance, sequence, batched in MESHES[world]:
+        mesh = parallel.Mesh(guidance, sequence)
+        parallel.TRAFFIC.reset()
+        with parallel.use(mesh):
+            video, audio = run(models[name], batched)
+        traffic = (parallel.TRAFFIC.sequence_bytes, parallel.TRAFFIC.guidance_bytes)
+        results.append(((name, guidance, sequence, batched), video, audio, traffic))
+    if rank == 0:
+        torch.save(results, out)
+    dist.barrier()
+    dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4])

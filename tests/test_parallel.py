@@ -1,0 +1,128 @@
+"""Sampling on several processes (ltx_core/parallel.py): 2 and 4 gloo processes on the CPU give the one-process
+latents, for sequence parallelism (Ulysses, and the key/value all-gather when the heads do not split), guidance
+parallelism and both at once, with an image condition, a keyframe and a partly kept audio latent."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import parallel_worker as worker
+import pytest
+import torch
+
+from ltx_av.ltx_core import parallel
+from ltx_av.ltx_core.errors import InputError
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _launch(world: int, folder: str) -> tuple[list[subprocess.Popen], str]:
+    out = os.path.join(folder, f"world{world}.pt")
+    rendezvous = os.path.join(folder, f"rendezvous{world}")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    script = os.path.join(HERE, "parallel_worker.py")
+    procs = [
+        subprocess.Popen(
+            [sys.executable, script, str(rank), str(world), rendezvous, out],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        for rank in range(world)
+    ]
+    return procs, out
+
+
+def _wait(procs: list[subprocess.Popen]) -> None:
+    for p in procs:
+        try:
+            output, _ = p.communicate(timeout=240)
+        except subprocess.TimeoutExpired:
+            for q in procs:
+                q.kill()
+            raise
+        assert p.returncode == 0, output.decode(errors="replace")[-3000:]
+
+
+@pytest.fixture(scope="module")
+def parallel_results(tmp_path_factory):
+    """world size -> what rank 0 of a gloo group of that size sampled under each of its meshes (both groups run
+    at once; each process uses one thread)."""
+    folder = str(tmp_path_factory.mktemp("parallel"))
+    launched = {world: _launch(world, folder) for world in worker.MESHES}
+    for procs, _ in launched.values():
+        _wait(procs)
+    return {world: torch.load(out) for world, (_, out) in launched.items()}
+
+
+@pytest.mark.parametrize("world", sorted(worker.MESHES))
+def test_several_processes_sample_what_one_does(parallel_results, world, one_thread):
+    models, single = {}, {}
+    results = parallel_results[world]
+    assert [r[0] for r in results] == worker.MESHES[world]
+    for (name, guidance, sequence, batched), video, audio, _ in results:
+        if name not in models:
+            models[name] = worker.model(name)
+        if (name, batched) not in single:
+            # batching the passes moves results by ~1e-6 by itself: compare like with like
+            single[name, batched] = worker.run(models[name], batched)
+        ref_video, ref_audio = single[name, batched]
+        for got, ref in ((video, ref_video), (audio, ref_audio)):
+            assert got.shape == ref.shape
+            error = (got - ref).abs().max().item()
+            assert error <= 1e-5, f"{name} guidance {guidance} x sequence {sequence}: max error {error:.2e}"
+
+
+def test_guidance_traffic_is_one_gather_of_the_predictions_per_step(parallel_results):
+    """Per step each rank sends its slots of float32 x0 predictions (video 15 tokens + audio 7, 128 channels) to
+    every other guidance rank; 4 passes over G ranks take ceil(4 / G) slots."""
+    per_pass = (15 + 7) * 128 * 4
+    steps = 2
+    for world, results in parallel_results.items():
+        for (_, guidance, _, _), _, _, (sequence_bytes, guidance_bytes) in results:
+            slots = -(-4 // guidance)
+            assert guidance_bytes == (guidance - 1) * slots * per_pass * steps
+            if guidance == world:
+                assert sequence_bytes == 0
+
+
+def test_sequence_traffic_follows_the_ulysses_arithmetic(parallel_results):
+    """Rank 0 of 2 sequence ranks (4 heads of 16, 15 tokens split 8 + 7), float32, per forward and block: q, k and
+    v of its 8 tokens with the other rank's 2 heads go out (3 x 8 x 32 values), the attention of its 2 heads over
+    the other rank's 7 tokens comes back to it (7 x 32), the video->audio keys/values input (64 wide) and at the end
+    the velocities (128 wide) are all-gathered, padded to 8 tokens. The STG pass skips the video self-attention of
+    block 1, the modality-isolated pass every audio<->video attention."""
+    (_, guidance, sequence, _), _, _, (sequence_bytes, _) = parallel_results[2][0]
+    assert (guidance, sequence) == (1, 2)
+    attention = (3 * 8 * 32 + 7 * 32) * 4
+    video_to_audio = 8 * 64 * 4
+    output = 8 * 128 * 4
+    cond = uncond = 2 * (attention + video_to_audio) + output
+    perturbed = cond - attention
+    isolated = cond - 2 * video_to_audio
+    steps = 2
+    assert sequence_bytes == steps * (cond + uncond + perturbed + isolated)
+
+
+def test_one_process_uses_no_mesh():
+    assert parallel.current() is None
+    assert parallel.is_writer()
+    with pytest.raises(InputError, match="torch.distributed initialised"):
+        parallel.Mesh(2)
+
+
+def test_launch_variables(monkeypatch):
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    assert parallel.launched() is None
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    for key in ("RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(key, raising=False)
+    with pytest.raises(InputError, match="torchrun"):
+        parallel.launched()
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.setenv("MASTER_ADDR", "localhost")
+    monkeypatch.setenv("MASTER_PORT", "29500")
+    assert parallel.launched() == parallel.Launch(rank=1, world=2, local_rank=1)
