@@ -1,0 +1,301 @@
+"""A procedural audio-video world the built-in demo model learns: one coloured shape on a plain grey background,
+moving in a direction or bouncing on the floor, with a tone of its own and a click at every bounce.
+
+Everything follows from a :class:`Scene` (what the caption says plus the free details: background, size, start,
+speed, pitch), and a scene follows from a seed (:func:`scene_from_seed`), so a clip is reproducible from one
+integer. The sound belongs to the picture: the tone's pitch rises as the shape goes up (a quarter octave over the
+frame's height), its stereo position follows the shape left to right, and a bounce is heard as a short click at the
+frame the shape touches the floor.
+
+Captions come from a small grammar, ``a <colour> <shape> <motion>, <tone>``: "a red ball moves left, low hum",
+"a blue square bounces, high beeps". Some colour-shape pairs never appear in training (:data:`HELD_OUT_PAIRS`), so a
+model's quality can be measured on combinations it has not seen (:mod:`.demo_measure`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from .errors import InputError
+
+# The demo's clip: the built-in model's default size (256x160, 49 frames at 24 fps = 2.04 s).
+WIDTH, HEIGHT, FRAMES, FRAME_RATE = 256, 160, 49, 24.0
+SAMPLE_RATE = 16000  # the audio VAE's rate; the band the world uses (up to ~7 kHz) fits it
+
+# Colour name -> RGB in 0..1: saturated and far apart in hue, so the dominant colour of a clip is unambiguous.
+COLOURS = {
+    "red": (0.90, 0.12, 0.10),
+    "green": (0.15, 0.80, 0.20),
+    "blue": (0.15, 0.30, 0.95),
+    "yellow": (0.95, 0.85, 0.10),
+}
+SHAPES = ("ball", "square", "triangle")
+MOTIONS = ("moves left", "moves right", "moves up", "moves down", "bounces")
+TONES = ("low hum", "high beeps")
+# Plain backgrounds: neutral greys, so no background competes with the shape's colour.
+BACKGROUNDS = (0.12, 0.35, 0.65)
+
+# Colour-shape pairs kept out of training: every colour and every shape is seen, never these together.
+HELD_OUT_PAIRS = frozenset({("red", "square"), ("green", "triangle"), ("blue", "ball"), ("yellow", "square")})
+
+# The tones: a hum (fundamental with two harmonics) and beeps (a pure tone, 4 per second, soft edges so they do not
+# click), both at a peak well below full scale; the click is a 3-7 kHz burst, the band neither tone reaches.
+HUM_HZ = (90.0, 140.0)
+BEEP_HZ = (1200.0, 2000.0)
+BEEPS_PER_SECOND = 4.0
+BEEP_SECONDS = 0.12
+CLICK_SECONDS = 0.015
+TONE_PEAK = 0.3
+CLICK_PEAK = 0.35
+# Floor contacts this close to the first or last frame have no click (and are not measured).
+EDGE_FRAMES = 2
+# How far the pitch moves with height: 2 ** (+-PITCH_SPAN / 2) at the top / bottom of the frame.
+PITCH_SPAN = 0.5
+
+
+@dataclass(frozen=True)
+class Scene:
+    """One clip's content. ``radius`` and positions in pixels (x to the right, y down, of the 256x160 frame);
+    ``speed`` in pixels per second (for "bounces": the bounce height); ``period`` seconds between bounces;
+    ``phase`` the time of the first floor contact; ``pitch`` the tone's base frequency in Hz."""
+
+    colour: str
+    shape: str
+    motion: str
+    tone: str
+    background: float
+    radius: float
+    x0: float
+    y0: float
+    speed: float
+    period: float
+    phase: float
+    pitch: float
+
+    @property
+    def caption(self) -> str:
+        return caption(self.colour, self.shape, self.motion, self.tone)
+
+    @property
+    def held_out(self) -> bool:
+        return (self.colour, self.shape) in HELD_OUT_PAIRS
+
+
+def caption(colour: str, shape: str, motion: str, tone: str) -> str:
+    """The grammar: ``a <colour> <shape> <motion>, <tone>``."""
+    return f"a {colour} {shape} {motion}, {tone}"
+
+
+def parse_caption(text: str) -> tuple[str, str, str, str] | None:
+    """(colour, shape, motion, tone) of a caption the grammar makes, or None for any other text."""
+    for c in COLOURS:
+        for s in SHAPES:
+            for m in MOTIONS:
+                for t in TONES:
+                    if text.strip().lower() == caption(c, s, m, t):
+                        return c, s, m, t
+    return None
+
+
+def all_captions(held_out: bool | None = None) -> list[str]:
+    """Every caption (``held_out`` None), only those of held-out pairs (True) or only trainable ones (False)."""
+    out = []
+    for c in COLOURS:
+        for s in SHAPES:
+            if held_out is not None and ((c, s) in HELD_OUT_PAIRS) != held_out:
+                continue
+            out += [caption(c, s, m, t) for m in MOTIONS for t in TONES]
+    return out
+
+
+def make_scene(colour: str, shape: str, motion: str, tone: str, seed: int) -> Scene:
+    """A scene with the given content and the free details drawn from ``seed``; the shape stays inside the frame
+    for the whole clip."""
+    for value, allowed, name in (
+        (colour, COLOURS, "colour"),
+        (shape, SHAPES, "shape"),
+        (motion, MOTIONS, "motion"),
+        (tone, TONES, "tone"),
+    ):
+        if value not in allowed:
+            raise InputError(f"{name} must be one of {tuple(allowed)}; got {value!r}")
+    g = torch.Generator().manual_seed(int(seed))
+
+    def uniform(lo: float, hi: float) -> float:
+        return lo + (hi - lo) * float(torch.rand((), generator=g))
+
+    duration = FRAMES / FRAME_RATE
+    radius = uniform(18.0, 26.0)
+    background = BACKGROUNDS[int(torch.randint(len(BACKGROUNDS), (), generator=g))]
+    horizontal = motion in ("moves left", "moves right")
+    speed = uniform(55.0, 75.0) if horizontal else uniform(28.0, 36.0)
+    travel = speed * duration
+    x_lo, x_hi = radius + 4, WIDTH - radius - 4
+    y_lo, y_hi = radius + 4, HEIGHT - radius - 4
+    if motion == "moves left":
+        x0, y0 = uniform(x_lo + travel, x_hi), uniform(y_lo, y_hi)
+    elif motion == "moves right":
+        x0, y0 = uniform(x_lo, x_hi - travel), uniform(y_lo, y_hi)
+    elif motion == "moves up":
+        x0, y0 = uniform(x_lo, x_hi), uniform(y_lo + travel, y_hi)
+    elif motion == "moves down":
+        x0, y0 = uniform(x_lo, x_hi), uniform(y_lo, y_hi - travel)
+    else:  # bounces: x fixed, y on parabolic arcs from the floor; speed is the arc's height
+        x0, y0 = uniform(x_lo, x_hi), y_hi
+        speed = uniform(55.0, 85.0)
+    period = uniform(0.6, 0.85)
+    phase = uniform(0.2, 0.2 + period)  # the first contact is never at the very start
+    low, high = HUM_HZ if tone == "low hum" else BEEP_HZ
+    return Scene(colour, shape, motion, tone, background, radius, x0, y0, speed, period, phase, uniform(low, high))
+
+
+def scene_from_seed(seed: int, *, held_out: bool | None = False) -> Scene:
+    """The scene of ``seed``: content drawn uniformly from the grammar, restricted to trainable pairs
+    (``held_out`` False, the training distribution), to held-out pairs (True) or not at all (None)."""
+    g = torch.Generator().manual_seed(int(seed) * 7919 + 17)
+    while True:
+        colour = list(COLOURS)[int(torch.randint(len(COLOURS), (), generator=g))]
+        shape = SHAPES[int(torch.randint(len(SHAPES), (), generator=g))]
+        if held_out is None or ((colour, shape) in HELD_OUT_PAIRS) == held_out:
+            break
+    motion = MOTIONS[int(torch.randint(len(MOTIONS), (), generator=g))]
+    tone = TONES[int(torch.randint(len(TONES), (), generator=g))]
+    return make_scene(colour, shape, motion, tone, seed)
+
+
+# -- where the shape is --------------------------------------------------------------------------------------------
+
+
+def _arc_height(scene: Scene, t: torch.Tensor) -> torch.Tensor:
+    """Height above the floor of a bouncing shape at times ``t``: parabolic arcs touching 0 at phase + k * period."""
+    u = torch.remainder(t - scene.phase, scene.period) / scene.period  # 0..1 within an arc
+    return scene.speed * 4.0 * u * (1.0 - u)
+
+
+def positions(scene: Scene, times: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Centre (x, y) in pixels at ``times`` (seconds, float64)."""
+    t = times.double()
+    x = torch.full_like(t, scene.x0)
+    y = torch.full_like(t, scene.y0)
+    if scene.motion == "moves left":
+        x = scene.x0 - scene.speed * t
+    elif scene.motion == "moves right":
+        x = scene.x0 + scene.speed * t
+    elif scene.motion == "moves up":
+        y = scene.y0 - scene.speed * t
+    elif scene.motion == "moves down":
+        y = scene.y0 + scene.speed * t
+    else:
+        y = scene.y0 - _arc_height(scene, t)
+    return x, y
+
+
+def bounce_times(scene: Scene) -> list[float]:
+    """Seconds at which the shape touches the floor and a click sounds (none unless it bounces). Contacts within
+    :data:`EDGE_FRAMES` frames of the clip's ends are left out: neither the picture nor the sound could show them
+    whole."""
+    if scene.motion != "bounces":
+        return []
+    t = math.fmod(scene.phase, scene.period)
+    out = []
+    while t * FRAME_RATE < FRAMES - 1 - EDGE_FRAMES + 0.5:
+        if t * FRAME_RATE >= EDGE_FRAMES - 0.5:
+            out.append(t)
+        t += scene.period
+    return out
+
+
+def bounce_frames(scene: Scene) -> list[int]:
+    """The frames nearest each bounce."""
+    return [round(t * FRAME_RATE) for t in bounce_times(scene)]
+
+
+# -- picture -------------------------------------------------------------------------------------------------------
+
+
+def _coverage(shape: str, dx: torch.Tensor, dy: torch.Tensor, r: float) -> torch.Tensor:
+    """Fraction of each pixel inside the shape centred at offset (dx, dy), with a one-pixel soft edge."""
+    if shape == "ball":
+        inside = r - torch.sqrt(dx * dx + dy * dy)
+    elif shape == "square":
+        half = 0.85 * r
+        inside = half - torch.maximum(dx.abs(), dy.abs())
+    else:  # an upward triangle inscribed in the circle of radius r: three half-planes
+        s3 = math.sqrt(3.0)
+        inside = torch.minimum(r / 2 - dy, torch.minimum((s3 * dx + dy + r) / 2, (-s3 * dx + dy + r) / 2))
+    return (inside + 0.5).clamp(0.0, 1.0)
+
+
+def render_frames(scene: Scene, frames: int = FRAMES) -> torch.Tensor:
+    """The clip's pictures: ``[frames, HEIGHT, WIDTH, 3]`` float32 in 0..1."""
+    times = torch.arange(frames, dtype=torch.float64) / FRAME_RATE
+    x, y = positions(scene, times)
+    px = torch.arange(WIDTH, dtype=torch.float32) + 0.5
+    py = torch.arange(HEIGHT, dtype=torch.float32) + 0.5
+    dx = px[None, None, :] - x.float()[:, None, None]
+    dy = py[None, :, None] - y.float()[:, None, None]
+    cover = _coverage(scene.shape, dx, dy, scene.radius).unsqueeze(-1)  # [F, H, W, 1]
+    colour = torch.tensor(COLOURS[scene.colour])
+    background = torch.full((3,), scene.background)
+    return background + cover * (colour - background)
+
+
+# -- sound ---------------------------------------------------------------------------------------------------------
+
+
+def _smooth_step(x: torch.Tensor) -> torch.Tensor:
+    x = x.clamp(0.0, 1.0)
+    return x * x * (3.0 - 2.0 * x)
+
+
+def _click(sample_rate: int, seed: int) -> torch.Tensor:
+    """A short burst of 3-7 kHz noise with a fast decay (float64)."""
+    n = int(CLICK_SECONDS * sample_rate)
+    g = torch.Generator().manual_seed(seed)
+    noise = torch.randn(n, generator=g, dtype=torch.float64)
+    spectrum = torch.fft.rfft(noise)
+    freqs = torch.fft.rfftfreq(n, 1.0 / sample_rate).double()
+    spectrum[(freqs < 3000) | (freqs > 7000)] = 0
+    burst = torch.fft.irfft(spectrum, n)
+    burst = burst * torch.exp(-torch.arange(n, dtype=torch.float64) / (0.25 * n))
+    return burst / burst.abs().max() * CLICK_PEAK
+
+
+def render_audio(scene: Scene, sample_rate: int = SAMPLE_RATE, seconds: float | None = None) -> torch.Tensor:
+    """The clip's sound: stereo ``[2, N]`` float32 at ``sample_rate`` (default: the clip's length, 49/24 s)."""
+    duration = FRAMES / FRAME_RATE if seconds is None else seconds
+    n = int(round(duration * sample_rate))
+    t = torch.arange(n, dtype=torch.float64) / sample_rate
+    x, y = positions(scene, t)
+    # pitch follows height (up = higher), panning follows x (left = left channel)
+    height = 0.5 - (y / HEIGHT)  # -0.5 (bottom) .. 0.5 (top)
+    freq = scene.pitch * torch.pow(2.0, PITCH_SPAN * height)
+    phase = 2 * math.pi * torch.cumsum(freq, 0) / sample_rate
+    if scene.tone == "low hum":
+        wave = torch.sin(phase) + 0.5 * torch.sin(2 * phase) + 0.25 * torch.sin(3 * phase)
+        wave = wave / 1.75
+    else:
+        within = torch.remainder(t, 1.0 / BEEPS_PER_SECOND)
+        ramp = 0.01
+        envelope = _smooth_step(within / ramp) * _smooth_step((BEEP_SECONDS - within) / ramp)
+        wave = torch.sin(phase) * envelope
+    wave = TONE_PEAK * wave
+    fade = _smooth_step(t / 0.02) * _smooth_step((duration - t) / 0.02)  # no click at the clip's edges
+    wave = wave * fade
+    pan = (x / WIDTH).clamp(0.0, 1.0) * (math.pi / 2)
+    stereo = torch.stack([wave * torch.cos(pan), wave * torch.sin(pan)]) * math.sqrt(2.0) * 0.8
+    for i, when in enumerate(bounce_times(scene)):
+        click = _click(sample_rate, i + 1)
+        start = int(round(when * sample_rate))
+        stop = min(n, start + click.numel())
+        if start < n:
+            stereo[:, start:stop] += click[: stop - start]
+    return stereo.float()
+
+
+def render(scene: Scene, sample_rate: int = SAMPLE_RATE) -> tuple[torch.Tensor, torch.Tensor]:
+    """(frames ``[49, 160, 256, 3]`` in 0..1, waveform ``[2, N]`` at ``sample_rate``)."""
+    return render_frames(scene), render_audio(scene, sample_rate)
