@@ -179,6 +179,7 @@ class Plan:
     split: object = None  # LTX-2.5: the pipeline's SplitFiles (every part's file, checked)
     prompts: list[str] = field(default_factory=list)  # --prompt, every value (a long video: one per segment)
     chain: object = None  # --seconds: the long video's ChainPlan (its segments); None: one clip of `frames`
+    duration_head: str | None = None  # --frames auto: LTX-2.5's duration head file; `frames` is then predicted
 
 
 def _check_device(text: str | None, *, tiny: bool) -> str:
@@ -384,6 +385,105 @@ def _check_split(args: argparse.Namespace) -> tuple[str, str, int, object, objec
     return split.transformer, variant, latent_channels, transformer_config, split
 
 
+# --frames auto: the duration head's file as released, and the folders beside the transformer it is looked for in.
+AUTO_FRAMES = "auto"
+DURATION_HEAD_FILE = "ltx-2.5-duration-head-bf16.safetensors"
+DURATION_HEAD_FOLDERS = ("model_patches",)
+
+
+def _frames_value(text: str) -> int | str:
+    """--frames: a whole number, or "auto" (the duration head decides)."""
+    if text.strip().lower() == AUTO_FRAMES:
+        return AUTO_FRAMES
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of frames (8k+1) or 'auto'; got {text!r}") from None
+
+
+def _auto_frames_bound(fps: float) -> int:
+    """The most frames --frames auto can choose at ``fps`` (the head's range ends at 20 s): what the request's
+    checks see until the prompt is encoded; an unusable --fps is left to them."""
+    from .ltx_core.duration_head import DEFAULT_MAX_SECONDS, seconds_to_num_frames
+
+    try:
+        return seconds_to_num_frames(DEFAULT_MAX_SECONDS, fps)
+    except InputError:
+        return CHECKPOINT_SIZES[2]
+
+
+def _refuse_auto_frames(checkpoint: str) -> None:
+    """--frames auto with a single-file LTX-2 / LTX-2.3 checkpoint: those releases have no duration head. Told
+    before --gemma is asked for; a file that cannot be read is left to _check_checkpoint."""
+    from .ltx_core.checkpoint import identify
+    from .ltx_core.errors import LTXError
+
+    try:
+        release = identify(checkpoint).release
+    except LTXError:
+        return
+    raise Refused(
+        "--frames",
+        f"auto predicts the length with LTX-2.5's duration head, and {os.path.basename(checkpoint)!r} is {release}, "
+        "which has none; give the number of frames (8k+1: 9, 17, ..., 121, ...)",
+    )
+
+
+def _check_duration_head(path: str | None, transformer: str, transformer_config) -> str:
+    """--frames auto with LTX-2.5: the duration head named with --duration-head, or the one found beside the
+    transformer (its folder, ../model_patches; the released name first), checked from its header: that it is a
+    duration head and reads contexts as wide as the transformer's."""
+    from .ltx_core.checkpoint import open_checkpoint
+    from .ltx_core.duration_head import DurationHeadConfig
+    from .ltx_core.errors import LTXError
+
+    def reads(candidate: str) -> DurationHeadConfig:
+        ckpt = open_checkpoint(candidate)
+        try:
+            if ckpt.role != "duration_head":
+                raise Refused("--duration-head", f"{ckpt.identity.describe()} is not a duration head")
+            return DurationHeadConfig.from_metadata(ckpt.file.metadata, repr(ckpt.name))
+        finally:
+            ckpt.file.close()
+
+    widths = (transformer_config.cross_attention_dim, transformer_config.audio_cross_attention_dim)
+    if path is not None:
+        if not os.path.isfile(path):
+            raise Refused("--duration-head", f"no such file {path!r}")
+        try:
+            config = reads(path)
+        except LTXError as e:
+            raise _flagged("--duration-head", e) from None
+        if (config.video_dim, config.audio_dim) != widths:
+            raise Refused(
+                "--duration-head",
+                f"{os.path.basename(path)!r} reads text contexts {config.video_dim} / {config.audio_dim} wide, but "
+                f"{os.path.basename(transformer)!r} makes them {widths[0]} / {widths[1]}: it belongs to another model",
+            )
+        return path
+    here = os.path.dirname(os.path.abspath(transformer))
+    folders = dict.fromkeys([here, *(os.path.join(os.path.dirname(here), f) for f in DURATION_HEAD_FOLDERS)])
+    for folder in folders:
+        names = sorted(os.listdir(folder)) if os.path.isdir(folder) else []
+        for name in sorted(
+            (n for n in names if n.lower().endswith(".safetensors")), key=lambda n: n != DURATION_HEAD_FILE
+        ):
+            candidate = os.path.join(folder, name)
+            try:
+                config = reads(candidate)
+            except LTXError:  # another part, or unreadable: not the head
+                continue
+            if (config.video_dim, config.audio_dim) == widths:
+                log.info("--frames auto: using the duration head %s", candidate)
+                return candidate
+    raise Refused(
+        "--duration-head",
+        f"--frames auto needs LTX-2.5's duration head ({DURATION_HEAD_FILE}), and none that fits was found beside "
+        f"{os.path.basename(transformer)!r} (in its folder or ../{', ../'.join(DURATION_HEAD_FOLDERS)}); name the "
+        "file with --duration-head, or give the number of frames",
+    )
+
+
 def _check_upsampler(path: str | None, latent_channels: int) -> str:
     from .ltx_core.errors import LTXError
     from .ltx_core.pipeline import check_upsampler_file
@@ -510,6 +610,15 @@ def plan_generate(args: argparse.Namespace) -> Plan:
         raise Refused(
             "--upsampler", "is only used with --checkpoint (the built-in tiny model brings its own tiny upsampler)"
         )
+    auto = args.frames == AUTO_FRAMES
+    if args.duration_head is not None and not auto:
+        raise Refused("--duration-head", "is only used with --frames auto; add it or leave --duration-head out")
+    if auto and tiny:
+        raise Refused(
+            "--frames",
+            "auto predicts the length with LTX-2.5's duration head, which the built-in tiny model lacks; give "
+            "--checkpoint with LTX-2.5's transformer file, or the number of frames",
+        )
     prompts = args.prompt or [DEFAULT_PROMPT]
     chain = _plan_chain(args, prompts)
 
@@ -519,6 +628,8 @@ def plan_generate(args: argparse.Namespace) -> Plan:
     width = args.width if args.width is not None else width
     height = args.height if args.height is not None else height
     frames = args.frames if args.frames is not None else frames
+    if auto:  # the request is checked at the longest the head may choose; again with its choice once it is made
+        frames = _auto_frames_bound(args.fps)
     if chain is not None:  # every segment is checked as a clip of its own: the longest stands for them all
         frames = max(segment.frames for segment in chain.segments)
     if args.steps is not None:
@@ -577,12 +688,15 @@ def plan_generate(args: argparse.Namespace) -> Plan:
             f"blocks streams the transformer's blocks from system RAM to a GPU one at a time; the device is {device}, "
             "where the weights already live in system RAM (leave --offload out, or add --device cuda)",
         )
-    _check_memory(request, "--frames" if chain is None else "--segment-seconds")
+    if not auto:  # --frames auto: checked once the frame count is known
+        _check_memory(request, "--frames" if chain is None else "--segment-seconds")
     output, new_folders = _check_output(args.output)
     checkpoint, variant, upsampler, transformer_config = (None, args.variant or "LTX-2.3", None, None)
-    split = None
+    split = duration_head = None
     if not tiny and _is_split(args.checkpoint):
         checkpoint, variant, latent_channels, transformer_config, split = _check_split(args)
+        if auto:
+            duration_head = _check_duration_head(args.duration_head, checkpoint, transformer_config)
         if args.two_stage:
             upsampler = _check_upsampler(args.upsampler, latent_channels)
     elif not tiny:
@@ -593,6 +707,8 @@ def plan_generate(args: argparse.Namespace) -> Plan:
                     f"names a file of LTX-2.5's split release, but {args.checkpoint!r} is a single-file checkpoint "
                     "that holds its own; leave it out",
                 )
+        if auto:
+            _refuse_auto_frames(args.checkpoint)
         checkpoint, variant, latent_channels, transformer_config = _check_checkpoint(args.checkpoint, args.gemma)
         if args.two_stage:
             upsampler = _check_upsampler(args.upsampler, latent_channels)
@@ -620,6 +736,7 @@ def plan_generate(args: argparse.Namespace) -> Plan:
         new_folders=new_folders,
         prompts=prompts,
         chain=chain,
+        duration_head=duration_head,
         **request,
     )
 
@@ -780,6 +897,8 @@ def _generate(plan: Plan, console: Console) -> str:
             )
         if plan.chain is not None:
             return _generate_chain(plan, pipe, console, started)
+        if plan.duration_head is not None:
+            plan = _predict_frames(plan, pipe)
         result = pipe.generate(
             plan.prompt,
             negative_prompt=plan.negative_prompt,
@@ -807,6 +926,54 @@ def _generate(plan: Plan, console: Console) -> str:
         f"stereo audio) in {seconds:.1f} s"
     )
     return plan.output
+
+
+def _predict_frames(plan: Plan, pipe) -> Plan:
+    """--frames auto: the duration head's length for the prompt, snapped to 8k+1 frames as LTXDurationPredict does,
+    printed, and the request checked again with it."""
+    import dataclasses
+
+    import torch
+
+    from .ltx_core.duration_head import DEFAULT_MAX_SECONDS, DEFAULT_MIN_SECONDS, load_duration_head, predict_duration
+    from .ltx_core.pipeline import check_request
+
+    contexts = pipe.encode(plan.prompt)
+    head = load_duration_head(plan.duration_head, dtype=torch.float32, device="cpu")
+    (prediction,) = predict_duration(
+        head, contexts.video.float().cpu(), contexts.audio.float().cpu(), frame_rate=plan.frame_rate
+    )
+    fps, frames = plan.frame_rate, prediction.num_frames
+    raw = round(prediction.seconds * fps)
+    kept = min(max(raw, round(DEFAULT_MIN_SECONDS * fps)), round(DEFAULT_MAX_SECONDS * fps))
+    steps = [f"{prediction.seconds:.2f} s", f"{raw} frames at {fps:g} fps"]
+    if kept != raw:
+        steps.append(f"{kept} (kept within {DEFAULT_MIN_SECONDS:g}..{DEFAULT_MAX_SECONDS:g} s)")
+    if frames != kept:
+        steps.append(f"{frames} (8k+1)")
+    print(f"--frames auto: the duration head predicts {' -> '.join(steps)}; generating {frames} frames")
+    request = {k: getattr(plan, k) for k in ("width", "height", "frame_rate", "image_frame")} | {"frames": frames}
+    try:
+        check_request(
+            prompt=plan.prompt,
+            negative_prompt=plan.negative_prompt,
+            steps=plan.steps,
+            schedule=plan.schedule,
+            seed=plan.seed,
+            two_stage=plan.two_stage,
+            stage2_audio=plan.stage2_audio,
+            names={"frames": "--frames", "image_frame": "--image-frame"},
+            **request,
+        )
+    except InputError as e:
+        flag = "--image-frame" if str(e).startswith("--image-frame") else "--frames"
+        raise Refused(flag, f"{str(e)[len(flag) :].lstrip(': ')} (--frames auto chose {frames})") from None
+    _check_memory(request, "--frames")
+    # generate encodes this prompt again first thing; Gemma gives the same contexts, so hand back these instead
+    # of running it twice (a minute for the 12B model on a CPU).
+    encode = pipe.encode
+    pipe.encode = lambda prompt: contexts if prompt == plan.prompt else encode(prompt)
+    return dataclasses.replace(plan, frames=frames)
 
 
 def _generate_chain(plan: Plan, pipe, console: Console, started: float) -> str:
@@ -997,10 +1164,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     what.add_argument(
         "--frames",
-        type=int,
-        metavar="N",
+        type=_frames_value,
+        metavar="N|auto",
         help="the length of a single clip, 8k+1: 9, 17, ..., 121, ... (default: 121; 49 with the tiny model); a long "
-        "video's length is --seconds instead",
+        "video's length is --seconds instead. auto (LTX-2.5): the duration head predicts it from the prompt (1 to "
+        "20 s, snapped to 8k+1 frames at --fps; printed)",
     )
     what.add_argument("--fps", type=float, default=24.0, metavar="RATE", help="frames per second (default: 24)")
     what.add_argument(
@@ -1110,6 +1278,12 @@ def build_parser() -> argparse.ArgumentParser:
         models.add_argument(
             flag, metavar="FILE", help=f"LTX-2.5: {what} (default: found beside the --checkpoint transformer)"
         )
+    models.add_argument(
+        "--duration-head",
+        metavar="FILE",
+        help=f"LTX-2.5 with --frames auto: the duration head ({DURATION_HEAD_FILE}) (default: found beside the "
+        "--checkpoint transformer or in ../model_patches)",
+    )
     models.add_argument(
         "--variant",
         choices=("LTX-2", "LTX-2.3"),
