@@ -847,18 +847,60 @@ def _check_memory(request: dict, flag: str) -> None:
 # -- running -----------------------------------------------------------------------------------------------------
 
 
-def generate(plan: Plan, console: Console) -> str:
+def generate(plan: Plan, console: Console, guidance_parallel: int | None = None) -> str:
     import torch
 
+    from .ltx_core import parallel
+
+    launch = parallel.launched()
     threads_before = torch.get_num_threads()
     torch.set_num_threads(plan.threads)
     try:
-        return _generate(plan, console)
+        if launch is None:
+            if guidance_parallel is not None:
+                raise Refused(
+                    "--guidance-parallel",
+                    "splits the work of several processes; start them with torchrun (torchrun --nproc-per-node N "
+                    "-m ltx_av generate ...), or leave the flag out",
+                )
+            return _generate(plan, console)
+        return _generate_parallel(plan, console, launch, guidance_parallel)
     finally:
         torch.set_num_threads(threads_before)
 
 
+def _generate_parallel(plan: Plan, console: Console, launch, guidance_parallel: int | None) -> str:
+    """Started by torchrun with several processes: every process samples its share of each step (one GPU per
+    process on CUDA, nccl; gloo on the CPU), rank 0 alone reports progress and writes the file."""
+    import dataclasses
+
+    import torch
+
+    from .ltx_core import parallel
+    from .ltx_core.errors import InputError
+
+    # The official guidance runs 4 passes a step (cond, uncond, STG, modality); the distilled schedule 1.
+    passes = 1 if plan.schedule == "distilled" else 4
+    try:
+        mesh, device = parallel.start(launch, plan.device, guidance_parallel, passes)
+    except InputError as e:
+        raise _flagged("--guidance-parallel", e) from None
+    if not device.startswith("cuda"):
+        # the processes of a node share its cores
+        torch.set_num_threads(max(1, plan.threads // int(os.environ.get("LOCAL_WORLD_SIZE", launch.world))))
+    if launch.rank != 0:
+        console.quiet = True
+        logging.getLogger("ltx_av").setLevel(logging.WARNING)
+    log.info("%s", parallel.describe(mesh, passes))
+    try:
+        with parallel.use(mesh):
+            return _generate(dataclasses.replace(plan, device=device), console)
+    finally:
+        parallel.stop()
+
+
 def _generate(plan: Plan, console: Console) -> str:
+    from .ltx_core import parallel
     from .ltx_core.media import write_mp4
     from .ltx_core.pipeline import Pipeline, tiny_pipeline
 
@@ -916,6 +958,8 @@ def _generate(plan: Plan, console: Console) -> str:
             report=console.progress,
         )
     console.end_line()
+    if not parallel.is_writer():  # torchrun: rank 0 writes the file
+        return plan.output
     replaced = os.path.exists(plan.output)
     _write_atomically(plan, lambda path: write_mp4(path, result.frames, result.frame_rate, result.waveform,
                                                    result.sample_rate))  # fmt: skip
@@ -978,6 +1022,7 @@ def _predict_frames(plan: Plan, pipe) -> Plan:
 
 def _generate_chain(plan: Plan, pipe, console: Console, started: float) -> str:
     """--seconds: sample the segments one after another, then decode and join them straight into the file."""
+    from .ltx_core import parallel
     from .ltx_core.chain import sample_chain, segment_prompts, write_chain
 
     chain = plan.chain
@@ -996,6 +1041,8 @@ def _generate_chain(plan: Plan, pipe, console: Console, started: float) -> str:
         image_frame=plan.image_frame,
         report=console.progress,
     )
+    if not parallel.is_writer():  # torchrun: rank 0 decodes and writes the file
+        return plan.output
     replaced = os.path.exists(plan.output)
     written = []
     _write_atomically(plan, lambda path: written.append(write_chain(pipe, chain, sampled, path, console.progress)))
@@ -1309,6 +1356,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="CPU threads for torch (default: %(default)s here, the cores less one; more threads than idle cores "
         "makes a shared machine many times slower)",
     )
+    models.add_argument(
+        "--guidance-parallel",
+        type=int,
+        metavar="N",
+        help="under torchrun with several processes (torchrun --nproc-per-node P -m ltx_av generate ...): how many "
+        "process groups share a step's guidance passes; the P/N processes of each group split the video tokens "
+        "(default: the largest divisor of P that is at most the step's passes, 4 with guidance, 1 distilled)",
+    )
     gen.add_argument("-q", "--quiet", action="store_true", help="print only warnings, errors and the result")
 
     tiny = sub.add_parser(
@@ -1335,7 +1390,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         if args.command == "generate":
             plan = plan_generate(args)
-            generate(plan, console)
+            generate(plan, console, args.guidance_parallel)
         else:
             make_tiny_models(args)
     except Refused as e:

@@ -47,14 +47,27 @@ def _wait(procs: list[subprocess.Popen]) -> None:
 
 
 @pytest.fixture(scope="module")
-def parallel_results(tmp_path_factory):
-    """world size -> what rank 0 of a gloo group of that size sampled under each of its meshes (both groups run
-    at once; each process uses one thread)."""
+def launches(tmp_path_factory):
+    """All the module's process groups, started at once (each process uses one thread): the sampling workers of
+    each world size, and the command line under torchrun with 2 processes writing into a folder of its own."""
     folder = str(tmp_path_factory.mktemp("parallel"))
-    launched = {world: _launch(world, folder) for world in worker.MESHES}
-    for procs, _ in launched.values():
+    workers = {world: _launch(world, folder) for world in worker.MESHES}
+    cli_folder = tmp_path_factory.mktemp("torchrun")
+    torchrun = os.path.join(os.path.dirname(sys.executable), "torchrun")
+    command = [torchrun, "--standalone", "--nproc-per-node", "2", "-m", "ltx_av", "generate", "--frames", "9"]
+    command += ["--width", "64", "--height", "64", "--steps", "2", "--guidance-parallel", "1", "--output", "clip.mp4"]
+    cli = subprocess.Popen(command, cwd=cli_folder, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for procs, _ in workers.values():
         _wait(procs)
-    return {world: torch.load(out) for world, (_, out) in launched.items()}
+    stdout, stderr = cli.communicate(timeout=240)
+    results = {world: torch.load(out) for world, (_, out) in workers.items()}
+    return results, (cli.returncode, stdout, stderr, cli_folder)
+
+
+@pytest.fixture
+def parallel_results(launches):
+    """world size -> what rank 0 of a gloo group of that size sampled under each of its meshes."""
+    return launches[0]
 
 
 @pytest.mark.parametrize("world", sorted(worker.MESHES))
@@ -126,3 +139,13 @@ def test_launch_variables(monkeypatch):
     monkeypatch.setenv("MASTER_ADDR", "localhost")
     monkeypatch.setenv("MASTER_PORT", "29500")
     assert parallel.launched() == parallel.Launch(rank=1, world=2, local_rank=1)
+
+
+def test_torchrun_generate_writes_one_file_from_rank_0(launches):
+    """The command line under torchrun (2 CPU processes, gloo, the video tokens split): one file, from rank 0."""
+    returncode, stdout, stderr, folder = launches[1]
+    assert returncode == 0, stderr[-3000:]
+    assert "2 processes: guidance 1 x sequence 2" in stderr
+    assert stdout.count("wrote ") == 1
+    assert sorted(p.name for p in folder.iterdir()) == ["clip.mp4"]
+    assert (folder / "clip.mp4").stat().st_size > 1000
