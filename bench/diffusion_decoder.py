@@ -14,9 +14,10 @@ with ltx-core 1.2.0 installed from GitHub). ``--quick``: the tiny test decoder (
 ``[1,16,3,5,5]``.
 
 One full-size decode takes about half an hour on a shared 2-core CPU (the reference's longer still), so that case
-times three calls without a warm-up and takes the peak from the timed process (``memory_run`` off); it needs hours
-there. ``diffusion_decoder.decode_small`` (``--case small``) runs the same released decoder on the smallest latent
-it decodes unpadded, ``[1,128,3,7,8]`` (256x224, 17 frames), in minutes.
+(``diffusion_decoder.decode_full``, ``--case full``) times its calls without a warm-up and takes the peak from the
+timed process (``memory_run`` off); three calls need hours there, ``--runs 1`` times one call per side.
+``diffusion_decoder.decode_small`` (``--case small``) runs the same released decoder on the smallest latent it
+decodes unpadded, ``[1,128,3,7,8]`` (256x224, 17 frames), in minutes.
 """
 
 from __future__ import annotations
@@ -161,7 +162,7 @@ def cases(quick: bool, device: str, workdir: str) -> list[Case]:
         _write(path)
         released = "LTX-2.5 diffusion decoder, released widths, random weights"
         runs = [
-            ("decode", path, LATENT, f"{released}; 768x512x25 in one tile; {reference}"),
+            ("decode_full", path, LATENT, f"{released}; 768x512x25 in one tile; {reference}"),
             ("decode_small", path, SMALL, f"{released}; 256x224x17 in one tile; {reference}"),
         ]
     return [

@@ -2,7 +2,8 @@
 
 A benchmark module defines ``cases(quick: bool, device: str, workdir: str) -> list[Case]``; it may write shared
 inputs (e.g. a checkpoint file) into ``workdir`` first. Each case runs our side and the reference side in separate
-fresh subprocesses (so peak memory is clean): one warm-up call, then the median of ``runs`` (>= 3) timed calls.
+fresh subprocesses (so peak memory is clean): one warm-up call, then the median of ``runs`` (>= 3) timed calls
+(``--runs`` sets another count, e.g. one call of a case that takes half an hour).
 A case marked ``interleave`` builds both sides in one process and alternates their timed calls instead.
 On the CPU, peak memory comes from one more fresh process per side that makes one warm-up call and one measured
 call with glibc's mmap threshold pinned at 64 KiB (``MALLOC_MMAP_THRESHOLD_``): every tensor-sized block is then
@@ -20,6 +21,7 @@ Ratios are ours / reference (below 1 is better). A case without a reference side
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import importlib
 import json
@@ -59,6 +61,8 @@ class Case:
     # The Python that runs the reference side (None: this one), for a reference that is not installed here; such a
     # case never interleaves. Benchmarks take it from LTX_AV_BENCH_REF_PYTHON (see REF_PYTHON_ENV).
     ref_python: str | None = None
+    # Set by --runs: ``runs`` is then taken as given, even below 3.
+    runs_forced: bool = False
 
 
 # Environment variable naming the Python of a separate environment that has the reference a benchmark needs (e.g.
@@ -91,8 +95,13 @@ def _memory_run(case: Case) -> bool:
     return case.memory_run and not case.device.startswith("cuda")
 
 
+def _runs(case: Case) -> int:
+    # At least 3 for a median, unless the command line asked for fewer (see main's --runs).
+    return case.runs if case.runs_forced else max(case.runs, 3)
+
+
 def run_side(case: Case, target: str, args: dict[str, Any], python: str | None = None) -> dict[str, Any]:
-    result = _worker(case, {"target": target, "args": args}, runs=max(case.runs, 3), python=python)
+    result = _worker(case, {"target": target, "args": args}, runs=_runs(case), python=python)
     if _memory_run(case):
         result["peak_mib"] = _memory(case, target, args, python)
     return result
@@ -100,7 +109,7 @@ def run_side(case: Case, target: str, args: dict[str, Any], python: str | None =
 
 def run_interleaved(case: Case, sides: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
     """All sides built in one process and timed in turns; peak memory then comes from a process per side."""
-    results = _worker(case, {"sides": sides}, runs=max(case.runs, 3))
+    results = _worker(case, {"sides": sides}, runs=_runs(case))
     if _memory_run(case):
         for result, (target, args) in zip(results, sides, strict=True):
             result["peak_mib"] = _memory(case, target, args)
@@ -154,6 +163,7 @@ def run_case(case: Case, quick: bool, save: bool, reference: bool = True) -> dic
         "ref_peak_mib": round(ref["peak_mib"], 1) if ref else None,
         "mem_ratio": _ratio(ours["peak_mib"], ref["peak_mib"] if ref else None),
         "timing": "interleaved" if interleaved else "separate processes",
+        "runs": _runs(case),
         "peak": "cuda allocator"
         if case.device.startswith("cuda")
         else "rss, pinned mmap"
@@ -185,9 +195,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--case", default="", help="run only cases whose name contains this")
     parser.add_argument("--no-save", action="store_true", help=f"do not append to {os.path.relpath(RESULTS)}")
     parser.add_argument("--ours-only", action="store_true", help="skip the reference side (its ratios are null)")
+    parser.add_argument(
+        "--runs", type=int, metavar="N", help="timed calls per side, the median reported (default: each case's, >= 3)"
+    )
     args = parser.parse_args(argv)
     module = importlib.import_module(f"bench.{args.name}")
     with tempfile.TemporaryDirectory(prefix="ltx_av_bench_") as workdir:
         for case in module.cases(quick=args.quick, device=args.device, workdir=workdir):
             if args.case in case.name:
+                if args.runs is not None:
+                    case = dataclasses.replace(case, runs=max(1, args.runs), runs_forced=True)
                 run_case(case, args.quick, save=not args.no_save, reference=not args.ours_only)
