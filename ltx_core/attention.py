@@ -54,6 +54,7 @@ class Attention(nn.Module):
         passthrough: torch.Tensor | bool | None = None,
         workspace: Workspace | None = None,
         sequence: TokenShard | None = None,
+        context_shard: TokenShard | None = None,
     ) -> torch.Tensor:
         """``x``: ``[B, T, query_dim]``; ``context``: ``[B, S, context_dim]`` (``x`` when None).
 
@@ -61,7 +62,8 @@ class Attention(nn.Module):
         ``passthrough``: True, or a ``[B]`` 0/1 tensor: those items return ``to_v(context)`` instead of attending.
         ``workspace``: where the intermediates go (see the module notes); default: fresh tensors unless autograd is
         off. ``sequence``: ``x`` is this rank's share of a self-attention's tokens (:mod:`.parallel`); the
-        attention still covers all of them.
+        attention still covers all of them. ``context_shard``: ``context`` is this rank's share of the keys (``x``
+        holds every query); the result is attention over every rank's keys.
         """
         ws = workspace if workspace is not None else Workspace.for_call()
         context = x if context is None else context
@@ -80,10 +82,12 @@ class Attention(nn.Module):
             q = self._norm_and_rotate(self._project(x, self.to_q, q_out, ws), self.q_norm, rope, ws)
             k_tables = rope if rope is None or k_rope is None else k_rope
             k = self._norm_and_rotate(self._project(context, self.to_k, k_out, ws), self.k_norm, k_tables, ws)
-            if sequence is None:
-                out = self._attend(q, k, v, mask, self.heads)
-            else:
+            if sequence is not None:
                 out = sequence.attend(q, k, v, mask, self._attend)
+            elif context_shard is not None:
+                out = context_shard.attend_to_shards(q, k, v, mask, self.heads)
+            else:
+                out = self._attend(q, k, v, mask, self.heads)
             if isinstance(passthrough, torch.Tensor):
                 keep = (1 - passthrough).to(out.dtype).view(-1, 1, 1)
                 out = out * keep + v * (1 - keep)

@@ -16,9 +16,9 @@ process.
   feed-forward, text cross-attention, audio->video cross-attention against the replicated audio) runs on the
   shard as it is. The video self-attention swaps token shards for head groups with one all-to-all of q, k and v,
   attends over all tokens with ``H / P`` heads, and swaps back; when the heads do not divide, the keys and values
-  are all-gathered instead and each rank attends its own queries. Video->audio cross-attention all-gathers the
-  video keys/values input (the audio stream is small and replicated), and the velocities are all-gathered at the
-  end, so the caller sees the full result on every rank.
+  are all-gathered instead and each rank attends its own queries. In video->audio cross-attention the replicated
+  audio queries attend to each rank's video keys and the partial softmaxes are merged (only audio-sized results
+  travel), and the velocities are all-gathered at the end, so the caller sees the full result on every rank.
 
 Every collective goes through this module and adds the bytes it sends to other ranks to :data:`TRAFFIC` (an
 all-gather as a ring sends ``(P - 1)`` chunks; an all-to-all sends everything not addressed to itself), which is
@@ -217,6 +217,34 @@ class TokenShard:
             mask = mask.narrow(1, self.index * heads, heads)
         q, k, v = self._tokens_to_heads(torch.stack((q, k, v)))
         return self._heads_to_tokens(kernel(q, k, v, mask, heads))
+
+    def attend_to_shards(
+        self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None, heads: int
+    ) -> torch.Tensor:
+        """Every query (``q`` ``[B, Tq, H*D]``, the same on every rank) against keys and values split over the
+        ranks (``k, v``: this rank's share): ``[B, Tq, H*D]``, attention over all keys.
+
+        Each rank attends to its own keys and keeps the softmax's running maximum and sum; those partial results
+        are all-gathered and merged exactly (log-sum-exp). What travels is ``Tq x (H*D + 2H)`` float32 values per
+        rank, not the keys: for video->audio that is the few audio tokens instead of the many video ones.
+        ``mask``: additive over all keys (``[B, 1|H, Tq, S]``)."""
+        b, tq, width = q.shape
+        d = width // heads
+        qh, kh, vh = (t.reshape(b, -1, heads, d).transpose(1, 2).float() for t in (q, k, v))
+        scores = torch.matmul(qh, kh.transpose(-1, -2)).mul_(d**-0.5)  # [B, H, Tq, own keys]
+        if mask is not None:
+            scores += mask.narrow(-1, self.start, self.stop - self.start).float()
+        peak = scores.amax(-1, keepdim=True)
+        weights = scores.sub_(peak).exp_()
+        partial = torch.cat([torch.matmul(weights, vh), peak, weights.sum(-1, keepdim=True)], dim=-1)
+        parts = [torch.empty_like(partial) for _ in range(self.ranks)]
+        _count("sequence", partial, self.ranks - 1)
+        dist.all_gather(parts, partial, group=self.group)
+        stacked = torch.stack(parts)  # [P, B, H, Tq, D + 2]
+        out, peaks, sums = stacked[..., :d], stacked[..., d : d + 1], stacked[..., d + 1 :]
+        scale = (peaks - peaks.amax(0, keepdim=True)).exp_()
+        merged = (out * scale).sum(0) / (sums * scale).sum(0)
+        return merged.transpose(1, 2).reshape(b, tq, width).to(q.dtype)
 
     def _tokens_to_heads(self, qkv: torch.Tensor) -> torch.Tensor:
         """``[3, B, own tokens, H*D]`` -> ``[3, B, all tokens, H/P*D]`` (this rank's head group)."""

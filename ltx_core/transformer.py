@@ -244,8 +244,6 @@ class AudioVideoTransformer(nn.Module):
             self._prepare_cross(specs, live, states)
         if shard is not None:
             states["video"].sequence = shard
-            if len(states) == 2:
-                states["video"].cross_rope_all = self._cross_rope(video.positions, specs["video"].heads)
 
         vs, as_ = states.get("video"), states.get("audio")
         device = self.compute_device

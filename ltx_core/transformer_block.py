@@ -47,8 +47,7 @@ class StreamState:
     only the block's prompt table modulates them.
     ``cross_*``: the audio<->video cross-attention inputs (only when both streams have tokens).
     ``update``: False leaves the stream unchanged (it still feeds the other stream's cross-attention).
-    ``sequence``: this process holds only its share of the stream's tokens (:mod:`.parallel`); then
-    ``cross_rope_all`` holds the cross-attention RoPE of all the stream's tokens (the other stream attends to all).
+    ``sequence``: this process holds only its share of the stream's tokens (:mod:`.parallel`).
     """
 
     x: torch.Tensor
@@ -64,7 +63,6 @@ class StreamState:
     cross_gate: TimestepModulation | None = None
     ffn_chunk_tokens: int | None = None
     sequence: TokenShard | None = None
-    cross_rope_all: RopeTables | None = None
 
     @property
     def dtype(self) -> torch.dtype:
@@ -275,10 +273,10 @@ class AVTransformerBlock(nn.Module):
             vx = _residual(ws, vx, _keep(skips.audio_to_video, out), video.cross_gate.runs(tv[4:], 0))
         if v2a:
             q = _modulate(ws, "h", ax, ra, am.runs(ta, 3), am.runs(ta, 2, plus=1), audio.dtype)
-            k_rope = video.cross_rope
-            if video.sequence is not None:  # the replicated audio attends to every rank's video tokens
-                v2a_kv, k_rope = video.sequence.gather(v2a_kv), video.cross_rope_all
-            out = self.video_to_audio_attn(q, v2a_kv, rope=audio.cross_rope, k_rope=k_rope, workspace=ws)
+            # with the video tokens split over processes, the (replicated) audio attends to every rank's share
+            out = self.video_to_audio_attn(
+                q, v2a_kv, rope=audio.cross_rope, k_rope=video.cross_rope, workspace=ws, context_shard=video.sequence
+            )
             ax = _residual(ws, ax, _keep(skips.video_to_audio, out), audio.cross_gate.runs(ta[4:], 0))
         return vx, ax
 

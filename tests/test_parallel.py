@@ -104,13 +104,14 @@ def test_guidance_traffic_is_one_gather_of_the_predictions_per_step(parallel_res
 def test_sequence_traffic_follows_the_ulysses_arithmetic(parallel_results):
     """Rank 0 of 2 sequence ranks (4 heads of 16, 15 tokens split 8 + 7), float32, per forward and block: q, k and
     v of its 8 tokens with the other rank's 2 heads go out (3 x 8 x 32 values), the attention of its 2 heads over
-    the other rank's 7 tokens comes back to it (7 x 32), the video->audio keys/values input (64 wide) and at the end
-    the velocities (128 wide) are all-gathered, padded to 8 tokens. The STG pass skips the video self-attention of
-    block 1, the modality-isolated pass every audio<->video attention."""
+    the other rank's 7 tokens comes back to it (7 x 32); per video->audio attention its partial result for the 7
+    audio queries (4 heads x (8 values + running maximum + sum)) is all-gathered; at the end the velocities (128
+    wide), padded to 8 tokens. The STG pass skips the video self-attention of block 1, the modality-isolated pass
+    every audio<->video attention."""
     (_, guidance, sequence, _), _, _, (sequence_bytes, _) = parallel_results[2][0]
     assert (guidance, sequence) == (1, 2)
     attention = (3 * 8 * 32 + 7 * 32) * 4
-    video_to_audio = 8 * 64 * 4
+    video_to_audio = 7 * 4 * (8 + 2) * 4
     output = 8 * 128 * 4
     cond = uncond = 2 * (attention + video_to_audio) + output
     perturbed = cond - attention
