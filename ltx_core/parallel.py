@@ -9,7 +9,8 @@ process.
 * Guidance parallelism (:func:`.sampling.denoise`): a step's passes (cond, uncond, perturbed, isolated) are dealt
   round-robin over the guidance ranks; each computes its own, then :meth:`Mesh.share_predictions` all-gathers the
   x0 predictions so every rank combines all of them the same way and takes the same Euler step. The loop's states
-  stay replicated on every rank.
+  stay replicated on every rank. A run with fewer passes than guidance groups (an unguided stage) samples with
+  every rank in one sequence group instead (:meth:`Mesh.for_passes`).
 * Sequence parallelism (Ulysses, inside :class:`.transformer.AudioVideoTransformer`): the video tokens of a
   forward are split over the sequence ranks (:class:`TokenShard`; uneven sizes when the count does not divide, no
   padding enters any arithmetic). Everything per token (AdaLN, q/k RMSNorm over the full inner width, RoPE, the
@@ -105,6 +106,19 @@ class Mesh:
 
     def __repr__(self) -> str:
         return f"Mesh(rank {self.rank} of {self.world}: guidance {self.guidance} x sequence {self.sequence})"
+
+    def for_passes(self, count: int) -> Mesh:
+        """The mesh a run of ``count`` passes a step samples on: this one, or, with fewer passes than guidance
+        groups (an unguided stage on a guidance-parallel mesh), every process in one sequence group, so that none
+        sits idle."""
+        if count >= self.guidance:
+            return self
+        flat = object.__new__(Mesh)
+        flat.world, flat.rank = self.world, self.rank
+        flat.guidance, flat.sequence = 1, self.world
+        flat.guidance_index, flat.sequence_index = 0, self.rank
+        flat.guidance_group = flat.sequence_group = None  # None: the default group, every process
+        return flat
 
     # -- guidance ------------------------------------------------------------------------------------------------
 
@@ -359,11 +373,10 @@ def start(launch: Launch, device: str, guidance: int | None, passes: int) -> tup
         guidance = max(g for g in range(1, launch.world + 1) if launch.world % g == 0 and g <= max(passes, 1))
     mesh = Mesh(guidance=guidance)
     if mesh.guidance > passes:
-        log.warning(
-            "%d guidance ranks but a step has %d pass(es): %d rank group(s) have nothing to compute",
+        log.info(
+            "%d guidance groups but a step has %d pass(es): every process splits the video tokens instead",
             mesh.guidance,
             passes,
-            mesh.guidance - passes,
         )
     return mesh, device
 

@@ -326,47 +326,52 @@ def denoise(
     # Guidance parallelism (a parallel.Mesh in use): this process runs its share of the passes, and all of them
     # are exchanged before the (replicated) combination and step.
     mesh = parallel.current()
+    if mesh is not None:
+        mesh = mesh.for_passes(len(passes))
     split = mesh is not None and mesh.guidance > 1
     own = mesh.own_passes(len(passes)) if split else list(range(len(passes)))
     batched = choose_batched_passes(model, [passes[j] for j in own], video, audio, positive, negative, batch_passes)
-    for i in range(steps):
-        sigma, sigma_next = sigmas[i], sigmas[i + 1]
-        inputs = []
-        for p in passes:
-            v_ctx, a_ctx = (uncond_video, uncond_audio) if p.negative else (positive.video, positive.audio)
-            v_in = _stream_input(video, sigma, v_ctx, conventions)
-            a_in = None if audio is None else _stream_input(audio, sigma, a_ctx, conventions)
-            inputs.append((p, v_in, a_in))
-        computed: dict[int, tuple[torch.Tensor, torch.Tensor | None]] = {}
-        if batched:
-            mine = [inputs[j] for j in own]
-            for j, (_, v_in, a_in), (v_vel, a_vel) in zip(own, mine, _batched_forward(model, mine), strict=True):
-                computed[j] = _x0s(video, audio, v_in, a_in, v_vel, a_vel)
-            done += len(own)
-        else:
-            for j in own:
-                p, v_in, a_in = inputs[j]
-                perturbations = Perturbations.same(video.latent.shape[0], p.perturbations) if p.perturbations else None
-                with torch.no_grad():
-                    v_vel, a_vel = model(v_in, a_in, perturbations)
-                computed[j] = _x0s(video, audio, v_in, a_in, v_vel, a_vel)
-                done += 1
-                if callback is not None and done < (i + 1) * len(passes):
-                    callback(Progress(i, steps, done, total))
-        if split:
-            like = (video.latent, None if audio is None else audio.latent)
-            computed = dict(enumerate(mesh.share_predictions(len(passes), computed, like)))
-            done = (i + 1) * len(passes)
-        predictions = {p.kind: computed[j] for j, p in enumerate(passes)}
+    with parallel.use(mesh):
+        for i in range(steps):
+            sigma, sigma_next = sigmas[i], sigmas[i + 1]
+            inputs = []
+            for p in passes:
+                v_ctx, a_ctx = (uncond_video, uncond_audio) if p.negative else (positive.video, positive.audio)
+                v_in = _stream_input(video, sigma, v_ctx, conventions)
+                a_in = None if audio is None else _stream_input(audio, sigma, a_ctx, conventions)
+                inputs.append((p, v_in, a_in))
+            computed: dict[int, tuple[torch.Tensor, torch.Tensor | None]] = {}
+            if batched:
+                mine = [inputs[j] for j in own]
+                for j, (_, v_in, a_in), (v_vel, a_vel) in zip(own, mine, _batched_forward(model, mine), strict=True):
+                    computed[j] = _x0s(video, audio, v_in, a_in, v_vel, a_vel)
+                done += len(own)
+            else:
+                for j in own:
+                    p, v_in, a_in = inputs[j]
+                    perturbations = (
+                        Perturbations.same(video.latent.shape[0], p.perturbations) if p.perturbations else None
+                    )
+                    with torch.no_grad():
+                        v_vel, a_vel = model(v_in, a_in, perturbations)
+                    computed[j] = _x0s(video, audio, v_in, a_in, v_vel, a_vel)
+                    done += 1
+                    if callback is not None and done < (i + 1) * len(passes):
+                        callback(Progress(i, steps, done, total))
+            if split:
+                like = (video.latent, None if audio is None else audio.latent)
+                computed = dict(enumerate(mesh.share_predictions(len(passes), computed, like)))
+                done = (i + 1) * len(passes)
+            predictions = {p.kind: computed[j] for j, p in enumerate(passes)}
 
-        # Video before audio: the ancestral sampler's draws come in the reference's order.
-        v_x0 = keep_clean(_guided(predictions, 0, video_guidance), video)
-        video = _advance(video, v_x0, sigma, sigma_next, generator)
-        if audio is not None:
-            a_x0 = keep_clean(_guided(predictions, 1, audio_guidance), audio)
-            audio = _advance(audio, a_x0, sigma, sigma_next, generator)
-        if callback is not None:
-            callback(Progress(i + 1, steps, done, total, v_x0[:, : video.own_tokens]))
+            # Video before audio: the ancestral sampler's draws come in the reference's order.
+            v_x0 = keep_clean(_guided(predictions, 0, video_guidance), video)
+            video = _advance(video, v_x0, sigma, sigma_next, generator)
+            if audio is not None:
+                a_x0 = keep_clean(_guided(predictions, 1, audio_guidance), audio)
+                audio = _advance(audio, a_x0, sigma, sigma_next, generator)
+            if callback is not None:
+                callback(Progress(i + 1, steps, done, total, v_x0[:, : video.own_tokens]))
     return video, audio
 
 

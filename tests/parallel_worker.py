@@ -23,10 +23,23 @@ from ltx_av.ltx_core.transformer import AudioVideoTransformer
 FULL_VIDEO = GuidanceParams(cfg=3.0, stg=1.0, stg_blocks=(1,), modality=3.0, rescale=0.7)
 FULL_AUDIO = GuidanceParams(cfg=7.0, stg=1.0, stg_blocks=(0,), modality=3.0, rescale=0.7)
 
-# world size -> (model, guidance ranks, sequence ranks, batch the passes)
+# world size -> (model, guidance ranks, sequence ranks, batch the passes, guided). Unguided on a guidance mesh: one
+# pass a step, so every rank joins one sequence group instead (Mesh.for_passes).
 MESHES = {
-    2: [("heads4", 1, 2, False), ("heads4", 2, 1, False), ("heads4", 2, 1, True), ("heads1", 1, 2, False)],
-    4: [("heads4", 1, 4, False), ("heads4", 4, 1, False), ("heads4", 2, 2, False), ("heads1", 2, 2, False)],
+    2: [
+        ("heads4", 1, 2, False, True),
+        ("heads4", 2, 1, False, True),
+        ("heads4", 2, 1, True, True),
+        ("heads1", 1, 2, False, True),
+        ("heads4", 2, 1, False, False),
+    ],
+    4: [
+        ("heads4", 1, 4, False, True),
+        ("heads4", 4, 1, False, True),
+        ("heads4", 2, 2, False, True),
+        ("heads1", 2, 2, False, True),
+        ("heads4", 2, 2, False, False),
+    ],
 }
 
 
@@ -38,9 +51,10 @@ def model(name: str) -> AudioVideoTransformer:
     return m.eval()
 
 
-def run(m: AudioVideoTransformer, batch_passes: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-    """Full guidance on both streams (4 passes a step), an image at frame 0, a keyframe (appended tokens) and an
-    audio latent: 4x1x3 latent frames + 3 keyframe tokens = 15 video tokens, which no rank count above divides."""
+def run(m: AudioVideoTransformer, batch_passes: bool = False, guided: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """Full guidance on both streams (4 passes a step; ``guided`` False: none), an image at frame 0, a keyframe
+    (appended tokens) and a partly kept audio latent: 4x1x3 latent frames + 3 keyframe tokens = 15 video tokens,
+    which no rank count above divides."""
     c = m.config
     g = torch.Generator().manual_seed(3)
 
@@ -59,8 +73,8 @@ def run(m: AudioVideoTransformer, batch_passes: bool = False) -> tuple[torch.Ten
         negative=negative,
         sigmas=[1.0, 0.6, 0.0],
         seed=11,
-        video_guidance=FULL_VIDEO,
-        audio_guidance=FULL_AUDIO,
+        video_guidance=FULL_VIDEO if guided else GuidanceParams(),
+        audio_guidance=FULL_AUDIO if guided else GuidanceParams(),
         audio_latent=torch.randn(1, 8, 7, 16, generator=g),
         audio_mask=torch.tensor([[0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 1.0]]),
         conditions=[FrameCondition(first, 1.0, 0), KeyframeCondition(key, 17, 0.8)],
@@ -77,13 +91,14 @@ def main(rank: int, world: int, rendezvous: str, out: str) -> None:
     dist.init_process_group("gloo", init_method=f"file://{rendezvous}", rank=rank, world_size=world)
     models = {name: model(name) for name in {m for m, *_ in MESHES[world]}}
     results = []
-    for name, guidance, sequence, batched in MESHES[world]:
+    for case in MESHES[world]:
+        name, guidance, sequence, batched, guided = case
         mesh = parallel.Mesh(guidance, sequence)
         parallel.TRAFFIC.reset()
         with parallel.use(mesh):
-            video, audio = run(models[name], batched)
+            video, audio = run(models[name], batched, guided)
         traffic = (parallel.TRAFFIC.sequence_bytes, parallel.TRAFFIC.guidance_bytes)
-        results.append(((name, guidance, sequence, batched), video, audio, traffic))
+        results.append((case, video, audio, traffic))
     if rank == 0:
         torch.save(results, out)
     dist.barrier()
