@@ -92,12 +92,12 @@ class Attention(nn.Module):
                 keep = (1 - passthrough).to(out.dtype).view(-1, 1, 1)
                 out = out * keep + v * (1 - keep)
         if self.to_gate_logits is not None:
-            gates = (2.0 * torch.sigmoid(self.to_gate_logits(x))).unsqueeze(-1)  # [B, T, H, 1]
+            gates = (2.0 * torch.sigmoid(linear(x, self.to_gate_logits))).unsqueeze(-1)  # [B, T, H, 1]
             heads = out.unflatten(-1, (self.heads, self.head_dim))
             # the attention output (or v) is this call's own tensor: scale it where it is
             out = heads.mul_(gates).flatten(-2) if ws.reuse else (heads * gates).flatten(-2)
         if not ws.reuse:
-            return self.to_out[0](out)
+            return linear(out, self.to_out[0])
         return linear(
             out, self.to_out[0], ws.get("o", (*out.shape[:-1], self.to_out[0].out_features), out.dtype, out.device)
         )

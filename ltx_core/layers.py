@@ -86,10 +86,13 @@ def linear(x: torch.Tensor, layer: nn.Linear, out: torch.Tensor | None = None) -
     """``layer(x)`` written into ``out`` (same kernel as ``F.linear``: ``addmm`` on the flattened tokens).
 
     Reads the layer's weight and bias at call time, so weights swapped in by ``torch.func.functional_call`` (LoRA
-    patches, streamed or float8 blocks) are the ones used."""
+    patches, streamed or float8 blocks) are the ones used. A float8 weight (float8 compute, see
+    :mod:`.offload`) runs as :func:`float8_linear` with the layer's ``weight_scale``."""
+    weight, bias = layer.weight, layer.bias
+    if weight.dtype in FLOAT8_TYPES:
+        return float8_linear(x, weight, layer.weight_scale, bias, out)
     if out is None:
         return layer(x)
-    weight, bias = layer.weight, layer.bias
     rows = x.reshape(-1, x.shape[-1])
     flat = out.view(-1, weight.shape[0])
     if bias is None:
@@ -97,6 +100,42 @@ def linear(x: torch.Tensor, layer: nn.Linear, out: torch.Tensor | None = None) -
     else:
         torch.addmm(bias, rows, weight.t(), out=flat)
     return out
+
+
+FLOAT8_TYPES = (torch.float8_e4m3fn, torch.float8_e5m2)
+FLOAT8 = torch.float8_e4m3fn
+FLOAT8_MAX = torch.finfo(FLOAT8).max
+
+
+def float8_linear(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    weight_scale: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    out: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """``x @ (weight * weight_scale).T + bias`` as one float8 matmul (``torch._scaled_mm``), in ``x``'s dtype.
+
+    ``weight``: ``[out, in]`` float8 codes with float32 row scales ``weight_scale`` ``[out, 1]``; ``x`` is quantised
+    here, one scale per token (``max |row| / 448``), so both operands use the whole float8 range and the matmul
+    accumulates in float32 on the tensor cores of cards that have float8 ones (twice bfloat16's rate on Hopper)."""
+    rows = x.reshape(-1, x.shape[-1])
+    amax = rows.abs().amax(dim=1, keepdim=True).float()
+    scale = torch.where(amax > 0, amax / FLOAT8_MAX, 1.0)
+    # the division in x's own dtype keeps the quantised copy the only token-sized temporary besides x; its
+    # rounding (8 bits for bfloat16) is finer than float8's 4, and the clamp catches the one that lands past 448
+    codes = torch.div(rows, scale.to(rows.dtype)).clamp_(-FLOAT8_MAX, FLOAT8_MAX).to(FLOAT8)
+    flat = None if out is None else out.view(-1, weight.shape[0])
+    result = torch._scaled_mm(
+        codes,
+        weight.t(),
+        scale_a=scale,
+        scale_b=weight_scale.reshape(1, -1).float(),
+        bias=None if bias is None else bias.to(x.dtype),
+        out_dtype=x.dtype,
+        out=flat,
+    )
+    return out if out is not None else result.view(*x.shape[:-1], weight.shape[0])
 
 
 def sinusoidal_embedding(
@@ -173,11 +212,11 @@ class FeedForward(nn.Module):
 
         With a reusing ``workspace`` the hidden activation and the output are its ``ff`` and ``o`` buffers (the
         output is valid until the next ``o`` request) and GELU runs in place."""
+        up, down = self.net[0].proj, self.net[2]
         if workspace is None or not workspace.reuse:
             if chunk_tokens is None or x.shape[-2] <= chunk_tokens:
-                return self.net(x)
-            return torch.cat([self.net(part) for part in x.split(chunk_tokens, dim=-2)], dim=-2)
-        up, down = self.net[0].proj, self.net[2]
+                return self._plain(x)
+            return torch.cat([self._plain(part) for part in x.split(chunk_tokens, dim=-2)], dim=-2)
         x = x.contiguous()
         out = workspace.get("o", (*x.shape[:-1], down.out_features), x.dtype, x.device)
         # Tokens are independent rows here, so the pieces are row ranges of the flattened batch (as many rows as
@@ -193,3 +232,7 @@ class FeedForward(nn.Module):
             torch.ops.aten.gelu_(hidden, approximate="tanh")
             linear(hidden, down, flat[start:stop])
         return out
+
+    def _plain(self, x: torch.Tensor) -> torch.Tensor:
+        """``self.net(x)`` through :func:`linear` (the same ops unless the weights are float8)."""
+        return linear(F.gelu(linear(x, self.net[0].proj), approximate="tanh"), self.net[2])

@@ -10,7 +10,12 @@ already loaded :class:`.transformer.AudioVideoTransformer` by :func:`place_weigh
 * float8 storage: every block's linear weight matrices are kept as ``float8_e4m3fn`` with one scale per output
   row (``max |row| / 448``) and upcast to the compute dtype one block at a time. Halves weight memory (and the
   bytes streamed) at a precision cost we state and test (``tests/test_offload.py``): on the tiny models the
-  velocity's RMS error stays below 4% of its standard deviation and its largest error below 20%.
+  velocity's RMS error stays below 4% of its standard deviation and its largest error below 20%;
+* float8 compute (an option of float8 storage, bfloat16 only): the float8 matrices are not upcast but multiplied
+  as they are (:func:`.layers.float8_linear`, ``torch._scaled_mm`` with the row scales, the activations quantised
+  per token), on cards with float8 tensor cores (compute capability 8.9+) twice bfloat16's matmul rate. Each layer
+  gets its scales as a non-persistent ``weight_scale`` buffer on the compute device; matrices whose sides are not
+  multiples of 16 (which ``_scaled_mm`` refuses on CUDA) are upcast as with storage alone.
 
 Everything outside the blocks (patchify, AdaLN, output head, LTX-2's caption projection) stays resident.
 
@@ -28,6 +33,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .errors import InputError
+from .layers import float8_linear
+
 log = logging.getLogger("ltx_av.offload")
 
 BLOCKS_PREFIX = "transformer_blocks."
@@ -44,6 +52,7 @@ class Placement:
     dtype: torch.dtype
     stream_blocks: bool
     float8: bool
+    float8_compute: bool = False
 
     @property
     def block_storage(self) -> torch.device:
@@ -71,6 +80,30 @@ def quantize_float8(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return (w / scale).clamp_(-FLOAT8_MAX, FLOAT8_MAX).to(FLOAT8), scale
 
 
+def float8_compute_problem(device: torch.device | str) -> str | None:
+    """Why float8 compute cannot run on ``device`` (None when it can): no ``torch._scaled_mm`` in this torch, a
+    CUDA card without float8 tensor cores, or a trial product that fails."""
+    device = torch.device(device)
+    if not hasattr(torch, "_scaled_mm"):
+        return f"torch {torch.__version__} has no torch._scaled_mm (float8 matmul)"
+    if device.type == "cuda":
+        major, minor = torch.cuda.get_device_capability(device)
+        if (major, minor) < (8, 9):
+            name = torch.cuda.get_device_name(device)
+            return f"{name} (compute capability {major}.{minor}) has no float8 matmul; it needs 8.9 or newer"
+    try:
+        w = torch.ones(16, 16, device=device, dtype=FLOAT8)
+        float8_linear(torch.ones(16, 16, device=device, dtype=torch.bfloat16), w, torch.ones(16, 1, device=device))
+    except (RuntimeError, NotImplementedError, TypeError) as e:
+        return f"torch._scaled_mm with row scales fails on {device} (torch {torch.__version__}): {e}"
+    return None
+
+
+def _computes_in_float8(p: torch.Tensor) -> bool:
+    """A float8 matrix ``_scaled_mm`` takes as it is: both sides multiples of 16."""
+    return p.shape[0] % 16 == 0 and p.shape[1] % 16 == 0
+
+
 def dequantize_float8(q: torch.Tensor, scale: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor:
     """float8 weight (on its compute device) -> ``dtype``, multiplied by its row scales when it has them."""
     if scale is None:
@@ -96,6 +129,7 @@ class BlockWeights:
         scales: dict[str, torch.Tensor],
         prefetch: bool = True,
         patches: dict[int, BlockPatches] | None = None,
+        float8_compute: frozenset[str] = frozenset(),
     ):
         self.blocks = blocks
         self.device = torch.device(device)
@@ -103,12 +137,15 @@ class BlockWeights:
         self.scales = scales  # full parameter name -> float8 row scales [out, 1] (float32, on the CPU)
         self.prefetch = prefetch
         self.patches = patches or {}
+        self.float8_compute = float8_compute  # full names of the float8 weights handed over as they are
         self._side = torch.cuda.Stream(self.device) if prefetch and self.device.type == "cuda" else None
         self._pending: dict[int, tuple[dict[str, torch.Tensor], torch.cuda.Event]] = {}
 
     def with_patches(self, patches: dict[int, BlockPatches]) -> BlockWeights:
         """The same blocks and storage, materialised with ``patches`` (replacing any this one has)."""
-        return BlockWeights(self.blocks, self.device, self.dtype, self.scales, self.prefetch, patches)
+        return BlockWeights(
+            self.blocks, self.device, self.dtype, self.scales, self.prefetch, patches, self.float8_compute
+        )
 
     def fetch(self, index: int) -> dict[str, torch.Tensor]:
         if index == 0:
@@ -139,11 +176,14 @@ class BlockWeights:
             fresh = False  # whether t is a copy of its own that may be written
             if t.device != self.device:
                 t, fresh = t.to(self.device, non_blocking=True), True
+            patch = patches.get(name)
             if t.dtype in _FLOAT8_TYPES:
+                if patch is None and prefix + name in self.float8_compute:
+                    out[name] = t  # multiplied as float8 (its scales are the layer's weight_scale buffer)
+                    continue
                 t, fresh = dequantize_float8(t, self.scales.get(prefix + name), self.dtype), True
             elif t.dtype != self.dtype:
                 t, fresh = t.to(self.dtype), True
-            patch = patches.get(name)
             if patch is not None:
                 up, down = (f.to(self.device, self.dtype, non_blocking=True) for f in patch)
                 t = t.addmm_(up, down) if fresh else torch.addmm(t, up, down)
@@ -159,6 +199,7 @@ def place_weights(
     stream_blocks: bool = False,
     float8: bool = False,
     prefetch: bool = True,
+    float8_compute: bool = False,
 ) -> None:
     """Move/convert ``model``'s weights in place (one tensor at a time) for computing on ``device`` in ``dtype``.
 
@@ -166,8 +207,18 @@ def place_weights(
     ``float8``: block linear weights are stored as float8 with a per-tensor scale. Calling again with other
     options re-places the weights (e.g. to park a model on the CPU between uses); float8 weights keep their
     scales, and are dequantised if ``float8`` is now False.
+    ``float8_compute`` (implies ``float8``; ``dtype`` must be bfloat16): the float8 block matrices are multiplied
+    as float8 (see the module notes); refused with the reason where the device or torch cannot
+    (:func:`float8_compute_problem`).
     """
     device = torch.device(device)
+    if float8_compute:
+        if dtype != torch.bfloat16:
+            raise InputError(f"float8 compute produces bfloat16; the compute dtype is {dtype}, expected bfloat16")
+        problem = float8_compute_problem(device)
+        if problem is not None:
+            raise InputError(f"float8 compute is not available: {problem}. Use float8 storage instead")
+        float8 = True
     storage = torch.device("cpu") if stream_blocks else device
     pin = stream_blocks and device.type == "cuda"
     old = getattr(model, "block_weights", None)
@@ -190,9 +241,10 @@ def place_weights(
             new = new.pin_memory()
         if new is not p:
             _set_parameter(model, name, new)
-    model.placement = Placement(device, dtype, stream_blocks, float8)
+    computed = _set_float8_scales(model, new_scales if float8_compute else None, device)
+    model.placement = Placement(device, dtype, stream_blocks, float8, float8_compute)
     model.block_weights = (
-        BlockWeights(model.transformer_blocks, device, dtype, new_scales, prefetch)
+        BlockWeights(model.transformer_blocks, device, dtype, new_scales, prefetch, float8_compute=computed)
         if (stream_blocks or float8)
         else None
     )
@@ -201,8 +253,29 @@ def place_weights(
         device,
         dtype,
         "streamed from CPU" if stream_blocks else "resident",
-        ", stored as float8" if float8 else "",
+        ", computed in float8" if float8_compute else ", stored as float8" if float8 else "",
     )
+
+
+def _set_float8_scales(
+    model: nn.Module, scales: dict[str, torch.Tensor] | None, device: torch.device
+) -> frozenset[str]:
+    """Every block linear's ``weight_scale`` buffer: the row ``scales`` (on ``device``) of the float8 matrices that
+    can be multiplied as they are, none elsewhere (none at all when ``scales`` is None: no float8 compute). Returns
+    those weights' names."""
+    computed = set()
+    for name, p in model.named_parameters():
+        if not name.startswith(BLOCKS_PREFIX) or not name.endswith(".weight"):
+            continue
+        module = model.get_submodule(name.rpartition(".")[0])
+        module._buffers.pop("weight_scale", None)
+        if scales is not None and p.dtype in _FLOAT8_TYPES and p.ndim == 2 and _computes_in_float8(p):
+            scale = scales.get(name)
+            if scale is None:  # a file's float8 matrix without scales
+                scale = torch.ones(p.shape[0], 1)
+            module.register_buffer("weight_scale", scale.to(device, torch.float32), persistent=False)
+            computed.add(name)
+    return frozenset(computed)
 
 
 def block_weights_of(model: nn.Module) -> BlockWeights:

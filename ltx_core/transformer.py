@@ -39,7 +39,7 @@ from .layers import AdaLNSingle, Workspace
 from .modulation import TimestepModulation
 from .perturbations import Perturbations, Skip
 from .rope import RopeTables, rope_tables
-from .transformer_block import AVTransformerBlock, BlockSkips, StreamState
+from .transformer_block import AVTransformerBlock, BlockSkips, StreamState, compiled_run_block, run_block
 
 log = logging.getLogger("ltx_av.transformer")
 
@@ -142,7 +142,9 @@ class AudioVideoTransformer(nn.Module):
 
     ``av_timestep_rule``: one of :data:`AV_TIMESTEP_RULES` (default: the release's own,
     :func:`default_av_timestep_rule`). ``ffn_chunk_tokens``: run the feed-forward over at most this many tokens at a
-    time (same result, smaller peak). Both are plain attributes and may be changed between calls.
+    time (same result, smaller peak). ``compile_blocks``: False (default), True or a ``torch.compile`` backend name:
+    run the blocks through one compiled function (:func:`.transformer_block.compiled_run_block`, which compiles on
+    the first call of each input shape). All three are plain attributes and may be changed between calls.
     """
 
     def __init__(
@@ -156,6 +158,7 @@ class AudioVideoTransformer(nn.Module):
         self.config = config
         self.av_timestep_rule = av_timestep_rule or default_av_timestep_rule(config)
         self.ffn_chunk_tokens = ffn_chunk_tokens
+        self.compile_blocks: bool | str = False
         # Set by offload.place_weights: how the weights are placed, and the per-block materialiser when block
         # weights are streamed or stored in float8 (None: resident).
         self.placement: Any = None
@@ -249,15 +252,16 @@ class AudioVideoTransformer(nn.Module):
         device = self.compute_device
         if block_weights is None:
             block_weights = self.block_weights
-        # One set of activation buffers for every block of this call (freed when it returns).
-        workspace = Workspace.for_call()
+        # One set of activation buffers for every block of this call (freed when it returns); compiled blocks get
+        # fresh tensors, whose memory the compiler plans.
+        workspace = Workspace(reuse=False) if self.compile_blocks else Workspace.for_call()
+        run = run_block
+        if self.compile_blocks:
+            run = compiled_run_block(self.compile_blocks if isinstance(self.compile_blocks, str) else "inductor")
         for i, block in enumerate(self.transformer_blocks):
             skips = _block_skips(perturbations, i, device)
             weights = None if block_weights is None else block_weights.fetch(i)
-            if weights is None:
-                vx, ax = block(vs, as_, skips, workspace)
-            else:
-                vx, ax = torch.func.functional_call(block, weights, (vs, as_, skips, workspace))
+            vx, ax = run(block, weights, vs, as_, skips, workspace)
             if vs is not None:
                 vs.x = vx
             if as_ is not None:

@@ -24,7 +24,9 @@ The audio<->video tables have 5 rows: 0 scale / 1 shift of the A2V side, 2 scale
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -286,6 +288,32 @@ class AVTransformerBlock(nn.Module):
         m = s.modulation
         h = _modulate(ws, "h", x, rms_factor(x, self.eps), m.runs(table, 3), m.runs(table, 4, plus=1), s.dtype)
         return _residual(ws, x, ff(h, chunk_tokens=s.ffn_chunk_tokens, workspace=ws), m.runs(table, 5))
+
+
+def run_block(
+    block: AVTransformerBlock,
+    weights: dict[str, torch.Tensor] | None,
+    video: StreamState | None,
+    audio: StreamState | None,
+    skips: BlockSkips,
+    workspace: Workspace,
+) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """One block's forward, with ``weights`` (name -> tensor, e.g. streamed or float8 ones) in place of its own
+    parameters when given."""
+    if weights is None:
+        return block(video, audio, skips, workspace)
+    return torch.func.functional_call(block, weights, (video, audio, skips, workspace))
+
+
+@functools.cache
+def compiled_run_block(backend: str = "inductor", fullgraph: bool = False) -> Any:
+    """:func:`run_block` through ``torch.compile`` (one compiled function for every block of every model).
+
+    The block's hot path traces into one graph without breaks (``tests/test_fast_paths.py``), and all blocks share
+    it: their parameters are inputs of the graph, not constants, so 48 blocks compile once per input shape and
+    skip pattern. Call it with a non-reusing :class:`.layers.Workspace`: the compiler plans the intermediates' memory
+    itself, and buffers handed out by a Python object across calls would only add guards and copies."""
+    return torch.compile(run_block, backend=backend, fullgraph=fullgraph, dynamic=False)
 
 
 def _modulate_context(ws: Workspace, context: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
