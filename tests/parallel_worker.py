@@ -2,8 +2,9 @@
 
 Run as ``python parallel_worker.py RANK WORLD RENDEZVOUS_FILE OUT_FILE``: joins a gloo group through the file,
 samples :func:`run` under each mesh :data:`MESHES` lists for the world size (sequence, guidance and both
-parallelisms, on tiny models with 4 heads (Ulysses) and 1 head (the key/value all-gather)), and rank 0 saves the
-latents and the bytes each run sent to ``OUT_FILE``.
+parallelisms, on tiny models with 4 heads (Ulysses) and 1 head (the key/value all-gather)) and runs
+:func:`masked_forward` with the video split over every rank; rank 0 saves the latents, the bytes each run sent and
+the velocities to ``OUT_FILE``.
 """
 
 from __future__ import annotations
@@ -82,6 +83,40 @@ def run(m: AudioVideoTransformer, batch_passes: bool = False, guided: bool = Tru
     )
 
 
+def masked_forward(m: AudioVideoTransformer, batch: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
+    """One forward of ``batch`` items with a video self-attention mask (strengths in (0, 1], some pairs blocked)
+    and per-token timesteps: the velocities."""
+    from ltx_av.ltx_core.conditioning import audio_state, video_state
+    from ltx_av.ltx_core.transformer import StreamInput
+
+    c = m.config
+    g = torch.Generator().manual_seed(4)
+    video = video_state(torch.randn(batch, 128, 3, 1, 5, generator=g), 24.0)
+    audio = audio_state(torch.randn(batch, 8, 6, 16, generator=g))
+    t = video.latent.shape[1]
+    mask = torch.rand(batch, t, t, generator=g) * (torch.rand(batch, t, t, generator=g) > 0.2)
+    mask = mask + torch.eye(t)  # every token keeps itself
+    timesteps = torch.rand(batch, t, generator=g)
+    v = StreamInput(
+        latent=video.latent,
+        sigma=torch.tensor([0.7, 0.4][:batch]),
+        timesteps=timesteps,
+        positions=video.positions,
+        context=torch.randn(batch, 5, c.video_dim, generator=g),
+        self_attention_mask=mask.clamp(max=1),
+        keyframes=video.keyframes,
+    )
+    a = StreamInput(
+        latent=audio.latent,
+        sigma=torch.tensor([0.7, 0.4][:batch]),
+        timesteps=torch.full((batch, audio.latent.shape[1]), 0.5),
+        positions=audio.positions,
+        context=torch.randn(batch, 5, c.audio_dim, generator=g),
+    )
+    with torch.no_grad():
+        return m(v, a)
+
+
 def main(rank: int, world: int, rendezvous: str, out: str) -> None:
     import torch.distributed as dist
 
@@ -99,8 +134,12 @@ def main(rank: int, world: int, rendezvous: str, out: str) -> None:
             video, audio = run(models[name], batched, guided)
         traffic = (parallel.TRAFFIC.sequence_bytes, parallel.TRAFFIC.guidance_bytes)
         results.append((case, video, audio, traffic))
+    forwards = []
+    with parallel.use(parallel.Mesh(1, world)):
+        for name in ("heads4", "heads1"):
+            forwards.append((name, *masked_forward(models.get(name) or model(name))))
     if rank == 0:
-        torch.save(results, out)
+        torch.save({"samples": results, "forwards": forwards}, out)
     dist.barrier()
     dist.destroy_process_group()
 

@@ -67,7 +67,17 @@ def launches(tmp_path_factory):
 @pytest.fixture
 def parallel_results(launches):
     """world size -> what rank 0 of a gloo group of that size sampled under each of its meshes."""
-    return launches[0]
+    return {world: saved["samples"] for world, saved in launches[0].items()}
+
+
+@pytest.mark.parametrize("world", sorted(worker.MESHES))
+def test_a_split_forward_with_a_self_attention_mask_is_the_whole_forward(launches, world, one_thread):
+    """Two batch items with their own per-token timesteps and a [B, T, T] attention-strength mask (some pairs
+    blocked), 15 video tokens split over every rank: Ulysses (4 heads) and the key/value all-gather (1 head)."""
+    for name, video, audio in launches[0][world]["forwards"]:
+        ref_video, ref_audio = worker.masked_forward(worker.model(name))
+        assert (video - ref_video).abs().max() <= 1e-5, name
+        assert (audio - ref_audio).abs().max() <= 1e-5, name
 
 
 @pytest.mark.parametrize("world", sorted(worker.MESHES))
