@@ -94,8 +94,11 @@ def test_several_processes_sample_what_one_does(parallel_results, world, one_thr
         ref_video, ref_audio = single[name, batched, guided]
         for got, ref in ((video, ref_video), (audio, ref_audio)):
             assert got.shape == ref.shape
+            # Here the largest difference is 9.7e-6 on latents up to ~5 (the guidance scales, 7 for audio, amplify
+            # float32 rounding); the bound scales with the latents so another CPU's rounding does not fail it.
             error = (got - ref).abs().max().item()
-            assert error <= 1e-5, f"{name} guidance {guidance} x sequence {sequence}: max error {error:.2e}"
+            bound = 1e-5 * max(1.0, ref.abs().max().item())
+            assert error <= bound, f"{name} guidance {guidance} x sequence {sequence}: max error {error:.2e}"
 
 
 def test_guidance_traffic_is_one_gather_of_the_predictions_per_step(parallel_results):
