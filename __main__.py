@@ -882,9 +882,10 @@ def _generate_parallel(plan: Plan, console: Console, launch, guidance_parallel: 
     # The official guidance runs 4 passes a step (cond, uncond, STG, modality); the distilled schedule 1.
     passes = 1 if plan.schedule == "distilled" else 4
     try:
-        mesh, device = parallel.start(launch, plan.device, guidance_parallel, passes)
+        guidance = parallel.guidance_groups(launch.world, guidance_parallel, passes)
     except InputError as e:
-        raise _flagged("--guidance-parallel", e) from None
+        raise Refused("--guidance-parallel", str(e)) from None
+    mesh, device = parallel.start(launch, plan.device, guidance, passes)
     if not device.startswith("cuda"):
         # the processes of a node share its cores
         torch.set_num_threads(max(1, plan.threads // int(os.environ.get("LOCAL_WORLD_SIZE", launch.world))))

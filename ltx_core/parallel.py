@@ -353,10 +353,23 @@ def launched() -> Launch | None:
     return Launch(int(os.environ["RANK"]), world, int(os.environ["LOCAL_RANK"]))
 
 
-def start(launch: Launch, device: str, guidance: int | None, passes: int) -> tuple[Mesh, str]:
+def guidance_groups(world: int, requested: int | None, passes: int) -> int:
+    """How many guidance groups ``world`` processes form: ``requested`` when it divides them, else (None) the
+    largest divisor of ``world`` no larger than ``passes``, the forwards a step needs."""
+    if requested is None:
+        return max(g for g in range(1, world + 1) if world % g == 0 and g <= max(passes, 1))
+    if isinstance(requested, bool) or not isinstance(requested, int) or requested < 1 or world % requested:
+        divisors = [g for g in range(1, world + 1) if world % g == 0]
+        raise InputError(
+            f"is {requested!r}; the {world} processes split into {', '.join(map(str, divisors))} guidance group(s)"
+        )
+    return requested
+
+
+def start(launch: Launch, device: str, guidance: int, passes: int) -> tuple[Mesh, str]:
     """Join the process group torchrun set up (nccl on CUDA, one GPU per local rank; gloo on the CPU) and build
-    the mesh: ``guidance`` ranks (default: the largest divisor of the world size no larger than ``passes``, the
-    forwards a step needs) times the rest for the sequence. Returns the mesh and this rank's device."""
+    the mesh of ``guidance`` groups (:func:`guidance_groups`) that split the video over the rest. Returns the mesh
+    and this rank's device."""
     cuda = device.startswith("cuda")
     if cuda:
         count = torch.cuda.device_count()
@@ -369,8 +382,6 @@ def start(launch: Launch, device: str, guidance: int | None, passes: int) -> tup
         torch.cuda.set_device(launch.local_rank)
     if not dist.is_initialized():
         dist.init_process_group("nccl" if cuda else "gloo", rank=launch.rank, world_size=launch.world)
-    if guidance is None:
-        guidance = max(g for g in range(1, launch.world + 1) if launch.world % g == 0 and g <= max(passes, 1))
     mesh = Mesh(guidance=guidance)
     if mesh.guidance > passes:
         log.info(

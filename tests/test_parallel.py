@@ -166,3 +166,15 @@ def test_torchrun_generate_writes_one_file_from_rank_0(launches):
     assert stdout.count("wrote ") == 1
     assert sorted(p.name for p in folder.iterdir()) == ["clip.mp4"]
     assert (folder / "clip.mp4").stat().st_size > 1000
+
+
+def test_guidance_groups_default_to_the_passes_and_refuse_what_does_not_divide():
+    assert parallel.guidance_groups(4, None, 4) == 4
+    assert parallel.guidance_groups(8, None, 4) == 4
+    assert parallel.guidance_groups(6, None, 4) == 3
+    assert parallel.guidance_groups(4, None, 1) == 1  # distilled: every process splits the video
+    assert parallel.guidance_groups(4, 2, 4) == 2
+    with pytest.raises(InputError, match="split into 1, 2, 4 guidance group"):
+        parallel.guidance_groups(4, 3, 4)
+    with pytest.raises(InputError, match="is 0"):
+        parallel.guidance_groups(2, 0, 4)
