@@ -12,7 +12,14 @@ from ..ltx_core.checkpoint import Checkpoint, build_component, open_checkpoint
 from ..ltx_core.config import TransformerConfig
 from ..ltx_core.errors import InputError
 from ..ltx_core.lora import AppliedLora, LoraFile, LoraPatches, bind_lora
-from ..ltx_core.offload import BLOCKS_PREFIX, Placement, _is_float8_candidate, place_weights, weight_bytes
+from ..ltx_core.offload import (
+    BLOCKS_PREFIX,
+    Placement,
+    _is_float8_candidate,
+    float8_compute_problem,
+    place_weights,
+    weight_bytes,
+)
 from ..ltx_core.perturbations import Perturbations
 from ..ltx_core.transformer import (
     AV_TIMESTEP_RULES,
@@ -26,17 +33,21 @@ from .validation import checked, find_model_file, model_choices, register_socket
 
 log = logging.getLogger("ltx_av.nodes.model")
 
-DTYPES = ("auto", "bf16", "fp16", "fp32", "float8-storage")
+DTYPES = ("auto", "bf16", "fp16", "fp32", "float8-storage", "float8-compute")
+FLOAT8_CHOICES = ("float8-storage", "float8-compute")
 OFFLOAD_MODES = ("none", "blocks")
 MODEL_FOLDERS = ("checkpoints", "diffusion_models")
 AUTO = "auto"
 
 
 def compute_dtype_for(choice: str, device: torch.device) -> torch.dtype:
-    """The compute dtype a loader ``dtype`` choice means on ``device`` (float8-storage computes like auto)."""
+    """The compute dtype a loader ``dtype`` choice means on ``device`` (float8-storage computes like auto,
+    float8-compute's matmuls produce bfloat16)."""
     named = named_dtype(choice, DTYPES)
     if named is not None:
         return named
+    if choice == "float8-compute":
+        return torch.bfloat16
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     if device.type == "cpu":
@@ -91,7 +102,14 @@ class TransformerWeights(host.DeviceWeights):
 
     def _place(self) -> None:
         p = self.placement
-        place_weights(self.model, p.device, p.dtype, stream_blocks=p.stream_blocks, float8=p.float8)
+        place_weights(
+            self.model,
+            p.device,
+            p.dtype,
+            stream_blocks=p.stream_blocks,
+            float8=p.float8,
+            float8_compute=p.float8_compute,
+        )
 
     def _park(self) -> None:
         place_weights(self.model, self.offload_device, self.placement.dtype, float8=self.placement.float8)
@@ -134,12 +152,14 @@ class LoadedTransformer:
         device: torch.device,
         offload_device: torch.device,
         loras: tuple[AppliedLora, ...] = (),
+        float8_compute: bool = False,
     ):
         self.model = model
         self.variant = variant
         self.checkpoint = checkpoint
         self.dtype = dtype
-        self.float8 = float8
+        self.float8 = float8 or float8_compute
+        self.float8_compute = float8_compute
         self.offload = offload
         self.device = device
         self.offload_device = offload_device
@@ -168,7 +188,7 @@ class LoadedTransformer:
 
     @property
     def _placement(self) -> Placement:
-        return Placement(self.device, self.dtype, self.stream_blocks, self.float8)
+        return Placement(self.device, self.dtype, self.stream_blocks, self.float8, self.float8_compute)
 
     @property
     def weights(self) -> TransformerWeights:
@@ -213,6 +233,7 @@ class LoadedTransformer:
             device=self.device,
             offload_device=self.offload_device,
             loras=(*self.loras, applied),
+            float8_compute=self.float8_compute,
         )
         derived._av_timestep_rule = self._av_timestep_rule
         return derived
@@ -250,6 +271,8 @@ class LoadedTransformer:
 
     def __repr__(self) -> str:
         storage = "float8" if self.float8 else str(self.dtype).removeprefix("torch.")
+        if self.float8_compute:
+            storage += " (float8 matmuls)"
         loras = "".join(f", LoRA {a.name!r} at {a.strength:g}" for a in self.loras)
         return (
             f"LoadedTransformer({self.variant}, {self.checkpoint!r}, {self.config.num_layers} layers, compute "
@@ -267,10 +290,14 @@ def load_transformer(
     device: torch.device | None = None,
     offload_device: torch.device | None = None,
     progress: host.Progress | None = None,
+    compile: bool = False,
 ) -> LoadedTransformer:
     """Build the transformer from a monolith or a transformer-only file (e.g. LTX-2.5's); keys are checked strictly.
     ``av_timestep_rule``: one of :data:`AV_TIMESTEP_RULES`, or ``"auto"``: the one of the implementation the
-    release was published with (cross_sigma for LTX-2 / 2.3, per_token_cross_gate for 2.5)."""
+    release was published with (cross_sigma for LTX-2 / 2.3, per_token_cross_gate for 2.5). ``dtype``
+    "float8-compute": float8 storage whose matmuls run in float8 (bfloat16 results; refused before loading where
+    the device or torch cannot, see :func:`..ltx_core.offload.float8_compute_problem`). ``compile``: the blocks run
+    through ``torch.compile`` (the first step of each size compiles, minutes for the full model)."""
     if offload not in OFFLOAD_MODES:
         raise InputError(f"offload is {offload!r}; expected one of {', '.join(OFFLOAD_MODES)}")
     if av_timestep_rule not in (AUTO, *AV_TIMESTEP_RULES):
@@ -280,7 +307,12 @@ def load_transformer(
     device = torch.device(device) if device is not None else host.compute_device()
     offload_device = torch.device(offload_device) if offload_device is not None else host.offload_device()
     compute_dtype = compute_dtype_for(dtype, device)
-    float8 = dtype == "float8-storage"
+    float8 = dtype in FLOAT8_CHOICES
+    float8_compute = dtype == "float8-compute"
+    if float8_compute:
+        problem = float8_compute_problem(device)
+        if problem is not None:
+            raise InputError(f"dtype float8-compute is not available: {problem}. Choose float8-storage instead")
     ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else open_checkpoint(checkpoint)
     if offload == "blocks" and device.type == "cpu":
         log.info("offload=blocks has no effect when computing on the CPU; the blocks stay where they are")
@@ -296,6 +328,7 @@ def load_transformer(
         progress=progress.callback() if progress is not None else None,
     )
     place_weights(model, offload_device, compute_dtype, float8=float8)
+    model.compile_blocks = bool(compile)
     loaded = LoadedTransformer(
         model,
         variant=ckpt.variant_name,
@@ -305,6 +338,7 @@ def load_transformer(
         offload=offload,
         device=device,
         offload_device=offload_device,
+        float8_compute=float8_compute,
     )
     log.info("loaded %r", loaded)
     return loaded
@@ -345,7 +379,9 @@ class LTXModelLoader:
                         "default": "auto",
                         "tooltip": "Compute precision. auto: bf16 on NVIDIA GPUs, fp32 on the CPU. float8-storage "
                         "keeps the block weights in 8 bits (half the memory, slightly less precise) and computes "
-                        "like auto. fp16 may overflow on some prompts.",
+                        "like auto. float8-compute also runs their matmuls in 8 bits (faster on RTX 40xx / H100 "
+                        "and newer, a little less precise again; refused on other cards). fp16 may overflow on "
+                        "some prompts.",
                     },
                 ),
                 "offload": (
@@ -367,17 +403,33 @@ class LTXModelLoader:
                         "conditioned tokens or when the streams have different noise levels.",
                     },
                 ),
-            }
+            },
+            "optional": {
+                "compile": (
+                    "BOOLEAN",
+                    {
+                        "default": False,
+                        "tooltip": "Run the transformer blocks through torch.compile: faster steps on NVIDIA GPUs "
+                        "once compiled, but the first step of each video size compiles for minutes (needs a "
+                        "working Triton). Off: run them as they are.",
+                    },
+                ),
+            },
         }
 
     @checked
-    def load(self, model_name: str, dtype: str, offload: str, cross_modal_timesteps: str = AUTO):
+    def load(self, model_name: str, dtype: str, offload: str, cross_modal_timesteps: str = AUTO, compile: bool = False):
         path = find_model_file("LTXModelLoader", "model_name", MODEL_FOLDERS, model_name)
         ckpt = open_checkpoint(path)
         progress = host.Progress(len(ckpt.keys("transformer")))
         return (
             load_transformer(
-                ckpt, dtype=dtype, offload=offload, av_timestep_rule=cross_modal_timesteps, progress=progress
+                ckpt,
+                dtype=dtype,
+                offload=offload,
+                av_timestep_rule=cross_modal_timesteps,
+                progress=progress,
+                compile=compile,
             ),
         )
 

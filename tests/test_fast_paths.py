@@ -266,3 +266,31 @@ def test_inductor_compiled_model_equals_eager(models, one_thread):
         got = model(case.video, case.audio)
     for g, e in zip(got, eager, strict=True):
         assert (g - e).abs().max() <= 1e-5 * e.abs().max()
+
+
+# -- the model loader ------------------------------------------------------------------------------------------
+
+
+def test_loader_float8_compute_and_compile_options(tiny_checkpoints, monkeypatch, one_thread):
+    """``dtype="float8-compute"`` on the loader (node choice and Python API): float8 storage whose block matmuls go
+    through ``torch._scaled_mm``, bfloat16 out; ``compile=True`` switches the model's blocks to the compiled runner
+    (an optional node widget, off by default)."""
+    from ltx_av.nodes import model as model_node
+
+    assert "float8-compute" in model_node.DTYPES
+    assert model_node.LTXModelLoader.INPUT_TYPES()["optional"]["compile"][1]["default"] is False
+    cpu = torch.device("cpu")
+    holder = model_node.load_transformer(
+        tiny_checkpoints["LTX-2.3"], dtype="float8-compute", device=cpu, offload_device=cpu, compile=True
+    )
+    assert holder.float8 and holder.float8_compute and holder.dtype == torch.bfloat16
+    assert holder.model.compile_blocks is True and "float8 matmuls" in repr(holder)
+    holder.model.compile_blocks = False  # (the compiled run itself is tested above)
+    case = make_case(holder.config)
+    calls = _spy_scaled_mm(monkeypatch)
+    video, audio = holder(case.video, case.audio)
+    assert calls and torch.isfinite(video).all() and torch.isfinite(audio).all()
+    assert holder.model.placement.float8_compute
+    monkeypatch.setattr(model_node, "float8_compute_problem", lambda device: "this card has no float8 matmul")
+    with pytest.raises(InputError, match="dtype float8-compute is not available: this card has no float8 matmul"):
+        model_node.load_transformer(tiny_checkpoints["LTX-2.3"], dtype="float8-compute", device=cpu)
