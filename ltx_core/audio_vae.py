@@ -66,6 +66,9 @@ def _empty(like: torch.Tensor, *shape: int) -> torch.Tensor:
 def norm_silu_padded(x: torch.Tensor, top: int, left: int, right: int) -> torch.Tensor:
     """``silu(pixel_norm(x))`` written into a buffer with ``top`` zero rows (past time) and ``left``/``right``
     zero columns (frequency edges), ready for an unpadded convolution."""
+    if torch.is_grad_enabled() and x.requires_grad:  # training: steps autograd can follow
+        rms = torch.rsqrt(x.square().mean(dim=1, keepdim=True) + PIXEL_NORM_EPS)
+        return F.pad(F.silu(x * rms), (left, right, top, 0))
     b, c, t, f = x.shape
     out = _empty(x, b, c, t + top, f + left + right)
     out[:, :, :top].zero_()
@@ -182,6 +185,9 @@ class Upsample(nn.Module):
         #   freq  b=0: cols (f-1, f) weigh (w0, w1+w2);   b=1: cols (f, f+1) weigh (w0+w1, w2)
         # All four phases read coarse columns inside (f-1 .. f+1), so one conv with padding 1 serves them: output
         # column c of a 2x2 kernel sees (c-1, c); phase b=0 takes c = f, phase b=1 takes c = f+1.
+        if torch.is_grad_enabled() and (x.requires_grad or self.conv.conv.weight.requires_grad):
+            # training: the definition itself, which autograd follows into the conv's weights
+            return self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))[:, :, 1:]
         weight, bias = self._phase_weights()
         b, c, t, f = x.shape
         co = weight.shape[0] // 4

@@ -189,7 +189,7 @@ class VideoEncoder(nn.Module):
             else:
                 x = block(x, True, cache)
         x = self.conv_norm_out(x, inplace=True)
-        x = nn.functional.silu(x, inplace=True)
+        x = nn.functional.silu(x, inplace=not (torch.is_grad_enabled() and x.requires_grad))  # training reads x
         x = self.conv_out(x, True, cache)
         means = x[:, :, : self.latent_channels]
         return means.transpose(1, 2).contiguous()
@@ -243,7 +243,7 @@ class VideoDecoder(nn.Module):
             embedding = self.last_time_embedder(scaled.flatten(), x.dtype).view(b, 2, -1)
             shift, scale = (self.last_scale_shift_table.to(x.dtype)[None] + embedding).unbind(1)
             x.mul_(1 + scale.view(b, 1, -1, 1, 1)).add_(shift.view(b, 1, -1, 1, 1))
-        x = nn.functional.silu(x, inplace=True)
+        x = nn.functional.silu(x, inplace=not (torch.is_grad_enabled() and x.requires_grad))  # training reads x
         x = self.conv_out(x, causal)
         return unpatchify_frames(x, self.patch_size)
 

@@ -44,8 +44,16 @@ CausalCache = dict[int, Any]
 # -- normalisation -----------------------------------------------------------------------------------------------
 
 
+def _training(x: torch.Tensor) -> bool:
+    """Whether autograd records work on ``x``: then every step must keep what the backward pass reads (the demo
+    model's training; inference runs the in-place, Winograd paths)."""
+    return torch.is_grad_enabled() and x.requires_grad
+
+
 def pixel_norm_scale(x: torch.Tensor, eps: float = PIXEL_NORM_EPS) -> torch.Tensor:
     """``1 / sqrt(mean over channels of x^2 + eps)`` for ``x [B,F,C,H,W]`` -> ``[B,F,1,H,W]``."""
+    if _training(x):
+        return torch.rsqrt(x.float().square().mean(dim=2, keepdim=True) + eps).to(x.dtype)
     # vector_norm reduces in one pass without materialising x^2, which would be as large as x.
     sum_sq = torch.linalg.vector_norm(x, dim=2, keepdim=True, dtype=torch.float32).square_()
     return sum_sq.div_(x.shape[2]).add_(eps).rsqrt_().to(x.dtype)
@@ -56,7 +64,7 @@ class PixelNorm(nn.Module):
 
     def forward(self, x: torch.Tensor, inplace: bool = False) -> torch.Tensor:
         scale = pixel_norm_scale(x)
-        return x.mul_(scale) if inplace else x * scale
+        return x.mul_(scale) if inplace and not _training(x) else x * scale
 
 
 class FrameGroupNorm(nn.GroupNorm):
@@ -74,7 +82,7 @@ class FrameGroupNorm(nn.GroupNorm):
         shift = self.bias.float().view(1, 1, g, c // g, 1, 1) - mean * scale
         scale = scale.reshape(b, 1, c, 1, 1).to(x.dtype)
         shift = shift.reshape(b, 1, c, 1, 1).to(x.dtype)
-        if inplace:
+        if inplace and not _training(x):
             return x.mul_(scale).add_(shift)
         return torch.addcmul(shift, x, scale)
 
@@ -173,7 +181,9 @@ class FramePaddedConv3d(nn.Module):
                 cache[id(self)] = [frames.frame(i).clone() for i in (frames.length - 2, frames.length - 1)]
         if x.shape[1] == 1 and history is None and self.stride == (1, 1, 1):
             return self._single_frame(x)
-        if self.stride != (1, 1, 1) or (frames.length - 2) * x.shape[3] * x.shape[4] < _WINOGRAD_MIN_POSITIONS:
+        small = (frames.length - 2) * x.shape[3] * x.shape[4] < _WINOGRAD_MIN_POSITIONS
+        training = torch.is_grad_enabled() and (x.requires_grad or self.conv.weight.requires_grad)
+        if self.stride != (1, 1, 1) or small or training:  # Winograd fills buffers autograd cannot follow
             return self._direct(frames)
         return self._winograd(frames)
 
@@ -354,11 +364,12 @@ class ResBlock(nn.Module):
         h = self.norm1(x)
         if modulation is not None:
             _modulate(h, modulation[0], modulation[1])
-        h = self.conv1(F.silu(h, inplace=True), causal, cache)
+        inplace = not _training(h)
+        h = self.conv1(F.silu(h, inplace=inplace), causal, cache)
         h = self.norm2(h, inplace=True)
         if modulation is not None:
             _modulate(h, modulation[2], modulation[3])
-        h = self.conv2(F.silu(h, inplace=True), causal, cache)
+        h = self.conv2(F.silu(h, inplace=inplace), causal, cache)
         if self.conv_shortcut is None:
             return h.add_(x)
         shortcut = self.norm3(x)
@@ -499,6 +510,14 @@ def _depth_to_space_into(out: torch.Tensor, source: torch.Tensor, stride: tuple[
             dst.copy_(src)
 
 
+def _depth_to_space(source: torch.Tensor, stride: tuple[int, int, int], channels: int) -> torch.Tensor:
+    """What :func:`_depth_to_space_into` writes, as a new tensor autograd can follow (training)."""
+    view = _depth_to_space_view(source, stride)  # [B, F, st, C, H, sh, W, sw]
+    b, f, st, c, h, sh, w, sw = view.shape
+    out = view.reshape(b, f * st, c, h * sh, w * sw)[:, st - 1 :]
+    return out.repeat(1, 1, channels // c, 1, 1)
+
+
 class DepthToSpaceUp(nn.Module):
     """``compress_*`` decoder block: a conv to ``|s|*C/r`` channels, depth-to-space, and the first frame dropped when
     time is upsampled; ``residual`` adds the input depth-to-spaced and tiled over channels."""
@@ -526,6 +545,9 @@ class DepthToSpaceUp(nn.Module):
         b, f, _, h, w = x.shape
         st, sh, sw = self.stride
         y = self.conv(x, causal)
+        if _training(y):
+            out = _depth_to_space(y, self.stride, self.out_channels)
+            return out + _depth_to_space(x, self.stride, self.out_channels) if self.residual else out
         out = x.new_empty((b, f * st - (st - 1), self.out_channels, h * sh, w * sw))
         _depth_to_space_into(out, y, self.stride, add=False)
         del y

@@ -182,6 +182,11 @@ class AntiAliasedSnake(nn.Module):
         b, c, t = x.shape
         block = min(AA_BLOCK, t)
         constants = self._constants(block)
+        if torch.is_grad_enabled() and (x.requires_grad or self.act.alpha.requires_grad):
+            # training: the snake's parameters enter with their gradients, every step out of place
+            alpha = self.act.alpha.exp()[:, None]
+            root_inv_beta = (1.0 / (self.act.beta.exp() + SNAKE_EPS)).sqrt()[:, None]
+            return self._activate_differentiable(x, block, *constants[:-2], alpha, root_inv_beta)
         group = max(1, AA_CHUNK_SAMPLES // (b * t))
         if group >= c:
             return self._activate(x, block, *constants)
@@ -213,6 +218,19 @@ class AntiAliasedSnake(nn.Module):
         v[:, :, pad + 2 * t :] = inner[:, :, -1:]
 
         z = _matmul(v.unfold(2, down.shape[0], 2 * block).reshape(-1, down.shape[0]), down)
+        return z.reshape(b, c, -1)[:, :, :t]
+
+    @staticmethod
+    def _activate_differentiable(x, block, up, left, right, down, pad, alpha, root_inv_beta) -> torch.Tensor:
+        """What :meth:`_activate` computes, in steps autograd can follow."""
+        b, c, t = x.shape
+        blocks = -(-t // block)
+        padded = F.pad(x, (left, blocks * block - t + right), mode="replicate")
+        u = (padded.unfold(2, up.shape[0], block).reshape(-1, up.shape[0]) @ up).reshape(b, c, -1)[:, :, : 2 * t]
+        snake = torch.sin(u * alpha) * root_inv_beta
+        inner = u + snake * snake
+        v = F.pad(inner, (pad, 2 * blocks * block + down.shape[0] - 2 * block - pad - 2 * t), mode="replicate")
+        z = v.unfold(2, down.shape[0], 2 * block).reshape(-1, down.shape[0]) @ down
         return z.reshape(b, c, -1)[:, :, :t]
 
 
