@@ -1112,6 +1112,33 @@ def make_tiny_models(args: argparse.Namespace) -> None:
         print(f"wrote {path}")
 
 
+def train_demo_command(args: argparse.Namespace, console: Console) -> None:
+    """train-demo: train the built-in demo model in --work (resumed from its checkpoint there)."""
+    import torch
+
+    from .ltx_core.demo_train import STAGES, train_demo
+
+    steps = {}
+    for text in args.steps or []:
+        stage, _, value = text.partition("=")
+        if stage not in STAGES or not value.isdigit() or int(value) < 1:
+            raise Refused("--steps", f"{text!r}: expected STAGE=N with N >= 1 and STAGE one of {', '.join(STAGES)}")
+        steps[stage] = int(value)
+    if args.threads < 1:
+        raise Refused("--threads", f"is {args.threads}; expected 1 or more")
+    work = os.path.abspath(os.path.expanduser(args.work))
+    check_writable_place(os.path.join(work, "state.pt"), "--work", what="the training checkpoint")
+
+    def report(stage: str, done: int, total: int) -> None:
+        if done == total or done % max(1, total // 100) == 0:  # about a hundred updates per stage
+            console.progress(stage, done, total)
+
+    torch.set_num_threads(args.threads)
+    path = train_demo(work, steps=steps, seed=args.seed, report=report, stop_after=args.stop_after)
+    console.end_line()
+    print(f"wrote {path}" if path else f"stopped after {args.stop_after}; the checkpoint is in {work}")
+
+
 # -- the parser --------------------------------------------------------------------------------------------------
 
 
@@ -1378,6 +1405,30 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=_Formatter,
     )
     tiny.add_argument("folder", help="a folder laid out like ComfyUI/models (created if missing)")
+
+    demo = sub.add_parser(
+        "train-demo",
+        help="train the built-in demo model on its procedural world (CPU)",
+        description="Train every part of the built-in demo model (video VAE, audio VAE, vocoder, text connectors, "
+        "transformer) from scratch on the procedural world of coloured shapes and tones, in stages, on the CPU. "
+        "A checkpoint in --work is written every two minutes and after every stage; running the command again "
+        "goes on from it. The result is ltx-2.3-demo.safetensors beside its Gemma stand-in gemma-demo/ in --work.",
+        formatter_class=_Formatter,
+    )
+    demo.add_argument("--work", default="ltx_av_demo_train", help="the folder of the checkpoint and the result")
+    demo.add_argument(
+        "--steps", action="append", metavar="STAGE=N", help="steps of one stage instead of its default (repeatable)"
+    )
+    demo.add_argument("--seed", type=int, default=0, metavar="N", help="the seed everything follows from")
+    demo.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        metavar="N",
+        help="torch threads; the toy models gain little from more, and one keeps a shared machine responsive",
+    )
+    demo.add_argument("--stop-after", choices=("video_vae", "audio_vae", "vocoder", "latents", "transformer"),
+                      help="stop after this stage (default: train them all and write the model)")  # fmt: skip
     return parser
 
 
@@ -1392,6 +1443,8 @@ def main(argv: list[str] | None = None) -> None:
         if args.command == "generate":
             plan = plan_generate(args)
             generate(plan, console, args.guidance_parallel)
+        elif args.command == "train-demo":
+            train_demo_command(args, console)
         else:
             make_tiny_models(args)
     except Refused as e:

@@ -664,10 +664,17 @@ class Pipeline:
         return encode_prompts(self.gemma, self.text_path, [prompt])
 
     def guidance(self, schedule: str) -> tuple[GuidanceParams, GuidanceParams]:
-        """The official defaults for this version (video, audio); none for the distilled schedule."""
+        """The official defaults for this version (video, audio), STG at the last block of a model with fewer blocks
+        than the release's; none for the distilled schedule."""
         if schedule == "distilled":
             return GuidanceParams(), GuidanceParams()
-        return default_guidance(self.variant)
+        video, audio = default_guidance(self.variant)
+        last = self.transformer.config.num_layers - 1
+        if any(b > last for b in video.stg_blocks + audio.stg_blocks):
+            # A toy model (the demo) has fewer blocks than the release's STG block: perturb its last one instead.
+            video = dataclasses.replace(video, stg_blocks=tuple(min(b, last) for b in video.stg_blocks))
+            audio = dataclasses.replace(audio, stg_blocks=tuple(min(b, last) for b in audio.stg_blocks))
+        return video, audio
 
     def sigmas(self, schedule: str, steps: int | None) -> torch.Tensor:
         """The sigmas of a (stage-1) ``schedule``: the 8 distilled ones, or the LTX-2 schedule of ``steps``."""

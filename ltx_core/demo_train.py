@@ -1,0 +1,541 @@
+"""Training the built-in demo model on the procedural world (:mod:`.demo_world`): every component of an LTX-2.3
+checkpoint at toy widths, trained from scratch on the CPU in stages, each resumable from its checkpoint.
+
+Stages, in order (:data:`STAGES`; steps per stage: :data:`DEFAULT_STEPS`):
+
+1. ``video_vae``: the video VAE as a plain autoencoder on 17-frame pieces of clips (L1, pixels of the shape
+   weighted up: it covers a few percent of the frame), with a little noise on the latent so the decoder forgives a
+   sampler's small errors. Its latent statistics are then measured on whole clips, so normalised latents have unit
+   spread per channel, as the released files' do.
+2. ``audio_vae``: the audio VAE on one-second pieces of log-mel (L1), the same way.
+3. ``vocoder``: the mel -> 16 kHz generator on quarter-second pieces, with multi-resolution STFT magnitude losses
+   (no adversary: the world's tones and clicks need none). The bandwidth extension learns nothing (the world has
+   nothing above 8 kHz): its output convolution is zero, so it passes the sinc-upsampled 16 kHz signal through.
+4. ``latents``: a fixed set of training clips encoded once (video and audio latents), the transformer's data.
+5. ``transformer``: the text connectors and the transformer together, by flow matching exactly as the sampler
+   steps: ``x_t = (1 - t) x0 + t n`` per token with ``t = mask * sigma``, velocity target ``n - x0``; a share of
+   clips keep their first latent frame clean (mask 0, as image conditioning does), a share see the negative prompt
+   instead of their caption (so classifier-free guidance has an unconditional model), and a share run with the
+   two streams isolated (so modality guidance has its isolated prediction). The frozen Gemma stand-in supplies
+   the hidden states.
+
+The model (:func:`demo_config`) keeps LTX-2.3's structure with the transformer 128 wide (8 heads of 16) in
+:data:`DEMO_LAYERS` blocks: a velocity is a 128-channel vector per token, and a narrower stream could not carry the
+noise it has to predict. Everything is deterministic from the seed on one thread: the data of step ``k`` of a
+stage come from a generator seeded by the stage and ``k``, and a checkpoint holds the models, the optimiser and the
+step, so a run resumed from its checkpoint is the run that was not interrupted.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from . import demo_world as world
+from .errors import InputError
+
+log = logging.getLogger("ltx_av.demo")
+
+DEMO_LAYERS = 4
+DEMO_WIDTH = 128
+DEMO_HEADS = DEMO_WIDTH // 16
+DEMO_KEY = "ltx_av_demo"  # metadata entry of the trained file: what it is and how it was made
+STAGES = ("video_vae", "audio_vae", "vocoder", "latents", "transformer")
+DEFAULT_STEPS = {"video_vae": 400, "audio_vae": 300, "vocoder": 400, "latents": 150, "transformer": 1800}
+# The text connectors learn together with the transformer for this many steps, then stay as they are: each step
+# after that reads the prompts' contexts from a cache (the connectors over 1024 tokens cost more than the
+# transformer).
+JOINT_TEXT_STEPS = 300
+CHECKPOINT = "state.pt"
+WEIGHTS = "ltx-2.3-demo.safetensors"
+GEMMA = "gemma-demo"
+
+Report = Callable[[str, int, int], None]
+
+
+def demo_config() -> dict:
+    """The demo checkpoint's ``metadata["config"]``: the LTX-2.3 stand-in's structure (lean video VAE, audio VAE,
+    vocoder with bandwidth extension) with a 128-wide transformer of :data:`DEMO_LAYERS` blocks."""
+    from .tiny import tiny_config
+
+    config = tiny_config("LTX-2.3", DEMO_LAYERS, stand_in=True)
+    # One width (128, which the latent statistics fix) at every level: a third of the weights and the work.
+    config["audio_vae"]["model"]["params"]["ddconfig"]["ch_mult"] = [1, 1, 1]
+    config["transformer"].update(
+        num_attention_heads=DEMO_HEADS,
+        attention_head_dim=16,
+        audio_num_attention_heads=DEMO_HEADS,
+        audio_attention_head_dim=16,
+        cross_attention_dim=DEMO_WIDTH,
+        audio_cross_attention_dim=DEMO_WIDTH,
+        connector_num_attention_heads=DEMO_HEADS,
+        connector_attention_head_dim=16,
+        audio_connector_num_attention_heads=DEMO_HEADS,
+        audio_connector_attention_head_dim=16,
+    )
+    return config
+
+
+def build_models(seed: int) -> dict[str, torch.nn.Module]:
+    """Freshly initialised modules of :func:`demo_config` (float32, CPU): random weights of a sensible scale
+    (:func:`~.tiny.fill_deterministically`), the outputs that start a residual path at zero, real STFT bases."""
+    from .audio_vae import AudioVAE
+    from .config import AudioVAEConfig, TextEncoderConfig, TransformerConfig, VideoVAEConfig, VocoderConfig
+    from .mel import mel_filterbank
+    from .text_encoder import TextPath
+    from .tiny import GEMMA_HIDDEN, GEMMA_STATES, _stft_bases, fill_deterministically
+    from .transformer import AudioVideoTransformer
+    from .video_vae import VideoVAE
+    from .vocoder import build_vocoder
+
+    config = demo_config()
+    transformer_cfg = TransformerConfig.from_dict(config["transformer"])
+    models = {
+        "transformer": AudioVideoTransformer(transformer_cfg),
+        "text_encoder": TextPath(
+            TextEncoderConfig.from_dict(config["transformer"], (transformer_cfg.video_dim, GEMMA_HIDDEN * GEMMA_STATES))
+        ),
+        "video_vae": VideoVAE(VideoVAEConfig.from_dict(config["vae"])),
+        "audio_vae": AudioVAE(AudioVAEConfig.from_dict(config["audio_vae"])),
+        "vocoder": build_vocoder(VocoderConfig.from_dict(config["vocoder"])),
+    }
+    for i, module in enumerate(models.values()):
+        fill_deterministically(module.float(), seed * 100 + i)
+    with torch.no_grad():
+        t = models["transformer"]
+        for linear in (t.proj_out, t.audio_proj_out):  # velocity 0 at first: a calm start
+            linear.weight.zero_()
+            linear.bias.zero_()
+        for name, p in t.named_parameters():
+            if "scale_shift_table" in name:  # AdaLN starts as the identity (shift 0, scale 0, gate 0)
+                p.zero_()
+        for stats in (models["video_vae"].per_channel_statistics, models["audio_vae"].per_channel_statistics):
+            stats.get_buffer("mean-of-means").zero_()
+            stats.get_buffer("std-of-means").fill_(1.0)
+        vocoder = models["vocoder"]
+        vocoder.bwe_generator.conv_post.weight.zero_()
+        bwe = vocoder.config
+        rate = bwe.generator.output_sampling_rate
+        vocoder.mel_stft.stft_fn.forward_basis.copy_(_stft_bases(bwe.bwe_n_fft))
+        vocoder.mel_stft.stft_fn.inverse_basis.copy_(_stft_bases(bwe.bwe_n_fft))
+        vocoder.mel_stft.mel_basis.copy_(mel_filterbank(rate, bwe.bwe_n_fft, bwe.bwe_num_mels).float())
+    return models
+
+
+# -- data ----------------------------------------------------------------------------------------------------------
+
+
+def _generator(seed: int, stage: str, step: int) -> torch.Generator:
+    return torch.Generator().manual_seed((seed * 1_000_003 + STAGES.index(stage) * 10_007 + step) % 2**63)
+
+
+def _scene_seed(g: torch.Generator) -> int:
+    return int(torch.randint(0, 2**31 - 1, (), generator=g))
+
+
+def _pixels(frames: torch.Tensor) -> torch.Tensor:
+    """``[F, H, W, 3]`` in 0..1 -> the VAE's ``[3, F, H, W]`` in -1..1."""
+    return frames.permute(3, 0, 1, 2) * 2.0 - 1.0
+
+
+def video_batch(g: torch.Generator, batch: int, frames: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(pixels ``[B, 3, frames, H, W]`` in -1..1, per-pixel loss weight ``[B, 1, frames, H, W]``): pieces of
+    training clips starting at random frames, the shape's pixels weighted 10x."""
+    clips, weights = [], []
+    for _ in range(batch):
+        scene = world.scene_from_seed(_scene_seed(g))
+        start = int(torch.randint(0, world.FRAMES - frames + 1, (), generator=g))
+        pixels = _pixels(world.render_frames(scene)[start : start + frames])
+        shape = (pixels - (scene.background * 2 - 1)).abs().amax(0, keepdim=True) > 0.02
+        clips.append(pixels)
+        weights.append(1.0 + 9.0 * shape.float())
+    return torch.stack(clips), torch.stack(weights)
+
+
+def audio_batch(g: torch.Generator, batch: int, seconds: float) -> torch.Tensor:
+    """Stereo pieces ``[B, 2, N]`` at 16 kHz of training clips' sound."""
+    n = int(seconds * world.SAMPLE_RATE)
+    out = []
+    for _ in range(batch):
+        waveform = world.render_audio(world.scene_from_seed(_scene_seed(g)))
+        start = int(torch.randint(0, waveform.shape[1] - n + 1, (), generator=g))
+        out.append(waveform[:, start : start + n])
+    return torch.stack(out)
+
+
+# -- losses --------------------------------------------------------------------------------------------------------
+
+
+def stft_loss(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Multi-resolution STFT loss of waveforms ``[B, C, N]``: spectral convergence plus log-magnitude L1 at three
+    window sizes."""
+    total = predicted.new_zeros(())
+    p, t = predicted.flatten(0, 1), target.flatten(0, 1)
+    for n_fft in (256, 512, 1024):
+        window = torch.hann_window(n_fft, device=p.device)
+        sp = torch.stft(p, n_fft, n_fft // 4, window=window, return_complex=True).abs().clamp_min(1e-5)
+        st = torch.stft(t, n_fft, n_fft // 4, window=window, return_complex=True).abs().clamp_min(1e-5)
+        total = total + (st - sp).norm() / st.norm().clamp_min(1e-5) + (st.log() - sp.log()).abs().mean()
+    return total / 3
+
+
+# -- the stages ----------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class TrainState:
+    """What a checkpoint holds: the stage being trained, its next step, every module's weights, the optimiser of
+    the current stage, and per stage the losses logged."""
+
+    stage: str
+    step: int
+    models: dict[str, torch.nn.Module]
+    optimizer: torch.optim.Optimizer | None
+    history: dict[str, list[tuple[int, float]]]
+    seconds: dict[str, float]
+
+
+def _optimizer(stage: str, models: dict[str, torch.nn.Module]) -> torch.optim.Optimizer:
+    if stage == "video_vae":
+        params = list(models["video_vae"].parameters())
+        lr = 1e-3
+    elif stage == "audio_vae":
+        params = list(models["audio_vae"].parameters())
+        lr = 5e-4
+    elif stage == "vocoder":
+        params = list(models["vocoder"].vocoder.parameters())
+        lr = 1e-3
+    elif stage == "transformer":
+        params = list(models["transformer"].parameters()) + list(models["text_encoder"].parameters())
+        lr = 5e-4
+    else:
+        return None
+    return torch.optim.AdamW(params, lr=lr, betas=(0.9, 0.99), weight_decay=0.0)
+
+
+def _lr_factor(step: int, steps: int) -> float:
+    """Linear warm-up over the first 5 %, then a cosine decay to a tenth."""
+    warm = max(1, steps // 20)
+    if step < warm:
+        return (step + 1) / warm
+    progress = (step - warm) / max(1, steps - warm)
+    return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def _video_vae_step(models, g: torch.Generator) -> torch.Tensor:
+    vae = models["video_vae"]
+    pixels, weight = video_batch(g, 2, 9)
+    z = vae.encoder(pixels)
+    z = z + 0.05 * torch.randn(z.shape, generator=g)
+    decoded = vae.decoder(z, None)
+    return ((decoded - pixels).abs() * weight).mean() / weight.mean() + 1e-4 * z.square().mean()
+
+
+def _audio_vae_step(models, g: torch.Generator) -> torch.Tensor:
+    vae = models["audio_vae"]
+    with torch.no_grad():
+        mel = vae.waveform_to_mel(audio_batch(g, 2, 0.5), world.SAMPLE_RATE)
+    frames = (mel.shape[2] - 1) // 4 * 4 + 1  # whole latents: 4k + 1 mel frames
+    mel = mel[:, :, :frames]
+    z = vae.encoder(mel)
+    z = z + 0.05 * torch.randn(z.shape, generator=g)
+    decoded = vae.decoder(z)[:, :, :frames, : mel.shape[3]]
+    return (decoded - mel).abs().mean() + 1e-4 * z.square().mean()
+
+
+def _vocoder_step(models, g: torch.Generator) -> torch.Tensor:
+    vocoder = models["vocoder"]
+    audio_vae = models["audio_vae"]
+    waveform = audio_batch(g, 4, 0.3)
+    with torch.no_grad():
+        mel = audio_vae.waveform_to_mel(waveform, world.SAMPLE_RATE)
+    frames = 24  # 0.24 s of mel frames, inside the piece
+    mel = mel[:, :, :frames]
+    predicted = vocoder.vocoder(mel)  # [B, 2, frames * 160] at 16 kHz
+    target = waveform[..., : predicted.shape[-1]]
+    return stft_loss(predicted, target) + (predicted - target).abs().mean()
+
+
+@torch.no_grad()
+def _measure_statistics(models, seed: int, clips: int = 24) -> None:
+    """Set both VAEs' latent statistics (per-channel mean and spread of the raw latent means over whole clips)."""
+    g = _generator(seed, "latents", 10**6)
+    video, audio = [], []
+    for _ in range(clips):
+        scene = world.scene_from_seed(_scene_seed(g))
+        video.append(models["video_vae"].encoder(_pixels(world.render_frames(scene))[None]))
+        mel = models["audio_vae"].waveform_to_mel(world.render_audio(scene)[None], world.SAMPLE_RATE)
+        audio.append(models["audio_vae"].encoder(mel))
+    v = torch.cat(video).transpose(0, 1).flatten(1)  # [128, ...]
+    stats = models["video_vae"].per_channel_statistics
+    stats.get_buffer("mean-of-means").copy_(v.mean(1))
+    stats.get_buffer("std-of-means").copy_(v.std(1).clamp_min(1e-3))
+    a = torch.cat(audio)  # [N, 8, T, 16] -> per (channel, bin), flat channel-major
+    stats = models["audio_vae"].per_channel_statistics
+    stats.get_buffer("mean-of-means").copy_(a.mean((0, 2)).flatten())
+    stats.get_buffer("std-of-means").copy_(a.std((0, 2)).flatten().clamp_min(1e-3))
+
+
+LATENT_CLIPS_PER_STEP = 2
+
+
+@torch.no_grad()
+def _latents_step(models, g: torch.Generator, dataset: dict) -> None:
+    """Encode the next clips of the transformer's data set (their scene seeds come from the step's generator)."""
+    from .latents import audio_latent_length
+
+    length = audio_latent_length(world.FRAMES, world.FRAME_RATE)
+    for _ in range(LATENT_CLIPS_PER_STEP):
+        scene = world.scene_from_seed(_scene_seed(g))
+        video = models["video_vae"].encode(_pixels(world.render_frames(scene))[None])
+        mel = models["audio_vae"].waveform_to_mel(world.render_audio(scene)[None], world.SAMPLE_RATE)
+        audio = models["audio_vae"].encode(mel)[:, :, :length]
+        dataset["video"].append(video[0].clone())
+        dataset["audio"].append(audio[0].clone())
+        dataset["captions"].append(scene.caption)
+
+
+def _flow_sigmas(g: torch.Generator, batch: int) -> torch.Tensor:
+    """Noise levels in (0, 1], shifted toward high noise (shift 3) as the LTX-2 schedule's steps are, with a tenth
+    drawn uniformly so low noise is never unseen."""
+    u = torch.rand(batch, generator=g)
+    shifted = 3.0 * u / (1.0 + 2.0 * u)
+    plain = torch.rand(batch, generator=g)
+    pick = torch.rand(batch, generator=g) < 0.1
+    return torch.where(pick, plain, shifted).clamp(1e-3, 1.0)
+
+
+NEGATIVE_SHARE = 0.15
+FIRST_FRAME_SHARE = 0.3
+ISOLATED_SHARE = 0.1
+TRANSFORMER_BATCH = 4
+
+
+def _contexts(models, gemma, captions: list[str], cache: dict | None):
+    """The text contexts of ``captions``: through the connectors with gradients, or (``cache`` given) from the
+    cache, filled on first use without gradients."""
+    from .text_encoder import TextContexts
+
+    if cache is None:
+        with torch.no_grad():
+            hidden = gemma.encode(captions)
+        return models["text_encoder"](hidden)
+    for caption in captions:
+        if caption not in cache:
+            with torch.no_grad():
+                cache[caption] = models["text_encoder"](gemma.encode([caption]))
+    return TextContexts(torch.cat([cache[c].video for c in captions]), torch.cat([cache[c].audio for c in captions]))
+
+
+def _transformer_step(models, g: torch.Generator, dataset: dict, gemma, cache: dict | None) -> torch.Tensor:
+    from .conditioning import audio_state, video_state
+    from .perturbations import Perturbations, isolate_modalities
+    from .pipeline import TINY_NEGATIVE_PROMPT
+    from .transformer import StreamInput
+
+    b = TRANSFORMER_BATCH
+    index = torch.randint(0, len(dataset["video"]), (b,), generator=g).tolist()
+    video = torch.stack([dataset["video"][i] for i in index])
+    audio = torch.stack([dataset["audio"][i] for i in index])
+    drop = (torch.rand(b, generator=g) < NEGATIVE_SHARE).tolist()
+    captions = [TINY_NEGATIVE_PROMPT if d else dataset["captions"][i] for i, d in zip(index, drop, strict=True)]
+    contexts = _contexts(models, gemma, captions, cache)
+
+    v_state = video_state(video, world.FRAME_RATE)
+    a_state = audio_state(audio)
+    f, h, w = v_state.grid
+    mask = torch.ones(b, f * h * w)
+    first = torch.rand(b, generator=g) < FIRST_FRAME_SHARE
+    mask[first, : h * w] = 0.0  # the first latent frame given clean, as an image condition at frame 0
+    sigma = _flow_sigmas(g, b)
+    v_noise = torch.randn(v_state.latent.shape, generator=g)
+    a_noise = torch.randn(a_state.latent.shape, generator=g)
+    v_t = mask * sigma[:, None]
+    a_t = sigma[:, None].expand(b, a_state.latent.shape[1])
+    v_x = v_state.latent + v_t[..., None] * (v_noise - v_state.latent)
+    a_x = a_state.latent + a_t[..., None] * (a_noise - a_state.latent)
+    isolated = bool(torch.rand((), generator=g) < ISOLATED_SHARE)
+    perturbations = Perturbations.same(b, isolate_modalities()) if isolated else None
+    v_in = StreamInput(v_x, sigma, v_t, v_state.positions, contexts.video, keyframes=v_state.keyframes)
+    a_in = StreamInput(a_x, sigma, a_t.contiguous(), a_state.positions, contexts.audio)
+    v_vel, a_vel = models["transformer"](v_in, a_in, perturbations)
+    v_err = (v_vel - (v_noise - v_state.latent)).square().mean(-1)
+    v_loss = (v_err * mask).sum() / mask.sum()
+    a_loss = (a_vel - (a_noise - a_state.latent)).square().mean()
+    return v_loss + a_loss
+
+
+# -- the loop ------------------------------------------------------------------------------------------------------
+
+
+def _save(path: str, state: TrainState, dataset: dict | None) -> None:
+    payload = {
+        "stage": state.stage,
+        "step": state.step,
+        "models": {k: m.state_dict() for k, m in state.models.items()},
+        "optimizer": state.optimizer.state_dict() if state.optimizer is not None else None,
+        "history": state.history,
+        "seconds": state.seconds,
+        "dataset": dataset,
+    }
+    partial = path + ".partial"
+    torch.save(payload, partial)
+    os.replace(partial, path)
+
+
+def _ensure_gemma(work: str, seed: int) -> str:
+    from .tiny import write_tiny_gemma
+
+    folder = os.path.join(work, GEMMA)
+    if not os.path.isfile(os.path.join(folder, "model.safetensors")):
+        write_tiny_gemma(folder, seed)
+    return folder
+
+
+def train_demo(
+    work: str,
+    *,
+    steps: dict[str, int] | None = None,
+    seed: int = 0,
+    report: Report | None = None,
+    save_seconds: float = 120.0,
+    stop_after: str | None = None,
+    statistics_clips: int = 24,
+) -> str | None:
+    """Train (or go on training) the demo model in the folder ``work``: the checkpoint ``state.pt`` there is resumed
+    when present; ``steps`` overrides :data:`DEFAULT_STEPS` per stage. The checkpoint is written every
+    ``save_seconds`` and at the end of every stage. ``stop_after``: return after this stage. ``statistics_clips``: how
+    many whole clips the latent statistics are measured on. Returns the path of the
+    exported weights (``ltx-2.3-demo.safetensors`` beside the Gemma stand-in ``gemma-demo/``) when every stage is
+    done, else None."""
+    from .gemma import load_gemma
+
+    steps = {**DEFAULT_STEPS, **(steps or {})}
+    unknown = sorted(set(steps) - set(STAGES))
+    if unknown:
+        raise InputError(f"steps names unknown stages {unknown}; the stages are {STAGES}")
+    report = report or (lambda stage, done, total: None)
+    os.makedirs(work, exist_ok=True)
+    path = os.path.join(work, CHECKPOINT)
+    models = build_models(seed)
+    dataset: dict = {"video": [], "audio": [], "captions": []}
+    state = TrainState(STAGES[0], 0, models, None, {s: [] for s in STAGES}, {s: 0.0 for s in STAGES})
+    saved = None
+    if os.path.exists(path):
+        saved = torch.load(path, weights_only=False)
+        for k, m in models.items():
+            m.load_state_dict(saved["models"][k])
+        state.stage, state.step = saved["stage"], saved["step"]
+        state.history, state.seconds = saved["history"], saved["seconds"]
+        dataset = saved["dataset"] or dataset
+        log.info("resuming %s at step %d from %s", state.stage, state.step, path)
+    gemma = load_gemma(_ensure_gemma(work, seed), dtype=torch.float32, device="cpu")
+    text_cache: dict = {}
+
+    for stage in STAGES[STAGES.index(state.stage) :]:
+        total = steps[stage]
+        if stage != state.stage:
+            state.stage, state.step = stage, 0
+        for name, m in models.items():
+            trains = (stage, name) in {
+                ("video_vae", "video_vae"),
+                ("audio_vae", "audio_vae"),
+                ("vocoder", "vocoder"),
+                ("transformer", "transformer"),
+                ("transformer", "text_encoder"),
+            }
+            m.train(trains)
+            m.requires_grad_(trains)
+        state.optimizer = _optimizer(stage, models)
+        if saved is not None and saved["stage"] == stage and saved["optimizer"] is not None:
+            state.optimizer.load_state_dict(saved["optimizer"])
+        saved = None
+        if stage == "latents" and state.step == 0:
+            _measure_statistics(models, seed, statistics_clips)
+        last_save = time.monotonic()
+        started = time.monotonic()
+        running = None
+        report(stage, state.step, total)
+        while state.step < total:
+            g = _generator(seed, stage, state.step)
+            if stage == "latents":
+                _latents_step(models, g, dataset)
+            else:
+                for group in state.optimizer.param_groups:
+                    group.setdefault("base_lr", group["lr"])
+                    group["lr"] = group["base_lr"] * _lr_factor(state.step, total)
+                if stage == "video_vae":
+                    loss = _video_vae_step(models, g)
+                elif stage == "audio_vae":
+                    loss = _audio_vae_step(models, g)
+                elif stage == "vocoder":
+                    loss = _vocoder_step(models, g)
+                else:
+                    cache = text_cache if state.step >= JOINT_TEXT_STEPS else None
+                    loss = _transformer_step(models, g, dataset, gemma, cache)
+                if not torch.isfinite(loss):
+                    raise RuntimeError(f"{stage}: the loss became {float(loss)} at step {state.step}")
+                state.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_([p for grp in state.optimizer.param_groups for p in grp["params"]], 1.0)
+                state.optimizer.step()
+                value = float(loss.detach())
+                running = value if running is None else 0.95 * running + 0.05 * value
+                if state.step % 25 == 0 or state.step == total - 1:
+                    state.history[stage].append((state.step, running))
+                    log.info("%s step %d/%d loss %.4f", stage, state.step + 1, total, running)
+            state.step += 1
+            now = time.monotonic()
+            state.seconds[stage] += now - started
+            started = now
+            report(stage, state.step, total)
+            if now - last_save > save_seconds and state.step < total:
+                _save(path, state, dataset)
+                last_save = time.monotonic()
+        _save(path, state, dataset)
+        if stop_after == stage:
+            return None
+    return export(work, models, state)
+
+
+def export(work: str, models: dict[str, torch.nn.Module], state: TrainState) -> str:
+    """Write the trained model as an official LTX-2.3 single-file checkpoint (config, version and how it was trained
+    in the metadata) beside its Gemma stand-in."""
+    from .tiny import MODEL_VERSIONS, _save_atomically, to_file_key
+
+    tensors = {}
+    for component, module in models.items():
+        for key, value in module.state_dict().items():
+            tensors[to_file_key(component, key)] = value.detach().float().contiguous().clone()
+    note = {
+        "what": "the built-in demo model of python -m ltx_av generate, trained by python -m ltx_av train-demo on the "
+        "procedural world of ltx_core/demo_world.py",
+        "steps": {s: state.history[s][-1][0] + 1 if state.history[s] else 0 for s in STAGES},
+        "seconds": {s: round(v, 1) for s, v in state.seconds.items()},
+        "final_loss": {s: round(state.history[s][-1][1], 5) for s in STAGES if state.history[s]},
+    }
+    metadata = {
+        "config": json.dumps(demo_config()),
+        "model_version": MODEL_VERSIONS["LTX-2.3"],
+        DEMO_KEY: json.dumps(note),
+    }
+    path = _save_atomically(tensors, os.path.join(work, WEIGHTS), metadata)
+    gemma = os.path.join(work, GEMMA)
+    if not os.path.isdir(gemma):
+        raise RuntimeError(f"the Gemma stand-in the model was trained with is missing: {gemma}")
+    return path
+
+
+def copy_weights(work: str, destination: str) -> None:
+    """Copy the exported weights and their Gemma stand-in from ``work`` into ``destination``."""
+    os.makedirs(destination, exist_ok=True)
+    shutil.copy2(os.path.join(work, WEIGHTS), os.path.join(destination, WEIGHTS))
+    shutil.copytree(os.path.join(work, GEMMA), os.path.join(destination, GEMMA), dirs_exist_ok=True)

@@ -1,0 +1,111 @@
+"""train-demo: the training paths of the VAEs and the vocoder compute what inference computes, a few steps of
+every stage give an official-layout checkpoint the pipeline loads, and a resumed run is the uninterrupted one."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file
+
+from ltx_av.ltx_core import demo_train
+
+FEW = {"video_vae": 1, "audio_vae": 1, "vocoder": 1, "latents": 1, "transformer": 2}
+
+
+@pytest.fixture(scope="module")
+def models():
+    return demo_train.build_models(1)
+
+
+def test_training_paths_compute_what_inference_computes(models, one_thread):
+    """Autograd-safe steps replace the in-place, Winograd and cached-kernel paths while weights require grad; the
+    weights trained through them must behave the same at inference."""
+    g = torch.Generator().manual_seed(0)
+    pixels, _ = demo_train.video_batch(g, 1, 9)
+    vae = models["video_vae"]
+    mel = models["audio_vae"].waveform_to_mel(demo_train.audio_batch(g, 1, 0.2), 16000)[:, :, :17]
+    with torch.no_grad():
+        expected = vae.decoder(vae.encoder(pixels), None)
+        audio_expected = models["audio_vae"].decoder(models["audio_vae"].encoder(mel))
+        wave_expected = models["vocoder"](mel)
+    for module in models.values():
+        module.requires_grad_(True)
+    try:
+        decoded = vae.decoder(vae.encoder(pixels), None)
+        audio = models["audio_vae"].decoder(models["audio_vae"].encoder(mel))
+        wave = models["vocoder"](mel)
+        assert decoded.requires_grad and audio.requires_grad and wave.requires_grad
+        assert (decoded - expected).abs().max() < 1e-4
+        assert (audio - audio_expected).abs().max() < 1e-4
+        assert (wave - wave_expected).abs().max() < 1e-3  # six upsampling stages of float32 sums in another order
+        (decoded.square().mean() + audio.square().mean() + wave.square().mean()).backward()
+        snake = models["vocoder"].vocoder.resblocks[0].acts1[0].act.alpha
+        level = next(level for level in models["audio_vae"].decoder.up if hasattr(level, "upsample"))
+        upsample = level.upsample.conv.conv.weight
+        assert snake.grad is not None and upsample.grad is not None and float(upsample.grad.abs().sum()) > 0
+    finally:
+        for module in models.values():
+            module.requires_grad_(False)
+            module.zero_grad(set_to_none=True)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """The same few steps trained twice: in one go, and stopped after the vocoder then resumed (the transformer
+    stage saving after every step)."""
+    folder = tmp_path_factory.mktemp("demo_train")
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        whole = demo_train.train_demo(str(folder / "whole"), steps=FEW, statistics_clips=1)
+        stopped = demo_train.train_demo(str(folder / "parts"), steps=FEW, statistics_clips=1, stop_after="vocoder")
+        parts = demo_train.train_demo(str(folder / "parts"), steps=FEW, statistics_clips=1, save_seconds=0.0)
+    finally:
+        torch.set_num_threads(before)
+    return whole, stopped, parts
+
+
+def test_a_resumed_run_is_the_uninterrupted_run(runs):
+    whole, stopped, parts = runs
+    assert stopped is None
+    a, b = load_file(whole), load_file(parts)
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_few_steps_of_every_stage_make_a_model_the_pipeline_runs(runs, one_thread):
+    from ltx_av.ltx_core.pipeline import Pipeline
+
+    path = runs[0]
+    with safe_open(path, "pt") as f:
+        metadata = f.metadata()
+    assert json.loads(metadata["config"]) == demo_train.demo_config() and metadata["model_version"] == "2.3.0"
+    note = json.loads(metadata[demo_train.DEMO_KEY])
+    assert note["steps"]["transformer"] == FEW["transformer"] and set(note["seconds"]) == set(demo_train.STAGES)
+    gemma = os.path.join(os.path.dirname(path), demo_train.GEMMA)
+    pipe = Pipeline.load(path, gemma, device="cpu", dtype=torch.float32)
+    video, audio = pipe.guidance("ltx2")  # the release's STG block 28 does not exist: the last one stands in
+    assert video.stg_blocks == (demo_train.DEMO_LAYERS - 1,) and audio.stg_blocks == (demo_train.DEMO_LAYERS - 1,)
+    result = pipe.generate("a red ball moves left, low hum", width=64, height=64, frames=9, steps=2)
+    assert tuple(result.frames.shape) == (9, 64, 64, 3) and result.waveform.shape[0] == 2
+
+
+def test_unknown_stages_are_refused(tmp_path):
+    from ltx_av.ltx_core.errors import InputError
+
+    with pytest.raises(InputError, match="steps names unknown stages \\['vae'\\]"):
+        demo_train.train_demo(str(tmp_path), steps={"vae": 3})
+
+
+def test_the_command_line_refuses_bad_steps_before_any_work(tmp_path, capsys):
+    from ltx_av.__main__ import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train-demo", "--work", str(tmp_path / "w"), "--steps", "transformer=0"])
+    assert exit_info.value.code == 2
+    assert "--steps: 'transformer=0': expected STAGE=N with N >= 1" in capsys.readouterr().err
+    assert not (tmp_path / "w").exists()
