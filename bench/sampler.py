@@ -15,6 +15,9 @@ CPU cases (``--device cpu``): ``tiny`` is the tiny LTX-2.3 test monolith (video 
 96x64x17; ``mid`` is an LTX-2.3-layout transformer with video 8x128 / audio 8x64 widths and 2 layers at 768x512x9
 (768 video + 9 audio tokens, 128 text tokens). GPU cases (``--device cuda``): the full 48-layer LTX-2 transformer
 with random bfloat16 weights at 768x512x121 (6,144 video + 126 audio tokens, 1,024 text tokens), 2 steps.
+
+Every case's ``extra`` carries the matmul FLOPs of one forward (``bench.transformer.forward_flops``), the TFLOP/s
+the forwards reached and, on a card whose dense bfloat16 peak is known, the model FLOPs utilisation ``mfu``.
 """
 
 from __future__ import annotations
@@ -36,10 +39,35 @@ SIZES = {  # name: (frames, height, width, text tokens, steps)
 }
 
 
+def _flops_per_forward(config, size: str) -> int:
+    """Matmul FLOPs of one forward at ``size`` (batch 1) of a model of ``config`` (ours, built on the meta device)."""
+    from ltx_av.ltx_core.transformer import AudioVideoTransformer
+
+    from .transformer import forward_flops
+
+    frames, height, width, text, _ = SIZES[size]
+    video = (1 + (frames - 1) // 8) * (height // 32) * (width // 32)
+    with torch.device("meta"):
+        model = AudioVideoTransformer(config)
+    return forward_flops(model, video, round(frames / FPS * 25), text)
+
+
+def _throughput(flops: int, seconds: float, device: str) -> dict:
+    from .transformer import peak_bf16_tflops
+
+    out = {"achieved_tflops": float(f"{flops / seconds / 1e12:.4g}")}
+    peak = peak_bf16_tflops(device)
+    if peak is not None:
+        out.update(peak_bf16_tflops=peak, mfu=round(flops / seconds / 1e12 / peak, 4))
+    return out
+
+
 class _Clock:
     """Accumulates the time spent inside the wrapped model's calls (CUDA synchronised)."""
 
-    def __init__(self, device: str):
+    def __init__(self, device: str, flops: int | None = None):
+        self.device = device
+        self.flops = flops  # per forward
         self.cuda = device.startswith("cuda")
         self.inside = 0.0
         self.calls = 0
@@ -81,6 +109,9 @@ class _Clock:
                 "forward_s_per_step": round(inside / steps, 4),
                 "outside_forward_share": round(statistics.median((r[0] - r[1]) / r[0] for r in runs), 4),
             }
+            if self.flops:  # over the forwards' own time
+                out["flops_per_forward"] = self.flops
+                out.update(_throughput(self.flops * runs[-1][2], inside, self.device))
             if self.cuda:
                 out["peak_allocated_mib"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
             return out
@@ -116,7 +147,7 @@ def _ours(model, size: str, device: str):
     from ltx_av.ltx_core.text_encoder import TextContexts
 
     (pos, neg), first, grid, audio_t, steps = _inputs(size, _widths(model.config))
-    clock = _Clock(device)
+    clock = _Clock(device, _flops_per_forward(model.config, size))
     timed = clock.wrap(model)
     video_guidance = GuidanceParams(3.0, 1.0, (0,), 3.0, 0.7)
     audio_guidance = GuidanceParams(7.0, 1.0, (0,), 3.0, 0.7)
@@ -141,7 +172,7 @@ def _ours(model, size: str, device: str):
     return clock.run(loop, steps)
 
 
-def _ref(velocity_model, widths: tuple[int, int], size: str, device: str, dtype: torch.dtype):
+def _ref(velocity_model, widths: tuple[int, int], size: str, device: str, dtype: torch.dtype, flops: int | None = None):
     from ltx_core.components.diffusion_steps import EulerDiffusionStep
     from ltx_core.components.guiders import MultiModalGuider, MultiModalGuiderParams
     from ltx_core.components.noisers import GaussianNoiser
@@ -155,7 +186,7 @@ def _ref(velocity_model, widths: tuple[int, int], size: str, device: str, dtype:
 
     (pos, neg), first, grid, audio_t, steps = _inputs(size, widths)
     frames, height, width = SIZES[size][:3]
-    clock = _Clock(device)
+    clock = _Clock(device, flops)
 
     class Timed(torch.nn.Module):
         def __init__(self):
@@ -207,8 +238,14 @@ def _guided_step(model, size: str, device: str, batch_passes: bool):
     video_guidance = GuidanceParams(3.0, 1.0, (0,), 3.0, 0.7)
     audio_guidance = GuidanceParams(7.0, 1.0, (0,), 3.0, 0.7)
     sigmas = ltx2_sigmas(steps)[:2]
+    passes = len(plan_passes(video_guidance, audio_guidance))
+    flops = passes * _flops_per_forward(model.config, size)
+    times = []
 
     def step():
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        start = time.perf_counter()
         with torch.inference_mode():
             sample(
                 model,
@@ -225,8 +262,20 @@ def _guided_step(model, size: str, device: str, batch_passes: bool):
                 device=device,
                 batch_passes=batch_passes,
             )
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
 
-    step.extra = {"passes": len(plan_passes(video_guidance, audio_guidance)), "batched": batch_passes}
+    def report() -> dict:
+        # the whole step's time (guidance and Euler included) against the forwards' FLOPs
+        seconds = statistics.median(times[1:] or times)
+        out = {"passes": passes, "batched": batch_passes, "flops_per_step": flops}
+        out.update(_throughput(flops, seconds, device))
+        if device.startswith("cuda"):
+            out["peak_allocated_mib"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+        return out
+
+    step.extra = report
     return step
 
 
@@ -275,7 +324,7 @@ def ref_file(path: str, size: str, device: str = "cpu"):
         model_sd_ops=transformer_cfg.LTXV_MODEL_COMFY_RENAMING_MAP,
     ).build(device=torch.device(device), dtype=torch.float32)
     config = open_checkpoint(path).component_config("transformer")
-    return _ref(model.eval(), _widths(config), size, device, torch.float32)
+    return _ref(model.eval(), _widths(config), size, device, torch.float32, _flops_per_forward(config, size))
 
 
 def ours_random(layers: int, heads: int, size: str, device: str = "cuda"):
@@ -302,7 +351,8 @@ def ref_random(layers: int, heads: int, size: str, device: str = "cuda"):
     with torch.device("meta"):
         model = _reference_class(raw)
     _random_fill(model, device, device)
-    return _ref(model.eval(), _widths(TransformerConfig.from_dict(raw)), size, device, torch.bfloat16)
+    config = TransformerConfig.from_dict(raw)
+    return _ref(model.eval(), _widths(config), size, device, torch.bfloat16, _flops_per_forward(config, size))
 
 
 def cases(quick: bool, device: str, workdir: str) -> list[Case]:

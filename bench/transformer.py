@@ -14,7 +14,13 @@ ltx-core's, on a 1-layer file of the same widths and tokens (see :func:`profile`
 
 GPU cases (``--device cuda``): the full 48-layer LTX-2 model with random bfloat16 weights at 768x512x121
 (6,144 video + 126 audio tokens): resident (ours and ltx-core) and, ours only, with block streaming from pinned
-CPU memory and with float8 block storage. ``--quick`` shrinks widths and layers for a smoke run.
+CPU memory, float8 block storage, float8 compute (``torch._scaled_mm``) and compiled blocks (``torch.compile``;
+its first call, the warm-up, compiles). ``--quick`` shrinks widths and layers for a smoke run.
+
+Every line's ``extra`` carries the case's matmul FLOPs per forward (:func:`forward_flops`: linear layers and the
+attention products, 2 per multiply-add), the TFLOP/s reached (median forward) and, on a card whose dense bfloat16
+peak is known (:data:`PEAK_BF16_TFLOPS`), the model FLOPs utilisation ``mfu`` against that peak (also for the
+float8 cases, whose own peak is twice it).
 """
 
 from __future__ import annotations
@@ -82,10 +88,11 @@ def _context_widths(config: dict) -> tuple[int, int]:
     return config["caption_channels"], config["caption_channels"]
 
 
-def _inputs(config: dict, device: str, dtype: torch.dtype) -> dict:
+def _inputs(config: dict, device: str, dtype: torch.dtype, size: str | None = None) -> dict:
+    """The case's inputs; ``size`` ("cpu" / "cuda", default: the device's) picks the token counts."""
     from ltx_av.ltx_core import patchify
 
-    kind = device.split(":")[0]
+    kind = size or device.split(":")[0]
     g = torch.Generator().manual_seed(1)
     f, h, w = VIDEO_GRID[kind]
     audio_tokens = AUDIO_TOKENS[kind]
@@ -110,17 +117,90 @@ def _inputs(config: dict, device: str, dtype: torch.dtype) -> dict:
     return out
 
 
+# Dense (no sparsity) bfloat16 tensor-core peaks, TFLOP/s, by a substring of torch.cuda.get_device_name(); the
+# first match counts, so the more specific names come first.
+PEAK_BF16_TFLOPS = (
+    ("H100 PCIe", 756.0),
+    ("H100 NVL", 835.0),
+    ("H100", 989.0),
+    ("H200", 989.0),
+    ("H20", 148.0),
+    ("A100", 312.0),
+    ("L40S", 362.0),
+    ("RTX 4090", 165.0),
+)
+
+
+def peak_bf16_tflops(device: str) -> float | None:
+    if not device.startswith("cuda"):
+        return None
+    name = torch.cuda.get_device_name(torch.device(device))
+    return next((peak for key, peak in PEAK_BF16_TFLOPS if key in name), None)
+
+
+def forward_flops(model, video_tokens: int, audio_tokens: int, text_tokens: int, batch: int = 1) -> int:
+    """Matmul FLOPs of one forward of ``model`` (ours, any device including meta): every linear layer on the tokens
+    it sees and the attention's two products (q k^T and the weighted sum of v), 2 FLOPs per multiply-add.
+    Elementwise work (norms, modulation, RoPE, softmax) is left out, as MFU figures usually do."""
+
+    def linear(tokens: int, layer) -> int:
+        return 2 * tokens * layer.in_features * layer.out_features
+
+    def attention(a, queries: int, keys: int) -> int:
+        flops = linear(queries, a.to_q) + linear(keys, a.to_k) + linear(keys, a.to_v) + linear(queries, a.to_out[0])
+        if a.to_gate_logits is not None:
+            flops += linear(queries, a.to_gate_logits)
+        return flops + 4 * queries * keys * a.heads * a.head_dim
+
+    def feed_forward(ff, tokens: int) -> int:
+        return linear(tokens, ff.net[0].proj) + linear(tokens, ff.net[2])
+
+    tv, ta, tt = video_tokens, audio_tokens, text_tokens
+    b = model.transformer_blocks[0]
+    block = (
+        attention(b.attn1, tv, tv)
+        + attention(b.attn2, tv, tt)
+        + attention(b.audio_attn1, ta, ta)
+        + attention(b.audio_attn2, ta, tt)
+        + attention(b.audio_to_video_attn, tv, ta)
+        + attention(b.video_to_audio_attn, ta, tv)
+        + feed_forward(b.ff, tv)
+        + feed_forward(b.audio_ff, ta)
+    )
+    outside = linear(tv, model.patchify_proj) + linear(tv, model.proj_out)
+    outside += linear(ta, model.audio_patchify_proj) + linear(ta, model.audio_proj_out)
+    for projection in (model.caption_projection, model.audio_caption_projection):
+        if projection is not None:  # LTX-2 projects the text features inside the transformer
+            outside += linear(tt, projection.linear_1) + linear(tt, projection.linear_2)
+    return batch * (len(model.transformer_blocks) * block + outside)
+
+
+def case_flops(config: dict, size: str) -> int:
+    """:func:`forward_flops` of the case's model (built on the meta device from its config) at its token counts."""
+    from ltx_av.ltx_core.config import TransformerConfig
+    from ltx_av.ltx_core.transformer import AudioVideoTransformer
+
+    with torch.device("meta"):
+        model = AudioVideoTransformer(TransformerConfig.from_dict(config))
+    f, h, w = VIDEO_GRID[size]
+    return forward_flops(model, f * h * w, AUDIO_TOKENS[size], TEXT_TOKENS)
+
+
 class _LayerClock:
     """Times each transformer block (forward hooks), synchronising CUDA so the times are real. Reports medians
-    over the calls after the first (the runner's warm-up)."""
+    over the calls after the first (the runner's warm-up). ``per_layer=False`` times whole forwards only (hooks
+    would split a compiled block's graph); ``flops``: the forward's, for the TFLOP/s and MFU fields."""
 
-    def __init__(self, blocks, device: str):
+    def __init__(self, blocks, device: str, flops: int | None = None, per_layer: bool = True):
         self.cuda = device.startswith("cuda")
-        self.times: list[float] = [0.0] * len(blocks)
+        self.device = device
+        self.flops = flops
+        self.times: list[float] = [0.0] * len(blocks) if per_layer else []
         self.calls: list[tuple[float, list[float]]] = []
-        for i, block in enumerate(blocks):
-            block.register_forward_pre_hook(self._start(i))
-            block.register_forward_hook(self._stop(i))
+        if per_layer:
+            for i, block in enumerate(blocks):
+                block.register_forward_pre_hook(self._start(i))
+                block.register_forward_hook(self._stop(i))
 
     def _sync(self):
         if self.cuda:
@@ -153,15 +233,25 @@ class _LayerClock:
 
     def report(self) -> dict:
         calls = self.calls[1:] or self.calls
-        layers = [statistics.median(c[1][i] for c in calls) for i in range(len(self.times))]
-        per_layer = sum(layers) / len(layers)
-        other = statistics.median(total - sum(times) for total, times in calls)
-        out = {
-            "per_layer_s": [round(t, 4) for t in layers],
-            "mean_layer_s": round(per_layer, 4),
-            "outside_blocks_s": round(other, 4),
-            "extrapolated_48_layers_s": round(other + 48 * per_layer, 3),
-        }
+        out = {}
+        if self.times:
+            layers = [statistics.median(c[1][i] for c in calls) for i in range(len(self.times))]
+            per_layer = sum(layers) / len(layers)
+            other = statistics.median(total - sum(times) for total, times in calls)
+            out = {
+                "per_layer_s": [round(t, 4) for t in layers],
+                "mean_layer_s": round(per_layer, 4),
+                "outside_blocks_s": round(other, 4),
+                "extrapolated_48_layers_s": round(other + 48 * per_layer, 3),
+            }
+        if self.flops:
+            forward = statistics.median(total for total, _ in calls)
+            out["flops_per_forward"] = self.flops
+            out["achieved_tflops"] = float(f"{self.flops / forward / 1e12:.4g}")
+            peak = peak_bf16_tflops(self.device)
+            if peak is not None:
+                out["peak_bf16_tflops"] = peak
+                out["mfu"] = round(self.flops / forward / 1e12 / peak, 4)
         if self.cuda:
             out["peak_allocated_total_mib"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
         return out
@@ -188,13 +278,14 @@ def ours_from_file(path: str, dtype: str, device: str = "cpu"):
     return _ours_step(model, _config_of(path), device, _dtype(dtype))
 
 
-def _ours_step(model, config: dict, device: str, dtype: torch.dtype):
+def _ours_step(model, config: dict, device: str, dtype: torch.dtype, size: str | None = None):
     from ltx_av.ltx_core.transformer import StreamInput
 
-    x = _inputs(config, device, dtype)
+    x = _inputs(config, device, dtype, size)
     video = StreamInput(x["video_latent"], x["sigma"], x["video_t"], x["video_pos"], x["video_ctx"])
     audio = StreamInput(x["audio_latent"], x["sigma"], x["audio_t"], x["audio_pos"], x["audio_ctx"])
-    clock = _LayerClock(model.transformer_blocks, device)
+    flops = case_flops(config, size or device.split(":")[0])
+    clock = _LayerClock(model.transformer_blocks, device, flops, per_layer=not getattr(model, "compile_blocks", False))
 
     def forward():
         with torch.inference_mode():
@@ -217,14 +308,14 @@ def ref_from_file(path: str, dtype: str, device: str = "cpu"):
     return _ref_step(model, _config_of(path), device, _dtype(dtype), Modality)
 
 
-def _ref_step(model, config: dict, device: str, dtype: torch.dtype, modality):
+def _ref_step(model, config: dict, device: str, dtype: torch.dtype, modality, size: str | None = None):
     from ltx_core.guidance.perturbations import BatchedPerturbationConfig
 
-    x = _inputs(config, device, dtype)
+    x = _inputs(config, device, dtype, size)
     video = modality(x["video_latent"], x["sigma"], x["video_t"], x["video_pos"], x["video_ctx"])
     audio = modality(x["audio_latent"], x["sigma"], x["audio_t"], x["audio_pos"], x["audio_ctx"])
     perturbations = BatchedPerturbationConfig.empty(1)
-    clock = _LayerClock(model.transformer_blocks, device)
+    clock = _LayerClock(model.transformer_blocks, device, case_flops(config, size or device.split(":")[0]))
 
     def forward():
         with torch.inference_mode():
@@ -247,6 +338,9 @@ def _random_fill(model: torch.nn.Module, device: str, storage: str) -> None:
         setattr(model.get_submodule(owner), leaf, torch.nn.Parameter(value.to(storage), requires_grad=False))
 
 
+CUDA_MODES = ("resident", "streamed", "float8", "float8_compute", "compiled")
+
+
 def ours_random(layers: int, heads: int, mode: str, device: str = "cuda"):
     from ltx_av.ltx_core.config import TransformerConfig
     from ltx_av.ltx_core.offload import place_weights
@@ -255,9 +349,19 @@ def ours_random(layers: int, heads: int, mode: str, device: str = "cuda"):
     raw = transformer_config("LTX-2", layers, heads)
     with torch.device("meta"):
         model = AudioVideoTransformer(TransformerConfig.from_dict(raw))
+    if mode not in CUDA_MODES:
+        raise ValueError(f"mode is {mode!r}; expected one of {', '.join(CUDA_MODES)}")
     stream = mode == "streamed"
     _random_fill(model, device, "cpu" if stream else device)
-    place_weights(model, device, torch.bfloat16, stream_blocks=stream, float8=mode == "float8")
+    place_weights(
+        model,
+        device,
+        torch.bfloat16,
+        stream_blocks=stream,
+        float8=mode == "float8",
+        float8_compute=mode == "float8_compute",
+    )
+    model.compile_blocks = mode == "compiled"
     return _ours_step(model, raw, device, torch.bfloat16)
 
 
@@ -296,9 +400,10 @@ def cases(quick: bool, device: str, workdir: str) -> list[Case]:
                     None,
                     {**args, "mode": mode},
                     device=device,
-                    notes="ours only: ltx-core has no block streaming / float8 block storage",
+                    notes="ours only: ltx-core has no block streaming / float8 block storage / float8 compute / "
+                    "compiled blocks",
                 )
-                for mode in ("streamed", "float8")
+                for mode in CUDA_MODES[1:]
             ),
         ]
     layers, heads = (1, 8) if quick else (2, 32)
@@ -448,12 +553,14 @@ def _profile_sides(steps: dict, blocks: dict, calls: int) -> dict:
     return out
 
 
-def profile(dtype: str = "bfloat16", calls: int = 3, sides: tuple[str, ...] = ("ours", "ref")) -> dict:
+def profile(
+    dtype: str = "bfloat16", calls: int = 3, sides: tuple[str, ...] = ("ours", "ref"), size: str = "cpu"
+) -> dict:
     """One full-width LTX-2.3 block (the CPU case's widths and tokens), each side's own loader on the same file,
     both in this process with their calls in turns: median wall time per sub-module (the block's own code, norms /
     AdaLN modulation / residual updates, is the remainder), and the median operator kinds of profiled calls
     (torch.profiler self CPU time, which the profiler itself inflates a little). Prints Markdown tables and returns
-    the figures."""
+    the figures. ``size``: "cpu" (the CPU case's 2,688 + 51 tokens) or "cuda" (768x512x121: 6,144 + 126)."""
     import importlib
     import tempfile
 
@@ -468,7 +575,7 @@ def profile(dtype: str = "bfloat16", calls: int = 3, sides: tuple[str, ...] = ("
         for side in sides:
             if side == "ours":
                 model = build_component(path, "transformer", AudioVideoTransformer, dtype=_dtype(dtype))
-                steps[side] = _ours_step(model, config, "cpu", _dtype(dtype))
+                steps[side] = _ours_step(model, config, "cpu", _dtype(dtype), size)
             elif side.startswith("before:"):
                 # another checkout of the pack importable under the package name after the colon (e.g. a git
                 # worktree of an earlier commit symlinked as ltx_av_before on PYTHONPATH): the same code path
@@ -476,7 +583,7 @@ def profile(dtype: str = "bfloat16", calls: int = 3, sides: tuple[str, ...] = ("
                 build = importlib.import_module(f"{package}.ltx_core.checkpoint").build_component
                 factory = importlib.import_module(f"{package}.ltx_core.transformer").AudioVideoTransformer
                 model = build(path, "transformer", factory, dtype=_dtype(dtype))
-                steps[side] = _ours_step(model, config, "cpu", _dtype(dtype))
+                steps[side] = _ours_step(model, config, "cpu", _dtype(dtype), size)
             else:
                 from ltx_core.model.transformer.modality import Modality
 
@@ -488,18 +595,20 @@ def profile(dtype: str = "bfloat16", calls: int = 3, sides: tuple[str, ...] = ("
                     model_sd_ops=transformer_cfg.LTXV_MODEL_COMFY_RENAMING_MAP,
                 )
                 model = builder.build(device=torch.device("cpu"), dtype=_dtype(dtype)).eval()
-                steps[side] = _ref_step(model, config, "cpu", _dtype(dtype), Modality)
+                steps[side] = _ref_step(model, config, "cpu", _dtype(dtype), Modality, size)
             blocks[side] = model.transformer_blocks[0]
     out = _profile_sides(steps, blocks, calls)
-    _print_profile(out, dtype)
+    _print_profile(out, dtype, size)
     return out
 
 
-def _print_profile(out: dict, dtype: str) -> None:
+def _print_profile(out: dict, dtype: str, size: str = "cpu") -> None:
     sides = list(out)
     head = "| | " + " | ".join(f"{s} s | {s} %" for s in sides) + " |"
     rule = "|---|" + "---:|---:|" * len(sides)
-    print(f"\nOne LTX-2.3 block, {dtype}, 2688 video + 51 audio + 1024 text tokens (median wall time):\n")
+    f, h, w = VIDEO_GRID[size]
+    tokens = f"{f * h * w} video + {AUDIO_TOKENS[size]} audio + {TEXT_TOKENS} text tokens"
+    print(f"\nOne LTX-2.3 block, {dtype}, {tokens} (median wall time):\n")
     print(head.replace("| |", "| part |", 1))
     print(rule)
     for name, title in (*PARTS, ("glue", "norms, AdaLN modulation, residual (block code)")):
@@ -530,5 +639,6 @@ if __name__ == "__main__":
     parser.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float32"])
     parser.add_argument("--calls", type=int, default=3)
     parser.add_argument("--sides", default="ours,ref")
+    parser.add_argument("--size", default="cpu", choices=sorted(VIDEO_GRID), help="cuda: 768x512x121's tokens")
     args = parser.parse_args()
-    profile(args.dtype, args.calls, tuple(args.sides.split(",")))
+    profile(args.dtype, args.calls, tuple(args.sides.split(",")), args.size)
