@@ -180,6 +180,7 @@ class Plan:
     prompts: list[str] = field(default_factory=list)  # --prompt, every value (a long video: one per segment)
     chain: object = None  # --seconds: the long video's ChainPlan (its segments); None: one clip of `frames`
     duration_head: str | None = None  # --frames auto: LTX-2.5's duration head file; `frames` is then predicted
+    compile: bool = False  # --compile: the transformer blocks run through torch.compile
 
 
 def _check_device(text: str | None, *, tiny: bool) -> str:
@@ -737,6 +738,7 @@ def plan_generate(args: argparse.Namespace) -> Plan:
         prompts=prompts,
         chain=chain,
         duration_head=duration_head,
+        compile=args.compile,
         **request,
     )
 
@@ -938,6 +940,7 @@ def _generate(plan: Plan, console: Console) -> str:
                 loras=plan.loras,
                 stage2_loras=plan.stage2_loras,
             )
+        pipe.transformer.compile_blocks = plan.compile
         if plan.chain is not None:
             return _generate_chain(plan, pipe, console, started)
         if plan.duration_head is not None:
@@ -1375,6 +1378,12 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("none", "blocks"),
         help="blocks: keep the transformer in system RAM and stream its blocks to the GPU one at a time (needs a "
         "CUDA device; default: none)",
+    )
+    models.add_argument(
+        "--compile",
+        action="store_true",
+        help="run the transformer blocks through torch.compile: faster steps on a GPU once compiled; the first step "
+        "of each size compiles (minutes for the full model)",
     )
     models.add_argument(
         "--threads",

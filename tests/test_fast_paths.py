@@ -294,3 +294,24 @@ def test_loader_float8_compute_and_compile_options(tiny_checkpoints, monkeypatch
     monkeypatch.setattr(model_node, "float8_compute_problem", lambda device: "this card has no float8 matmul")
     with pytest.raises(InputError, match="dtype float8-compute is not available: this card has no float8 matmul"):
         model_node.load_transformer(tiny_checkpoints["LTX-2.3"], dtype="float8-compute", device=cpu)
+
+
+def test_generate_compile_flag_runs_the_compiled_blocks(tmp_path, monkeypatch, one_thread):
+    """``generate --compile`` (the tiny model): every block call goes through the compiled runner (here a stand-in
+    that counts and runs the block eagerly; compiling for real is the slow test above) and the video is written."""
+    import ltx_av.__main__ as cli
+
+    runs = []
+
+    def stand_in(backend):
+        def run(*args):
+            runs.append(backend)
+            return run_block(*args)
+
+        return run
+
+    monkeypatch.setattr(transformer_module, "compiled_run_block", stand_in)
+    out = tmp_path / "clip.mp4"
+    cli.main(["generate", "--compile", "--width", "64", "--height", "64", "--steps", "2", "-q", "--output", str(out)])
+    assert out.stat().st_size > 0
+    assert runs and set(runs) == {"inductor"}
