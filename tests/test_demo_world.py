@@ -100,3 +100,17 @@ def test_psnr_and_peak():
     assert measure.psnr(a, a) == float("inf")
     assert measure.psnr(a, a + 0.1) == pytest.approx(20.0)
     assert measure.peak_dbfs(torch.tensor([0.5, -0.25])) == pytest.approx(-6.0206, abs=1e-3)
+
+
+def test_the_quality_judge_passes_the_worlds_clips_and_fails_a_wrong_caption(clips):
+    from ltx_av.ltx_core.demo_quality import judge
+
+    for scene, frames, waveform in clips:
+        verdict = judge(frames, waveform, world.SAMPLE_RATE, scene.caption)
+        assert all(v is not False for v in verdict.values()), (scene.caption, verdict)
+        assert (verdict["clicks"] is None) == (scene.motion != "bounces")
+    scene, frames, waveform = clips[0]  # a red ball moving left with a low hum
+    wrong = judge(frames, waveform, world.SAMPLE_RATE, "a blue ball moves right, high beeps")
+    assert wrong == {"colour": False, "motion": False, "tone": False, "clicks": None}
+    with pytest.raises(ValueError, match="not a caption"):
+        judge(frames, waveform, world.SAMPLE_RATE, "a cat")
