@@ -49,7 +49,7 @@ DEMO_WIDTH = 128
 DEMO_HEADS = DEMO_WIDTH // 16
 DEMO_KEY = "ltx_av_demo"  # metadata entry of the trained file: what it is and how it was made
 STAGES = ("video_vae", "audio_vae", "vocoder", "latents", "transformer")
-DEFAULT_STEPS = {"video_vae": 400, "audio_vae": 300, "vocoder": 400, "latents": 150, "transformer": 1800}
+DEFAULT_STEPS = {"video_vae": 2500, "audio_vae": 800, "vocoder": 600, "latents": 150, "transformer": 1800}
 # The text connectors learn together with the transformer for this many steps, then stay as they are: each step
 # after that reads the prompts' contexts from a cache (the connectors over 1024 tokens cost more than the
 # transformer).
@@ -120,6 +120,10 @@ def build_models(seed: int) -> dict[str, torch.nn.Module]:
         for stats in (models["video_vae"].per_channel_statistics, models["audio_vae"].per_channel_statistics):
             stats.get_buffer("mean-of-means").zero_()
             stats.get_buffer("std-of-means").fill_(1.0)
+        for vae in (models["video_vae"], models["audio_vae"]):
+            for name, p in vae.named_parameters():
+                if ".conv2." in name:  # every residual block starts as the identity: deep VAEs learn at once
+                    p.zero_()
         vocoder = models["vocoder"]
         vocoder.bwe_generator.conv_post.weight.zero_()
         bwe = vocoder.config
@@ -146,14 +150,26 @@ def _pixels(frames: torch.Tensor) -> torch.Tensor:
     return frames.permute(3, 0, 1, 2) * 2.0 - 1.0
 
 
-def video_batch(g: torch.Generator, batch: int, frames: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(pixels ``[B, 3, frames, H, W]`` in -1..1, per-pixel loss weight ``[B, 1, frames, H, W]``): pieces of
-    training clips starting at random frames, the shape's pixels weighted 10x."""
+CROP = 128  # the video VAE trains on 128x128 crops around the shape: a quarter of the frame, all of the interest
+
+
+def video_batch(
+    g: torch.Generator, batch: int, frames: int, crop: int | None = CROP
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(pixels ``[B, 3, frames, crop, crop]`` in -1..1, per-pixel loss weight ``[B, 1, frames, crop, crop]``):
+    pieces of training clips starting at random frames, cropped (``crop`` None: whole frames) so the shape is
+    inside at the piece's middle frame; the shape's pixels weighted 10x."""
     clips, weights = [], []
     for _ in range(batch):
         scene = world.scene_from_seed(_scene_seed(g))
         start = int(torch.randint(0, world.FRAMES - frames + 1, (), generator=g))
         pixels = _pixels(world.render_frames(scene)[start : start + frames])
+        if crop is not None:
+            x, y = world.positions(scene, torch.tensor([(start + frames // 2) / world.FRAME_RATE]))
+            jitter = torch.randint(24, crop - 24, (2,), generator=g).tolist()
+            left = min(max(int(x) - jitter[0], 0), world.WIDTH - crop)
+            top = min(max(int(y) - jitter[1], 0), world.HEIGHT - crop)
+            pixels = pixels[:, :, top : top + crop, left : left + crop]
         shape = (pixels - (scene.background * 2 - 1)).abs().amax(0, keepdim=True) > 0.02
         clips.append(pixels)
         weights.append(1.0 + 9.0 * shape.float())
@@ -230,13 +246,22 @@ def _lr_factor(step: int, steps: int) -> float:
     return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-def _video_vae_step(models, g: torch.Generator) -> torch.Tensor:
+def _reconstruction_loss(decoded: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    error = decoded - target
+    return ((error.abs() + error.square()) * weight).mean() / weight.mean()
+
+
+def _video_vae_step(models, g: torch.Generator, step: int) -> torch.Tensor:
+    """Eight single frames (the causal VAE's first frame stands alone) and, every other step, a 9-frame piece (the
+    temporal compression), all as crops."""
     vae = models["video_vae"]
-    pixels, weight = video_batch(g, 2, 9)
-    z = vae.encoder(pixels)
-    z = z + 0.05 * torch.randn(z.shape, generator=g)
-    decoded = vae.decoder(z, None)
-    return ((decoded - pixels).abs() * weight).mean() / weight.mean() + 1e-4 * z.square().mean()
+    loss = 0.0
+    for batch, frames in ((8, 1), (1, 9)) if step % 2 else ((8, 1),):
+        pixels, weight = video_batch(g, batch, frames)
+        z = vae.encoder(pixels)
+        noisy = z + 0.05 * z.detach().std() * torch.randn(z.shape, generator=g)
+        loss = loss + _reconstruction_loss(vae.decoder(noisy, None), pixels, weight) + 1e-4 * z.square().mean()
+    return loss
 
 
 def _audio_vae_step(models, g: torch.Generator) -> torch.Tensor:
@@ -473,7 +498,7 @@ def train_demo(
                     group.setdefault("base_lr", group["lr"])
                     group["lr"] = group["base_lr"] * _lr_factor(state.step, total)
                 if stage == "video_vae":
-                    loss = _video_vae_step(models, g)
+                    loss = _video_vae_step(models, g, state.step)
                 elif stage == "audio_vae":
                     loss = _audio_vae_step(models, g)
                 elif stage == "vocoder":
