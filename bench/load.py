@@ -14,7 +14,7 @@ import os
 
 import torch
 
-from .runner import Case
+from .runner import Case, release_heads
 
 REF_PARTS = ("transformer", "video_encoder", "video_decoder", "audio_encoder", "audio_decoder", "vocoder")
 
@@ -27,12 +27,7 @@ def write_checkpoint(path: str, quick: bool) -> None:
     config = tiny_models.tiny_config("LTX-2.3")
     config["transformer"].update(
         num_layers=1 if quick else 2,
-        num_attention_heads=heads,
-        attention_head_dim=128,
-        audio_num_attention_heads=heads,
-        audio_attention_head_dim=64,
-        cross_attention_dim=heads * 128,
-        audio_cross_attention_dim=heads * 64,
+        **release_heads(heads),
         connector_num_attention_heads=heads,
         connector_attention_head_dim=128,
         audio_connector_num_attention_heads=heads,

@@ -30,6 +30,8 @@ import time
 
 import torch
 
+from .runner import release_heads
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS = os.path.join(HERE, "results.jsonl")
 FPS = 24.0
@@ -47,14 +49,7 @@ def config_dict(layers: int, heads: int) -> dict:
     from ltx_av.ltx_core.tiny import tiny_config
 
     t = dict(tiny_config("LTX-2.3", layers)["transformer"])
-    t.update(
-        num_attention_heads=heads,
-        attention_head_dim=128,
-        audio_num_attention_heads=heads,
-        audio_attention_head_dim=64,
-        cross_attention_dim=heads * 128,
-        audio_cross_attention_dim=heads * 64,
-    )
+    t.update(release_heads(heads))
     return t
 
 

@@ -70,6 +70,19 @@ class Case:
 REF_PYTHON_ENV = "LTX_AV_BENCH_REF_PYTHON"
 
 
+def release_heads(heads: int) -> dict[str, int]:
+    """Transformer config entries for ``heads`` attention heads at the release's head widths (video 128, audio 64;
+    the release has 32 heads): the benches' full-width models with fewer layers or heads."""
+    return {
+        "num_attention_heads": heads,
+        "attention_head_dim": 128,
+        "audio_num_attention_heads": heads,
+        "audio_attention_head_dim": 64,
+        "cross_attention_dim": heads * 128,
+        "audio_cross_attention_dim": heads * 64,
+    }
+
+
 def machine(device: str = "cpu") -> str:
     if device.startswith("cuda"):
         import torch

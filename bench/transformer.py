@@ -33,7 +33,7 @@ import time
 
 import torch
 
-from .runner import Case
+from .runner import Case, release_heads
 
 VIDEO_GRID = {"cpu": (7, 16, 24), "cuda": (16, 16, 24)}  # latent frames, rows, columns
 AUDIO_TOKENS = {"cpu": 51, "cuda": 126}
@@ -45,16 +45,7 @@ def transformer_config(variant: str, layers: int, heads: int) -> dict:
     import tiny_models
 
     t = dict(tiny_models.tiny_config(variant)["transformer"])
-    t.update(
-        num_layers=layers,
-        num_attention_heads=heads,
-        attention_head_dim=128,
-        audio_num_attention_heads=heads,
-        audio_attention_head_dim=64,
-        cross_attention_dim=heads * 128,
-        audio_cross_attention_dim=heads * 64,
-        caption_channels=3840,
-    )
+    t.update(num_layers=layers, caption_channels=3840, **release_heads(heads))
     return t
 
 

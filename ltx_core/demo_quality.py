@@ -67,21 +67,27 @@ def _shares(clips: list[tuple[str, int, dict]]) -> dict[str, float]:
     return shares
 
 
+def _generate(pipe, caption: str, steps: int, seed: int, **extra):
+    """One clip of the world's size and rate, with the demo's negative prompt."""
+    return pipe.generate(
+        caption,
+        negative_prompt=_negative(),
+        width=world.WIDTH,
+        height=world.HEIGHT,
+        frames=world.FRAMES,
+        frame_rate=world.FRAME_RATE,
+        steps=steps,
+        seed=seed,
+        **extra,
+    )
+
+
 def generation_scores(pipe, captions: Sequence[str], seeds: Sequence[int], *, steps: int = 8, report=None) -> Scores:
     """Generate every caption with every seed at the demo size (256x160, 49 frames) and judge the clips."""
     clips = []
     for caption in captions:
         for seed in seeds:
-            result = pipe.generate(
-                caption,
-                negative_prompt=_negative(),
-                width=world.WIDTH,
-                height=world.HEIGHT,
-                frames=world.FRAMES,
-                frame_rate=world.FRAME_RATE,
-                steps=steps,
-                seed=seed,
-            )
+            result = _generate(pipe, caption, steps, seed)
             clips.append((caption, seed, judge(result.frames, result.waveform, result.sample_rate, caption)))
             if report is not None:
                 report("judge", len(clips), len(captions) * len(seeds))
@@ -91,17 +97,7 @@ def generation_scores(pipe, captions: Sequence[str], seeds: Sequence[int], *, st
 def image_condition_psnr(pipe, scene: world.Scene, *, steps: int = 8, seed: int = 0) -> float:
     """PSNR (dB) of the first generated frame against the world's first frame given as the image condition."""
     first = world.render_frames(scene, 1)[0]
-    result = pipe.generate(
-        scene.caption,
-        negative_prompt=_negative(),
-        width=world.WIDTH,
-        height=world.HEIGHT,
-        frames=world.FRAMES,
-        frame_rate=world.FRAME_RATE,
-        steps=steps,
-        seed=seed,
-        image=first,
-    )
+    result = _generate(pipe, scene.caption, steps, seed, image=first)
     return measure.psnr(result.frames[0], (first * 255).round().to(torch.uint8))
 
 
