@@ -51,7 +51,7 @@ import torch
 from torch import nn
 
 from .checkpoint import FLOAT8_DTYPES, PICKLE_SUFFIXES, SafetensorsFile
-from .config import LTX2, LTX23
+from .config import LTX2, LTX23, LTX25
 from .errors import CheckpointError, InputError
 from .offload import BLOCKS_PREFIX, BlockPatches, BlockWeights, Placement, block_weights_of
 
@@ -438,6 +438,8 @@ def _log_binding(applied: AppliedLora, variant: str, blocks: int) -> None:
 
 def _variant_in_name(lora: LoraFile) -> str | None:
     text = " ".join([lora.name, *(str(v)[:200] for k, v in lora.metadata.items() if "model" in k.lower())]).lower()
+    if re.search(r"ltx[-_ .]?2[._]5", text):  # before 2.3's: LTX-2.5 is a 22B model too
+        return LTX25
     if re.search(r"ltx[-_ .]?2[._]3|\b22b\b", text):
         return LTX23
     if re.search(r"ltx[-_ .]?2(?![._]\d)|\b19b\b", text):
