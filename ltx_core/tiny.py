@@ -27,9 +27,10 @@ transformer in LTX-2.3's lean layout with the 2.5 switches (no feed-forward bias
 and one with the conv decoder, LTX-2.3's audio VAE and vocoder, and a duration head; each carries its config,
 ``model_version`` 2.5.0 and :data:`STAND_IN_KEY`.
 
-The LoRAs (:func:`write_tiny_lora`) fit the stand-in checkpoints and stand in for the official files the workflows
-name (distilled, camera and IC-LoRAs): rank 4, the official key layout, the IC-LoRA's reference scale in its
-metadata as the trainer writes it.
+The LoRAs (:func:`write_tiny_lora`) fit the stand-in checkpoints (the 2.5 distilled LoRA the 2.5 stand-in
+transformer) and stand in for the official files the workflows name (distilled, camera and IC-LoRAs): rank 4, the
+official key layout, the IC-LoRA's reference scale in its metadata as the trainer writes it. LTX-2.5's spatial x2
+upsampler has LTX-2.3's architecture, so its stand-in is LTX-2.3's under the 2.5 name.
 """
 
 from __future__ import annotations
@@ -517,6 +518,7 @@ TINY_LORA_KINDS: dict[str, tuple[str, str, dict[str, str]]] = {
     ),
     "lora-distilled-2": ("LTX-2", "all", {}),
     "lora-camera-2": ("LTX-2", "attention", {}),
+    "lora-distilled-2.5": ("LTX-2.5", "all", {}),
 }
 # make-tiny-models never replaces a LoRA this large that is not a stand-in (stand-ins hold well under 1 MB; the
 # smallest official LoRAs hold hundreds of MB).
@@ -526,12 +528,17 @@ PROTECTED_LORA_BYTES = 16 * 2**20
 def tiny_lora_tensors(
     variant: str, targets: str = "attention", rank: int = 4, seed: int = 0, *, stand_in: bool = False
 ) -> dict[str, torch.Tensor]:
-    """A rank-``rank`` LoRA for the tiny ``variant`` transformer in the official layout (``diffusion_model.<module>
-    .lora_A.weight [rank, in]`` / ``.lora_B.weight [out, rank]``, no alpha), adapting :data:`LORA_TARGETS`
-    ``[targets]`` in every block. Each ``B @ A`` is about a tenth of the weight's own spread."""
+    """A rank-``rank`` LoRA for the tiny ``variant`` transformer (a key of :data:`VARIANTS`, or ``"LTX-2.5"`` for
+    the split release's transformer) in the official layout (``diffusion_model.<module>.lora_A.weight [rank, in]`` /
+    ``.lora_B.weight [out, rank]``, no alpha), adapting :data:`LORA_TARGETS` ``[targets]`` in every block. Each
+    ``B @ A`` is about a tenth of the weight's own spread."""
     from .transformer import AudioVideoTransformer
 
-    config = TransformerConfig.from_dict(tiny_config(variant, stand_in=stand_in)["transformer"])
+    if variant == "LTX-2.5":
+        section = tiny_ltx25_config(stand_in=stand_in)["transformer"]
+        config = TransformerConfig.from_dict(section, LTX25_MODEL_VERSION)
+    else:
+        config = TransformerConfig.from_dict(tiny_config(variant, stand_in=stand_in)["transformer"])
     with torch.device("meta"):
         shapes = {n: p.shape for n, p in AudioVideoTransformer(config).named_parameters()}
     g = torch.Generator().manual_seed(seed)
@@ -643,6 +650,9 @@ TINY_MODEL_FILES: dict[str, str | None] = {
     "vae/ltx-2.5-video-vae-conv-bf16.safetensors": "ltx-2.5-video-vae-conv",
     "vae/ltx-2.5-audio-vae-bf16.safetensors": "ltx-2.5-audio-vae",
     "model_patches/ltx-2.5-duration-head-bf16.safetensors": "ltx-2.5-duration-head",
+    # LTX-2.5's spatial x2 has LTX-2.3's architecture (mid 1024, pixel shuffle): the same stand-in under its name
+    "latent_upscale_models/ltx-2.5-latent-spatial-upscaler-x2-bf16-1.0.safetensors": "spatial-x2",
+    "loras/ltx-2.5-22b-distilled-lora-450-bf16.safetensors": "lora-distilled-2.5",
 }
 
 # TINY_MODEL_FILES kind -> (the part of write_tiny_ltx25, the size from which a file that is not a stand-in is

@@ -100,5 +100,6 @@ def test_the_make_tiny_models_upsamplers_are_the_kinds_their_names_say():
     assert kinds == {
         "ltx-2.3-spatial-upscaler-x2-1.1.safetensors": "spatial-x2",  # LTX-2.3's x2: pixel shuffle, not rational
         "ltx-2.3-temporal-upscaler-x2-1.0.safetensors": "temporal-x2",
+        "ltx-2.5-latent-spatial-upscaler-x2-bf16-1.0.safetensors": "spatial-x2",  # 2.5's x2: 2.3's architecture
     }
     assert all(p.startswith("latent_upscale_models/") for p, k in tiny.TINY_MODEL_FILES.items() if k in kinds.values())
