@@ -46,6 +46,7 @@ TWO_STAGE_DEV = "ltx-2.3_text-to-video_two-stage_dev"
 LORA_STACK = "ltx-2_lora-stack"
 IC_LORA = "ltx-2.3_ic-lora_canny-control"
 LONG_VIDEO = "ltx-2.3_long-video"
+TWO_STAGE_25 = "ltx-2.5_text-to-video_two-stage"
 
 
 def _json(kind: str, name: str) -> dict:
@@ -67,6 +68,9 @@ def test_the_expected_workflows_exist():
         LORA_STACK,
         IC_LORA,
         LONG_VIDEO,
+        "ltx-2.5_text-to-video",
+        "ltx-2.5_image-to-video",
+        TWO_STAGE_25,
     }
 
 
@@ -423,6 +427,48 @@ def test_dev_two_stage_follows_the_dev_pipeline():
     assert (empty["width"], empty["height"], empty["frames"]) == (384, 256, 121)
 
 
+def test_ltx25_two_stage_follows_the_dev_pipeline_of_ltx_pipelines_12():
+    """ltx-pipelines 1.2.0's TI2VidTwoStagesPipeline on LTX-2.5's split files: the duration head sets stage 1's
+    frames, dev guided at half size (official settings), 2.5's spatial x2, stage 2 with dev + the 2.5 distilled LoRA
+    at its default 1.0 on the stage-2 sigmas, unguided, audio refined alongside; the sound decoded is stage 1's."""
+    prompt = _json("api", TWO_STAGE_25)
+    empty_id, empty = _one(prompt, "LTXEmptyLatent")
+    duration_id, duration = _one(prompt, "LTXDurationPredict")
+    assert empty["frames"] == [duration_id, 0] and (empty["width"], empty["height"]) == (384, 256)
+    assert duration["head_name"] == "ltx-2.5-duration-head-bf16.safetensors"
+    upsample_id, upsample = _one(prompt, "LTXLatentUpsample")
+    samplers = dict(_of(prompt, "LTXSampler"))
+    stage1_id = upsample["video_latent"][0]
+    (stage2_id,) = set(samplers) - {stage1_id}
+    stage1, stage2 = samplers[stage1_id], samplers[stage2_id]
+    assert stage1["video_latent"] == [empty_id, 0] and stage1["audio_latent"] == [empty_id, 1]
+    assert upsample["audio_latent"] == [stage1_id, 1]
+    assert stage2["video_latent"] == [upsample_id, 0] and stage2["audio_latent"] == [upsample_id, 1]
+    assert stage1["schedule"] == "ltx2" and stage1["settings"] is True and "negative" in stage1
+    assert stage2["schedule"] == "stage2" and "negative" not in stage2 and stage2["audio_mode"] == "generate"
+    assert "sigmas" not in stage2
+    assert _loras_of(prompt, stage1["model"]) == []
+    assert _loras_of(prompt, stage2["model"]) == [("ltx-2.5-22b-distilled-lora-450-bf16.safetensors", 1.0)]
+    assert {i["model_name"] for _, i in _of(prompt, "LTXModelLoader")} == {
+        "ltx-2.5-22b-dev-transformer-bf16.safetensors"
+    }
+    loader_id, loader = _one(prompt, "LTXUpsamplerLoader")
+    assert upsample["upsampler"] == [loader_id, 0]
+    assert loader["upsampler_name"] == "ltx-2.5-latent-spatial-upscaler-x2-bf16-1.0.safetensors"
+    vae_id, vae = _one(prompt, "LTXLoadVideoVAE")
+    assert vae["vae_name"] == "ltx-2.5-video-vae-bf16.safetensors" and upsample["vae"] == [vae_id, 0]
+    decode, audio_decode = _one(prompt, "LTXVAEDecode")[1], _one(prompt, "LTXAudioDecode")[1]
+    assert decode["samples"] == [stage2_id, 0] and audio_decode["samples"] == [stage1_id, 1]
+    assert not _of(prompt, "LTXImageCondition")
+    note = next(n for n in _json("ui", TWO_STAGE_25)["nodes"] if n["type"] == "MarkdownNote")["widgets_values"][0]
+    for where in (
+        "models/latent_upscale_models/ltx-2.5-latent-spatial-upscaler-x2-bf16-1.0.safetensors",
+        "models/loras/ltx-2.5-22b-distilled-lora-450-bf16.safetensors",
+        "models/diffusion_models/ltx-2.5-22b-dev-transformer-bf16.safetensors",
+    ):
+        assert where in note, where
+
+
 def test_lora_stack_chains_two_loras_onto_one_sampler():
     prompt = _json("api", LORA_STACK)
     (_, sampler), (_, loader) = _one(prompt, "LTXSampler"), _one(prompt, "LTXModelLoader")
@@ -480,8 +526,9 @@ def comfy(tmp_path_factory):
     picks their own; ComfyUI ships example.png)."""
     base = tmp_path_factory.mktemp("comfy")
     written = comfy_host_models(base)
-    for name in (build.SPATIAL_UPSAMPLER, build.TEMPORAL_UPSAMPLER):  # what the two-stage workflows load
-        assert str(base / "models" / "latent_upscale_models" / name) in written, name
+    for name in (build.SPATIAL_UPSAMPLER, build.TEMPORAL_UPSAMPLER, build.LTX25_SPATIAL_UPSAMPLER):
+        assert str(base / "models" / "latent_upscale_models" / name) in written, name  # the two-stage workflows'
+    assert str(base / "models" / "loras" / build.LTX25_DISTILLED_LORA) in written
     write_media(base / "input", build.EXAMPLE_IMAGE, build.EXAMPLE_AUDIO, build.EXAMPLE_VIDEO)
     with comfy_server(base) as url:
         yield url, base
@@ -556,6 +603,9 @@ def test_workflow_runs_in_comfyui(comfy, name):
     if name in TWO_STAGE:  # stage 2 is twice stage 1's size
         assert size == (2 * empty["width"], 2 * empty["height"]) and rate == 24, (size, rate)
         assert frames == empty["frames"]
+    elif name == TWO_STAGE_25:  # the same, the length from the duration head
+        assert size == (2 * empty["width"], 2 * empty["height"]) and rate == 24, (size, rate)
+        assert frames % 8 == 1, frames
     elif name == TEMPORAL:  # twice the frame rate, 2F - 1 latent frames: 2n - 1 pixel frames
         assert size == (empty["width"], empty["height"]) and rate == 48, (size, rate)
         assert frames == 2 * empty["frames"] - 1, frames

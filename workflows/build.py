@@ -44,6 +44,8 @@ LTX25_VIDEO_VAE = "ltx-2.5-video-vae-bf16.safetensors"
 LTX25_VIDEO_VAE_CONV = "ltx-2.5-video-vae-conv-bf16.safetensors"
 LTX25_AUDIO_VAE = "ltx-2.5-audio-vae-bf16.safetensors"
 LTX25_DURATION_HEAD = "ltx-2.5-duration-head-bf16.safetensors"
+LTX25_SPATIAL_UPSAMPLER = "ltx-2.5-latent-spatial-upscaler-x2-bf16-1.0.safetensors"
+LTX25_DISTILLED_LORA = "ltx-2.5-22b-distilled-lora-450-bf16.safetensors"
 LTX25_FOLDERS = {
     LTX25_TRANSFORMER: "diffusion_models",
     LTX25_TEXT_ENCODER: "text_encoders",
@@ -51,6 +53,8 @@ LTX25_FOLDERS = {
     LTX25_VIDEO_VAE_CONV: "vae",
     LTX25_AUDIO_VAE: "vae",
     LTX25_DURATION_HEAD: "model_patches",
+    LTX25_SPATIAL_UPSAMPLER: "latent_upscale_models",
+    LTX25_DISTILLED_LORA: "loras",
 }
 # Media the workflows load. ComfyUI ships input/example.png, so the image workflows open and run as they are (the
 # note's first line says which node to point at your own picture). Nothing provides a sound or a clip: the audio
@@ -1242,8 +1246,9 @@ def ic_lora_control() -> Graph:
 # -- thumbnails -----------------------------------------------------------------------------------------------------
 
 
-def ltx25_models_note() -> str:
-    """The note's model section for LTX-2.5's split files (each has its download in the missing-models dialog)."""
+def ltx25_models_note(*others: tuple[str, str]) -> str:
+    """The note's model section for LTX-2.5's split files (each has its download in the missing-models dialog),
+    with ``others`` (file, what it is) after them."""
     lines = [
         "**Model files.** LTX-2.5 comes as one file per part; ComfyUI's missing-models dialog offers each missing "
         "file's official download (in a browser it lands in your downloads folder: move it into the folder named "
@@ -1258,7 +1263,7 @@ def ltx25_models_note() -> str:
         LTX25_AUDIO_VAE: "the audio VAE and vocoder (48 kHz)",
         LTX25_DURATION_HEAD: "the duration head: how long the prompt's clip is",
     }
-    lines += [f"- `models/{LTX25_FOLDERS[name]}/{name}` — {text}" for name, text in what.items()]
+    lines += [f"- `models/{LTX25_FOLDERS[name]}/{name}` — {text}" for name, text in (*what.items(), *others)]
     lines.append(
         "\nShort on GPU memory? **offload = blocks** and/or **dtype = float8-storage** on *Load Model*, "
         "**gemma_device = cpu** on *Load Text Encoder*."
@@ -1266,14 +1271,24 @@ def ltx25_models_note() -> str:
     return "\n".join(lines)
 
 
-def ltx25(image: bool) -> Graph:
-    """LTX-2.5 from its split files; the duration head picks the clip's length from the prompt."""
-    loaders = {
+def _ltx25_loaders() -> dict[str, Node]:
+    return {
         "model": Node("LTXModelLoader", {"model_name": LTX25_TRANSFORMER}),
         "text": Node("LTXTextEncoderLoader", {"gemma": LTX25_TEXT_ENCODER, "ckpt_name": LTX25_TRANSFORMER}),
         "vae": Node("LTXLoadVideoVAE", {"vae_name": LTX25_VIDEO_VAE}),
         "audio": Node("LTXAudioVAELoader", {"ckpt_name": LTX25_AUDIO_VAE}),
     }
+
+
+LTX25_LENGTH_NOTE = (
+    "*Predict Duration* reads the prompt and sets the clip's length (8k+1 frames within its min..max seconds; "
+    "the log says what it chose): disconnect it and type *frames* on *Empty Latent* for a length of your own."
+)
+
+
+def ltx25(image: bool) -> Graph:
+    """LTX-2.5 from its split files; the duration head picks the clip's length from the prompt."""
+    loaders = _ltx25_loaders()
     positive, negative = _prompts(loaders["text"], IMAGE_PROMPT if image else PROMPT)
     duration = Node("LTXDurationPredict", {"head_name": LTX25_DURATION_HEAD}, {"positive": (positive, 0)})
     empty = Node("LTXEmptyLatent", {"width": 768, "height": 512, "frame_rate": 24.0}, {"frames": (duration, 0)})
@@ -1289,10 +1304,7 @@ def ltx25(image: bool) -> Graph:
         latent, extra = (condition, 0), [picture, condition]
     sampler = _sampler(loaders["model"], positive, negative, latent, (empty, 1))
     outs = _outputs(loaders, sampler, "ltx_av_25_i2v" if image else "ltx_av_25_t2v")
-    length = (
-        "*Predict Duration* reads the prompt and sets the clip's length (8k+1 frames within its min..max seconds; "
-        "the log says what it chose): disconnect it and type *frames* on *Empty Latent* for a length of your own."
-    )
+    length = LTX25_LENGTH_NOTE
     if image:
         first = (
             "**Pick your own picture in *First frame* (Load Image; it starts with ComfyUI's example.png), describe "
@@ -1327,6 +1339,78 @@ def ltx25(image: bool) -> Graph:
         groups + [("Output", outs)],
         note_over=(4, 7),
         picture="i2v25" if image else "t2v25",
+    )
+
+
+def ltx25_two_stage() -> Graph:
+    """ltx-pipelines 1.2.0's TI2VidTwoStagesPipeline on LTX-2.5: the dev transformer guided at half size (2.5's
+    official settings) -> the 2.5 spatial x2 -> dev + the 2.5 distilled LoRA (1.0) on the 3 stage-2 sigmas, unguided;
+    the sound is stage 1's (1.2.0 decodes stage-1 audio; stage 2 runs audio only for the video's cross-attention)."""
+    loaders = _ltx25_loaders()
+    loaders["upsampler"] = Node("LTXUpsamplerLoader", {"upsampler_name": LTX25_SPATIAL_UPSAMPLER})
+    distilled = _lora((loaders["model"], 0), LTX25_DISTILLED_LORA, 1.0, "Distilled LoRA (stage 2)")
+    positive, negative = _prompts(loaders["text"], PROMPT)
+    duration = Node("LTXDurationPredict", {"head_name": LTX25_DURATION_HEAD}, {"positive": (positive, 0)})
+    empty = Node(
+        "LTXEmptyLatent",
+        {"width": 384, "height": 256, "frame_rate": 24.0},
+        {"frames": (duration, 0)},
+        title="Stage 1 size: half the output's",
+    )
+    stage1 = _sampler(loaders["model"], positive, negative, (empty, 0), (empty, 1), title="Stage 1: dev, guided")
+    upsample = _upsample(stage1, loaders, "Latent upsample x2")
+    stage2 = _stage_sampler(
+        "Stage 2: dev + distilled LoRA, 3 steps",
+        distilled,
+        positive,
+        (upsample, 0),
+        (upsample, 1),
+        schedule="stage2",
+        audio_mode="generate",
+    )
+    outs = _outputs(loaders, stage2, "ltx_av_25_t2v_two_stage", audio_source=(stage1, 1))
+    note = _note(
+        "**Write your prompt in *Positive prompt*, then Run.**\n"
+        "## LTX-2.5: text to video + audio in two stages\nThe official *TI2VidTwoStagesPipeline* (ltx-pipelines "
+        "1.2): **stage 1** at half size (384x256) with the dev transformer, guided ("
+        + DEV_SETTINGS_NOTE.replace("LTX-2.3's", "LTX-2.3's, which 2.5 shares")
+        + ") **Latent upsample x2** with 2.5's spatial upsampler; **stage 2** at 768x512 with the dev transformer "
+        "**plus the 2.5 distilled LoRA at 1.0** (the pipeline's default), 3 unguided steps (*schedule = stage2*). "
+        "The LoRA applies to stage 2 only. For other sizes keep stage 1 at half the output's (output sides "
+        "multiples of 64). " + LTX25_LENGTH_NOTE + " The sound is stage 1's, as ltx-pipelines 1.2 keeps it: stage "
+        "2 refines the audio along with the video (*audio_mode = generate*, which the video needs), and *Audio "
+        "Decode* reads the stage-1 sampler's audio; connect it to the stage-2 sampler's instead for the refined "
+        "one.\n\n"
+        + ltx25_models_note(
+            (LTX25_SPATIAL_UPSAMPLER, "LTX-2.5's spatial x2 latent upsampler"),
+            (LTX25_DISTILLED_LORA, "LTX-2.5's distilled LoRA (stage 2)"),
+        ),
+        height=640,
+    )
+    models = [loaders["text"], loaders["model"], loaders["vae"], loaders["upsampler"]]
+    return Graph(
+        "ltx-2.5_text-to-video_two-stage",
+        "LTX-2.5 Two Stages - Text to Video",
+        "LTX-2.5 dev, two stages with the distilled LoRA: text to video + audio",
+        note,
+        [
+            Column(W_LOAD, models),
+            Column(W_PROMPT, [positive, negative, duration, empty]),
+            Column(W_LORA - 30, [stage1, distilled, loaders["audio"]]),
+            Column(W_SAMPLER, [upsample, stage2]),
+            *_output_columns(outs, narrow=True),
+        ],
+        [
+            ("Models", models),
+            ("Prompts", [positive, negative]),
+            ("Length and stage 1 size", [duration, empty]),
+            ("Stage 1: half size, guided", [stage1]),
+            ("Stage 2 LoRA, audio VAE", [distilled, loaders["audio"]]),
+            ("Stage 2: upsample x2, refine", [upsample, stage2]),
+            ("Output", outs),
+        ],
+        note_over=(4, 7),
+        picture="t2v25_2",
     )
 
 
@@ -1433,6 +1517,7 @@ THUMB_TEXT = {
     "long": ("Long Video", "LTX-2.3: 3 segments, one soundtrack", "text"),
     "t2v25": ("Text to Video", "LTX-2.5, length from the prompt", "text"),
     "i2v25": ("Image to Video", "LTX-2.5, with sound", "image"),
+    "t2v25_2": ("Two Stages, Dev + LoRA", "LTX-2.5 dev, distilled LoRA in stage 2", "text"),
 }
 
 
@@ -1512,7 +1597,7 @@ def thumbnail(graph: Graph) -> bytes:
         r = 7 if frames == 6 else 11
         sx = x0 + frame_w * (0.3 + 0.15 * i / frames)
         draw.ellipse((sx - r, (top + bottom) / 2 - r - 2, sx + r, (top + bottom) / 2 + r - 2), fill=sun)
-    if graph.picture in ("t2v2", "i2v2", "dev2"):
+    if graph.picture in ("t2v2", "i2v2", "dev2", "t2v25_2"):
         draw.text((left, bottom + 2), "x2", font=small, fill=(230, 200, 120))
     # the soundtrack
     points = [(158 + x, 236 + 18 * math.sin(x / 5.0) * math.sin(x / 37.0)) for x in range(223)]
@@ -1538,6 +1623,7 @@ GRAPHS = (
     ic_lora_control,
     lambda: ltx25(image=False),
     lambda: ltx25(image=True),
+    ltx25_two_stage,
     long_video,
 )
 
