@@ -26,7 +26,7 @@ from ..ltx_core.video_vae import VideoFit
 from . import host
 from .dtypes import VAE_DTYPES, vae_dtype
 from .sampling import CONDITIONS_KEY, FIT_KEY, _frame_rate, _latent_dict, _video_samples
-from .validation import checked, model_file, register_socket
+from .validation import check_release, checked, model_file, register_socket
 
 log = logging.getLogger("ltx_av.nodes.upsample")
 
@@ -193,6 +193,8 @@ class LTXLatentUpsample:
     def upsample(self, video_latent, upsampler: LoadedUpsampler, vae, audio_latent=None):
         node = "LTXLatentUpsample"
         latent = _latent_dict(video_latent, node, "video_latent")
+        # the VAE's statistics un-normalise the latent: they must be those of the release that made it
+        check_release(latent, vae, node, "video_latent", "vae")
         samples = _video_samples(latent, node, "video_latent", upsampler.config.in_channels, scan=False)
         audio = None if audio_latent is None else _latent_dict(audio_latent, node, "audio_latent")
         out_shape = upsampler.config.output_shape(samples.shape)

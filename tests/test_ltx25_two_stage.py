@@ -83,6 +83,10 @@ def test_the_25_upsampler_loads_and_upsamples_a_25_latent(models):
     other = LTXUpsamplerLoader().load(os.path.basename(UPSAMPLER_23), "fp32")[0]
     again = LTXLatentUpsample().upsample(latent, other, vae, audio)[0]
     assert torch.equal(again["samples"], video["samples"])
+    # a latent another release's files made: its statistics are not this VAE's, refused naming both files
+    stale = {**latent, RELEASE_KEY: {"releases": ["LTX-2.3"], "file": "ltx-2.3-22b-dev.safetensors"}}
+    with pytest.raises(InputError, match=r"LTXLatentUpsample: video_latent .*ltx-2\.3-22b-dev\.safetensors.*LTX-2\.5"):
+        LTXLatentUpsample().upsample(stale, upsampler, vae, audio)
 
 
 def test_stage_2_refines_the_upsampled_25_latent_with_the_distilled_lora(models, one_thread):
