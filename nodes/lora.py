@@ -36,7 +36,7 @@ class LTXLoraLoader:
                 "lora_name": (
                     host.list_models("loras"),
                     {
-                        "tooltip": "LoRA from models/loras (.safetensors) made for this model (LTX-2 or LTX-2.3): "
+                        "tooltip": "LoRA from models/loras (.safetensors) made for this model (LTX-2, LTX-2.3 or LTX-2.5): "
                         "official and trainer files, ComfyUI and kohya key layouts. The distilled LoRA "
                         "(ltx-2*-distilled-lora-*) is what stage 2 of the dev model's two-stage recipe uses."
                     },

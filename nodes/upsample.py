@@ -119,7 +119,7 @@ class LTXUpsamplerLoader:
     DISPLAY_NAME = "Load Latent Upsampler"
     CATEGORY = "LTX-AV/loaders"
     DESCRIPTION = (
-        "Loads an official LTX-2 / LTX-2.3 latent upsampler from models/latent_upscale_models: spatial x2, spatial "
+        "Loads an official LTX-2 / LTX-2.3 / LTX-2.5 latent upsampler from models/latent_upscale_models: spatial x2, spatial "
         "x1.5 or temporal x2 (the file's config says which). Every key is checked against that config."
     )
     RETURN_TYPES = ("LTX_UPSAMPLER",)
