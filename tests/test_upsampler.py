@@ -114,8 +114,8 @@ def test_chunked_convolutions_equal_one_pass(tiny_upsampler_files, kind):
     model = load_upsampler(tiny_upsampler_files[kind])
     x = _latent((1, 128, 5, 3, 4), seed=3)
     whole = model(x)
-    for chunk in (2, 4):
-        torch.testing.assert_close(model(x, frame_chunk=chunk), whole, rtol=1e-5, atol=1e-5)
+    for chunk in (2, 4):  # float rounding only, to the output's scale (see below)
+        assert _relative(model(x, frame_chunk=chunk), whole) <= 1e-5
 
 
 def test_budget_picks_a_chunk_and_gives_the_same_latent(tiny_upsampler_files, tiny_checkpoints):
@@ -128,7 +128,10 @@ def test_budget_picks_a_chunk_and_gives_the_same_latent(tiny_upsampler_files, ti
     assert choose_frame_chunk(model.config, latent.shape, budget, model.dtype) == 2
     assert choose_frame_chunk(model.config, latent.shape, whole_bytes, model.dtype) is None
     chunked = upsample_latent(model, latent, statistics, budget_bytes=budget)
-    torch.testing.assert_close(chunked, upsample_latent(model, latent, statistics), rtol=1e-5, atol=1e-5)
+    whole = upsample_latent(model, latent, statistics)
+    # the same up to float rounding (the 2-D convolutions see other batch sizes, so other kernels): measured to the
+    # output's scale, as an absolute 1e-5 failed once at 1.2e-5 on a loaded 2-core machine
+    assert _relative(chunked, whole) <= 1e-5
     with pytest.raises(TooLargeError, match=r"needs about .* even two frames at a time"):
         upsample_latent(model, latent, statistics, budget_bytes=1000)
 
