@@ -139,37 +139,47 @@ def _widths(config) -> tuple[int, int]:
     return config.cross_attention_dim, config.audio_cross_attention_dim
 
 
-def _ours(model, size: str, device: str):
-    from ltx_av.ltx_core.conditioning import FrameCondition
+def _guidance():
+    """Full guidance on both streams, LTX-2's official values: (video, audio)."""
     from ltx_av.ltx_core.guidance import GuidanceParams
+
+    return GuidanceParams(3.0, 1.0, (0,), 3.0, 0.7), GuidanceParams(7.0, 1.0, (0,), 3.0, 0.7)
+
+
+def _sample_guided(model, inputs, guidance, sigmas: torch.Tensor, device: str, **options) -> None:
+    """Our sampler from zeros on ``inputs`` (of :func:`_inputs`), the first frame conditioned."""
+    from ltx_av.ltx_core.conditioning import FrameCondition
     from ltx_av.ltx_core.sampling import sample
-    from ltx_av.ltx_core.schedules import ltx2_sigmas
     from ltx_av.ltx_core.text_encoder import TextContexts
 
-    (pos, neg), first, grid, audio_t, steps = _inputs(size, _widths(model.config))
+    (pos, neg), first, grid, audio_t, _ = inputs
+    with torch.inference_mode():
+        sample(
+            model,
+            torch.zeros(1, 128, *grid),
+            frame_rate=FPS,
+            positive=TextContexts(*pos),
+            negative=TextContexts(*neg),
+            sigmas=sigmas,
+            seed=0,
+            video_guidance=guidance[0],
+            audio_guidance=guidance[1],
+            audio_latent=torch.zeros(1, 8, audio_t, 16),
+            conditions=[FrameCondition(first)],
+            device=device,
+            **options,
+        )
+
+
+def _ours(model, size: str, device: str):
+    from ltx_av.ltx_core.schedules import ltx2_sigmas
+
+    inputs = _inputs(size, _widths(model.config))
+    steps = inputs[-1]
     clock = _Clock(device, _flops_per_forward(model.config, size))
     timed = clock.wrap(model)
-    video_guidance = GuidanceParams(3.0, 1.0, (0,), 3.0, 0.7)
-    audio_guidance = GuidanceParams(7.0, 1.0, (0,), 3.0, 0.7)
-
-    def loop():
-        with torch.inference_mode():
-            sample(
-                timed,
-                torch.zeros(1, 128, *grid),
-                frame_rate=FPS,
-                positive=TextContexts(*pos),
-                negative=TextContexts(*neg),
-                sigmas=ltx2_sigmas(steps),
-                seed=0,
-                video_guidance=video_guidance,
-                audio_guidance=audio_guidance,
-                audio_latent=torch.zeros(1, 8, audio_t, 16),
-                conditions=[FrameCondition(first)],
-                device=device,
-            )
-
-    return clock.run(loop, steps)
+    guidance = _guidance()
+    return clock.run(lambda: _sample_guided(timed, inputs, guidance, ltx2_sigmas(steps), device), steps)
 
 
 def _ref(velocity_model, widths: tuple[int, int], size: str, device: str, dtype: torch.dtype, flops: int | None = None):
@@ -228,17 +238,13 @@ def _ref(velocity_model, widths: tuple[int, int], size: str, device: str, dtype:
 
 def _guided_step(model, size: str, device: str, batch_passes: bool):
     """One step of the LTX-2 schedule with full guidance on both streams (4 passes), first frame conditioned."""
-    from ltx_av.ltx_core.conditioning import FrameCondition
-    from ltx_av.ltx_core.guidance import GuidanceParams
-    from ltx_av.ltx_core.sampling import plan_passes, sample
+    from ltx_av.ltx_core.sampling import plan_passes
     from ltx_av.ltx_core.schedules import ltx2_sigmas
-    from ltx_av.ltx_core.text_encoder import TextContexts
 
-    (pos, neg), first, grid, audio_t, steps = _inputs(size, _widths(model.config))
-    video_guidance = GuidanceParams(3.0, 1.0, (0,), 3.0, 0.7)
-    audio_guidance = GuidanceParams(7.0, 1.0, (0,), 3.0, 0.7)
-    sigmas = ltx2_sigmas(steps)[:2]
-    passes = len(plan_passes(video_guidance, audio_guidance))
+    inputs = _inputs(size, _widths(model.config))
+    guidance = _guidance()
+    sigmas = ltx2_sigmas(inputs[-1])[:2]
+    passes = len(plan_passes(*guidance))
     flops = passes * _flops_per_forward(model.config, size)
     times = []
 
@@ -246,22 +252,7 @@ def _guided_step(model, size: str, device: str, batch_passes: bool):
         if device.startswith("cuda"):
             torch.cuda.synchronize()
         start = time.perf_counter()
-        with torch.inference_mode():
-            sample(
-                model,
-                torch.zeros(1, 128, *grid),
-                frame_rate=FPS,
-                positive=TextContexts(*pos),
-                negative=TextContexts(*neg),
-                sigmas=sigmas,
-                seed=0,
-                video_guidance=video_guidance,
-                audio_guidance=audio_guidance,
-                audio_latent=torch.zeros(1, 8, audio_t, 16),
-                conditions=[FrameCondition(first)],
-                device=device,
-                batch_passes=batch_passes,
-            )
+        _sample_guided(model, inputs, guidance, sigmas, device, batch_passes=batch_passes)
         if device.startswith("cuda"):
             torch.cuda.synchronize()
         times.append(time.perf_counter() - start)
