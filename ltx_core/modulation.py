@@ -49,18 +49,18 @@ class TimestepModulation:
         """:meth:`row` split by runs of tokens: ``(token slice, row)`` pairs covering the tokens in order, each row
         ``[B, 1, D]`` (or one ``[B, T, D]`` row for all tokens when they form too many runs)."""
         row = table[i].float() + self.values[:, i].float()
-        if plus:
-            row = row + plus
-        if self._runs is None:
-            return [(slice(None), row[self.index])]
-        return [(tokens, row[rows].unsqueeze(1)) for tokens, rows in self._runs]
+        return self._by_runs(row + plus if plus else row)
 
     def embedded_runs(self) -> list[tuple[slice, torch.Tensor]]:
         """:meth:`embedded_tokens` split like :meth:`runs`: ``(token slice, [B, 1, D] float32 embedding)`` pairs."""
-        embedded = self.embedded.float()
+        return self._by_runs(self.embedded.float())
+
+    def _by_runs(self, values: torch.Tensor) -> list[tuple[slice, torch.Tensor]]:
+        """Per-value rows ``[U, D]`` -> ``(token slice, [B, 1, D] row)`` per run (one ``[B, T, D]`` gather past
+        :data:`MAX_RUNS` runs)."""
         if self._runs is None:
-            return [(slice(None), embedded[self.index])]
-        return [(tokens, embedded[rows].unsqueeze(1)) for tokens, rows in self._runs]
+            return [(slice(None), values[self.index])]
+        return [(tokens, values[rows].unsqueeze(1)) for tokens, rows in self._runs]
 
     def embedded_tokens(self) -> torch.Tensor:
         """The timestep embedding per token, ``[B, T or 1, D]`` (what the output head modulates with)."""
