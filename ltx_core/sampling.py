@@ -334,12 +334,13 @@ def denoise(
     with parallel.use(mesh):
         for i in range(steps):
             sigma, sigma_next = sigmas[i], sigmas[i + 1]
-            inputs = []
-            for p in passes:
+            inputs = {}  # only the passes this process runs
+            for j in own:
+                p = passes[j]
                 v_ctx, a_ctx = (uncond_video, uncond_audio) if p.negative else (positive.video, positive.audio)
                 v_in = _stream_input(video, sigma, v_ctx, conventions)
                 a_in = None if audio is None else _stream_input(audio, sigma, a_ctx, conventions)
-                inputs.append((p, v_in, a_in))
+                inputs[j] = (p, v_in, a_in)
             computed: dict[int, tuple[torch.Tensor, torch.Tensor | None]] = {}
             if batched:
                 mine = [inputs[j] for j in own]
