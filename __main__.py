@@ -10,8 +10,10 @@
     python -m ltx_av generate --seconds 30 --prompt "a red car drives out of a city" --prompt "... along the coast"
     python -m ltx_av make-tiny-models ComfyUI/models
 
-Without --checkpoint the run uses a tiny built-in model with random weights (no downloads, seconds on a CPU): the
-result is structured noise, which shows the whole path works end to end.
+Without --checkpoint the run uses the built-in demo model (no downloads, seconds on a CPU): an LTX-2.3 file at toy
+widths trained by ``train-demo`` on a world of coloured shapes and tones, so it follows prompts such as "a red ball
+bounces, low hum". ``--variant`` (and --two-stage or --lora without --checkpoint) runs the tiny stand-in with random
+weights instead, whose structured noise only shows the path works end to end.
 
 Every argument is checked before any model is loaded; a mistake ends the run at once with exit status 2 and one
 line on stderr, ``error: --flag: what was given and what is allowed``, and nothing is written.
@@ -37,6 +39,8 @@ RUN_FAILED = 1
 INTERRUPTED = 130
 
 DEFAULT_PROMPT = "a calm ocean at sunrise, waves rolling onto the sand, gulls calling"
+# The built-in demo model's: a bounce shows the picture, the tone and the clicks landing on the floor contacts.
+DEMO_PROMPT = "a red ball bounces, low hum"
 # Sizes of a run: (width, height, frames, steps) with a checkpoint and with the built-in tiny model.
 CHECKPOINT_SIZES = (768, 512, 121, None)
 TINY_SIZES = (256, 160, 49, 8)
@@ -181,6 +185,7 @@ class Plan:
     chain: object = None  # --seconds: the long video's ChainPlan (its segments); None: one clip of `frames`
     duration_head: str | None = None  # --frames auto: LTX-2.5's duration head file; `frames` is then predicted
     compile: bool = False  # --compile: the transformer blocks run through torch.compile
+    demo: bool = False  # no --checkpoint: the trained demo model (else the random tiny model of `variant`)
 
 
 def _check_device(text: str | None, *, tiny: bool) -> str:
@@ -620,7 +625,8 @@ def plan_generate(args: argparse.Namespace) -> Plan:
             "auto predicts the length with LTX-2.5's duration head, which the built-in tiny model lacks; give "
             "--checkpoint with LTX-2.5's transformer file, or the number of frames",
         )
-    prompts = args.prompt or [DEFAULT_PROMPT]
+    demo = tiny and _uses_demo(args)
+    prompts = args.prompt or [DEMO_PROMPT if demo else DEFAULT_PROMPT]
     chain = _plan_chain(args, prompts)
 
     width, height, frames, steps = TINY_SIZES if tiny else CHECKPOINT_SIZES
@@ -739,7 +745,22 @@ def plan_generate(args: argparse.Namespace) -> Plan:
         chain=chain,
         duration_head=duration_head,
         compile=args.compile,
+        demo=demo,
         **request,
+    )
+
+
+def _uses_demo(args: argparse.Namespace) -> bool:
+    """Without --checkpoint: whether the trained demo model runs. --variant asks for the random tiny model of that
+    version; --two-stage and LoRAs need the stand-in upsampler and LoRAs that fit the tiny model."""
+    from .ltx_core import demo_model
+
+    return (
+        args.variant is None
+        and not args.two_stage
+        and not args.lora
+        and not args.stage2_lora
+        and demo_model.available()
     )
 
 
@@ -903,7 +924,8 @@ def _generate_parallel(plan: Plan, console: Console, launch, guidance_parallel: 
 
 
 def _generate(plan: Plan, console: Console) -> str:
-    from .ltx_core import parallel
+    from .ltx_core import demo_model, parallel
+    from .ltx_core.audio import limit_peak
     from .ltx_core.media import write_mp4
     from .ltx_core.pipeline import Pipeline, tiny_pipeline
 
@@ -923,6 +945,18 @@ def _generate(plan: Plan, console: Console) -> str:
                 loras=plan.loras,
                 stage2_loras=plan.stage2_loras,
             )
+        elif plan.demo:
+            log.info(
+                "no --checkpoint: using the built-in demo model (trained on a world of coloured shapes and tones; "
+                "its prompts read 'a <colour> <shape> <motion>, <tone>') on %s, %d thread(s)",
+                plan.device,
+                plan.threads,
+            )
+            for prompt in plan.prompts or [plan.prompt]:
+                warning = demo_model.outside_grammar(prompt)
+                if warning is not None:
+                    log.warning("%s", warning)
+            pipe = demo_model.load(device=plan.device, offload=plan.offload)
         else:
             log.info(
                 "no --checkpoint: using the tiny built-in %s model (random weights%s) on %s, %d thread(s)",
@@ -965,15 +999,34 @@ def _generate(plan: Plan, console: Console) -> str:
     if not parallel.is_writer():  # torchrun: rank 0 writes the file
         return plan.output
     replaced = os.path.exists(plan.output)
-    _write_atomically(plan, lambda path: write_mp4(path, result.frames, result.frame_rate, result.waveform,
+    waveform, gain = limit_peak(result.waveform)
+    _write_atomically(plan, lambda path: write_mp4(path, result.frames, result.frame_rate, waveform,
                                                    result.sample_rate))  # fmt: skip
     seconds = time.perf_counter() - started
+    frames, height, width = result.frames.shape[:3]
+    shown = plan.prompt if len(plan.prompt) <= 60 else plan.prompt[:59] + "…"
+    print(
+        f"{shown}: {frames} frames {width}×{height}, {frames / result.frame_rate:.1f} s stereo "
+        f"{result.sample_rate / 1000:g} kHz"
+    )
+    _say_gain(gain)
     print(
         f"wrote {plan.output}{' (replaced the file there)' if replaced else ''} ({result.frames.shape[0]} frames "
         f"{result.frames.shape[2]}x{result.frames.shape[1]} at {result.frame_rate:g} fps, {result.sample_rate} Hz "
         f"stereo audio) in {seconds:.1f} s"
     )
     return plan.output
+
+
+def _say_gain(gain: float) -> None:
+    """Say that, and by how much, the audio was lowered before writing (see ltx_core.audio.limit_peak)."""
+    from .ltx_core.audio import PEAK_DBFS
+
+    if gain:
+        print(
+            f"the audio peaked at {round(PEAK_DBFS - gain, 1) + 0.0:+.1f} dBFS: lowered by {-gain:.1f} dB to "
+            f"{PEAK_DBFS:g} dBFS so the AAC stream does not clip"
+        )
 
 
 def _predict_frames(plan: Plan, pipe) -> Plan:
@@ -1058,6 +1111,7 @@ def _generate_chain(plan: Plan, pipe, console: Console, started: float) -> str:
         f"{made.width}x{made.height} at {made.frame_rate:g} fps, {made.frames / made.frame_rate:.2f} s, "
         f"{made.sample_rate} Hz stereo audio of {made.samples / made.sample_rate:.2f} s) in {seconds:.1f} s"
     )
+    _say_gain(made.gain_db)
     lines = chain.describe()
     print(f"long video: {lines[0]}")
     if len(chain.segments) == 1:
@@ -1192,7 +1246,9 @@ def build_parser() -> argparse.ArgumentParser:
         "generate",
         help="text (and optionally an image) -> .mp4 with sound",
         description="Generate a video with its soundtrack and write it as an .mp4 (H.264 + AAC). Without "
-        "--checkpoint a tiny built-in model with random weights runs on the CPU (structured noise, seconds).",
+        "--checkpoint the built-in demo model runs on the CPU in seconds: trained on a world of coloured shapes and tones, "
+        "it follows prompts such as 'a blue square moves left, high beeps'; --variant runs a tiny model with random "
+        "weights instead (structured noise).",
         epilog="examples:\n"
         "  python -m ltx_av generate\n"
         "  python -m ltx_av generate --checkpoint ltx-2.3-22b-dev.safetensors \\\n"
@@ -1210,7 +1266,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         metavar="TEXT",
         help="the prompt; with --seconds, repeat it for the segments in order, the last one going on for the rest "
-        f"(default: {DEFAULT_PROMPT!r})",
+        f"(default: {DEFAULT_PROMPT!r}; {DEMO_PROMPT!r} with the built-in demo model)",
     )
     what.add_argument(
         "--negative-prompt",
@@ -1365,7 +1421,8 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument(
         "--variant",
         choices=("LTX-2", "LTX-2.3"),
-        help="the version of the tiny built-in model (default: LTX-2.3; with --checkpoint the file decides)",
+        help="without --checkpoint: the tiny model with random weights of this version instead of the trained demo "
+        "model (default: the demo model; with --checkpoint the file decides)",
     )
     models.add_argument(
         "--device",
@@ -1436,8 +1493,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="torch threads; the toy models gain little from more, and one keeps a shared machine responsive",
     )
-    demo.add_argument("--stop-after", choices=("video_vae", "audio_vae", "vocoder", "latents", "transformer"),
-                      help="stop after this stage (default: train them all and write the model)")  # fmt: skip
+    demo.add_argument(
+        "--stop-after",
+        choices=("video_vae", "audio_vae", "vocoder", "video_decoder", "latents", "transformer"),
+        help="stop after this stage (default: train them all and write the model)",
+    )
     return parser
 
 

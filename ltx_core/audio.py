@@ -252,3 +252,17 @@ def trim_to_duration(waveform: torch.Tensor, sample_rate: int, seconds: float) -
     """Drop samples beyond ``seconds`` (never pads)."""
     keep = round(seconds * sample_rate)
     return waveform[..., :keep] if 0 < keep < waveform.shape[-1] else waveform
+
+
+# What a written clip's audio may peak at: a dB of headroom keeps AAC's overshoot below full scale.
+PEAK_DBFS = -1.0
+
+
+def limit_peak(waveform: torch.Tensor, peak_dbfs: float = PEAK_DBFS) -> tuple[torch.Tensor, float]:
+    """``waveform`` scaled down so its peak is at most ``peak_dbfs``, and the gain applied in dB (0.0: unchanged).
+    A new tensor when scaled; the input is never modified. Used where a clip is written to a file."""
+    peak = float(waveform.abs().max()) if waveform.numel() else 0.0
+    ceiling = 10.0 ** (peak_dbfs / 20.0)
+    if not math.isfinite(peak) or peak <= ceiling:
+        return waveform, 0.0
+    return waveform * (ceiling / peak), 20.0 * math.log10(ceiling / peak)

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import torch
 
 from . import checks
+from .audio import limit_peak
 from .conditioning import audio_denoise_mask, video_denoise_mask
 from .errors import InputError
 from .extend import LONGEST_SEGMENT_SECONDS, ExtensionPlan, Segment, extend, overlap_room, plan_extension
@@ -267,6 +268,7 @@ class Written:
     frame_rate: float
     sample_rate: int
     samples: int  # of the joined soundtrack: exactly the frames' duration
+    gain_db: float = 0.0  # what the soundtrack was lowered by to keep its peak at PEAK_DBFS (0: unchanged)
 
 
 @torch.inference_mode()
@@ -284,7 +286,7 @@ def write_chain(pipe, plan: ChainPlan, sampled: Sequence[SampledSegment], path: 
         waveforms.append(pipe.decode_waveform(part.audio))
     report("audio decode", count, count)
     sample_rate = int(pipe.vocoder.sample_rate)
-    soundtrack = join_audio(segments, waveforms, sample_rate)
+    soundtrack, gain = limit_peak(join_audio(segments, waveforms, sample_rate))
     del waveforms
 
     def runs(i: int):
@@ -295,4 +297,4 @@ def write_chain(pipe, plan: ChainPlan, sampled: Sequence[SampledSegment], path: 
         for chunk in join_frames(segments, (runs(i) for i in range(count))):
             writer.write(to_uint8(chunk).cpu())
         height, width = writer.size
-    return Written(writer.frames, width, height, plan.frame_rate, sample_rate, soundtrack.shape[1])
+    return Written(writer.frames, width, height, plan.frame_rate, sample_rate, soundtrack.shape[1], gain)

@@ -11,8 +11,11 @@ Stages, in order (:data:`STAGES`; steps per stage: :data:`DEFAULT_STEPS`):
 3. ``vocoder``: the mel -> 16 kHz generator on quarter-second pieces, with multi-resolution STFT magnitude losses
    (no adversary: the world's tones and clicks need none). The bandwidth extension learns nothing (the world has
    nothing above 8 kHz): its output convolution is zero, so it passes the sinc-upsampled 16 kHz signal through.
-4. ``latents``: a fixed set of training clips encoded once (video and audio latents), the transformer's data.
-5. ``transformer``: the text connectors and the transformer together, by flow matching exactly as the sampler
+4. ``video_decoder``: the video VAE's decoder alone, on whole frames with the shape weighted only 3x: the plain
+   background is most of a frame, and the crops of stage 1 leave its small errors (a few levels of 255) untaught.
+   The encoder, and so every latent, stays as stage 1 left it.
+5. ``latents``: a fixed set of training clips encoded once (video and audio latents), the transformer's data.
+6. ``transformer``: the text connectors and the transformer together, by flow matching exactly as the sampler
    steps: ``x_t = (1 - t) x0 + t n`` per token with ``t = mask * sigma``, velocity target ``n - x0``; a share of
    clips keep their first latent frame clean (mask 0, as image conditioning does), a share see the negative prompt
    instead of their caption (so classifier-free guidance has an unconditional model), and a share run with the
@@ -48,8 +51,15 @@ DEMO_LAYERS = 4
 DEMO_WIDTH = 128
 DEMO_HEADS = DEMO_WIDTH // 16
 DEMO_KEY = "ltx_av_demo"  # metadata entry of the trained file: what it is and how it was made
-STAGES = ("video_vae", "audio_vae", "vocoder", "latents", "transformer")
-DEFAULT_STEPS = {"video_vae": 2500, "audio_vae": 800, "vocoder": 600, "latents": 150, "transformer": 1800}
+STAGES = ("video_vae", "audio_vae", "vocoder", "video_decoder", "latents", "transformer")
+DEFAULT_STEPS = {
+    "video_vae": 2500,
+    "audio_vae": 800,
+    "vocoder": 600,
+    "video_decoder": 300,
+    "latents": 150,
+    "transformer": 1800,
+}
 # The text connectors learn together with the transformer for this many steps, then stay as they are: each step
 # after that reads the prompts' contexts from a cache (the connectors over 1024 tokens cost more than the
 # transformer).
@@ -229,6 +239,9 @@ def _optimizer(stage: str, models: dict[str, torch.nn.Module]) -> torch.optim.Op
     elif stage == "vocoder":
         params = list(models["vocoder"].vocoder.parameters())
         lr = 1e-3
+    elif stage == "video_decoder":
+        params = list(models["video_vae"].decoder.parameters())
+        lr = 3e-4
     elif stage == "transformer":
         params = list(models["transformer"].parameters()) + list(models["text_encoder"].parameters())
         lr = 5e-4
@@ -261,6 +274,18 @@ def _video_vae_step(models, g: torch.Generator, step: int) -> torch.Tensor:
         z = vae.encoder(pixels)
         noisy = z + 0.05 * z.detach().std() * torch.randn(z.shape, generator=g)
         loss = loss + _reconstruction_loss(vae.decoder(noisy, None), pixels, weight) + 1e-4 * z.square().mean()
+    return loss
+
+
+def _video_decoder_step(models, g: torch.Generator, step: int) -> torch.Tensor:
+    """Four whole single frames and, every other step, a whole 9-frame piece, through the frozen encoder."""
+    vae = models["video_vae"]
+    loss = 0.0
+    for batch, frames in ((4, 1), (1, 9)) if step % 2 else ((4, 1),):
+        pixels, weight = video_batch(g, batch, frames, crop=None)
+        with torch.no_grad():
+            z = vae.encoder(pixels)
+        loss = loss + _reconstruction_loss(vae.decoder(z, None), pixels, 1.0 + (weight - 1.0) * (2.0 / 9.0))
     return loss
 
 
@@ -417,11 +442,19 @@ def _save(path: str, state: TrainState, dataset: dict | None) -> None:
 
 
 def _ensure_gemma(work: str, seed: int) -> str:
+    """The frozen Gemma stand-in the model trains with: random weights, and a tokenizer that keeps each word of the
+    world's grammar whole (a colour, a shape, a direction as one token each, as a real tokenizer would; bytes alone
+    would leave the toy model to spell)."""
     from .tiny import write_tiny_gemma
 
     folder = os.path.join(work, GEMMA)
     if not os.path.isfile(os.path.join(folder, "model.safetensors")):
-        write_tiny_gemma(folder, seed)
+        write_tiny_gemma(
+            folder,
+            seed,
+            words=world.vocabulary(),
+            note="random weights, the demo world's words as tokens; written by python -m ltx_av train-demo",
+        )
     return folder
 
 
@@ -474,6 +507,7 @@ def train_demo(
                 ("video_vae", "video_vae"),
                 ("audio_vae", "audio_vae"),
                 ("vocoder", "vocoder"),
+                ("video_decoder", "video_vae"),
                 ("transformer", "transformer"),
                 ("transformer", "text_encoder"),
             }
@@ -503,6 +537,8 @@ def train_demo(
                     loss = _audio_vae_step(models, g)
                 elif stage == "vocoder":
                     loss = _vocoder_step(models, g)
+                elif stage == "video_decoder":
+                    loss = _video_decoder_step(models, g, state.step)
                 else:
                     cache = text_cache if state.step >= JOINT_TEXT_STEPS else None
                     loss = _transformer_step(models, g, dataset, gemma, cache)
@@ -528,22 +564,26 @@ def train_demo(
         _save(path, state, dataset)
         if stop_after == stage:
             return None
-    return export(work, models, state)
+    return export(work, models, state, steps, seed)
 
 
-def export(work: str, models: dict[str, torch.nn.Module], state: TrainState) -> str:
-    """Write the trained model as an official LTX-2.3 single-file checkpoint (config, version and how it was trained
-    in the metadata) beside its Gemma stand-in."""
+def export(work: str, models: dict[str, torch.nn.Module], state: TrainState, steps: dict[str, int], seed: int) -> str:
+    """Write the trained model as an official LTX-2.3 single-file checkpoint in float16 (config, version and how it
+    was trained in the metadata) beside its Gemma stand-in. float16 rather than the releases' bfloat16: the same
+    size, and its finer mantissa keeps a toy model's small weights (none comes near float16's range limit)."""
     from .tiny import MODEL_VERSIONS, _save_atomically, to_file_key
 
     tensors = {}
     for component, module in models.items():
         for key, value in module.state_dict().items():
-            tensors[to_file_key(component, key)] = value.detach().float().contiguous().clone()
+            if value.is_floating_point() and float(value.detach().abs().max()) > torch.finfo(torch.float16).max:
+                raise RuntimeError(f"{component}.{key} holds values beyond float16's range; the export cannot keep it")
+            tensors[to_file_key(component, key)] = value.detach().to(torch.float16).contiguous().clone()
     note = {
         "what": "the built-in demo model of python -m ltx_av generate, trained by python -m ltx_av train-demo on the "
         "procedural world of ltx_core/demo_world.py",
-        "steps": {s: state.history[s][-1][0] + 1 if state.history[s] else 0 for s in STAGES},
+        "seed": seed,
+        "steps": dict(steps),
         "seconds": {s: round(v, 1) for s, v in state.seconds.items()},
         "final_loss": {s: round(state.history[s][-1][1], 5) for s in STAGES if state.history[s]},
     }

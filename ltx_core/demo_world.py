@@ -100,6 +100,14 @@ def parse_caption(text: str) -> tuple[str, str, str, str] | None:
     return None
 
 
+def vocabulary() -> tuple[str, ...]:
+    """Every word the grammar uses, in a fixed order."""
+    words: list[str] = []
+    for text in (*COLOURS, *SHAPES, *MOTIONS, *TONES):
+        words += [w for w in text.split() if w not in words]
+    return tuple(words)
+
+
 def all_captions(held_out: bool | None = None) -> list[str]:
     """Every caption (``held_out`` None), only those of held-out pairs (True) or only trainable ones (False)."""
     out = []

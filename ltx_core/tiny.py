@@ -572,26 +572,47 @@ def write_tiny_lora(path: str, kind: str, seed: int = 0, dtype: torch.dtype = to
 _SPECIALS = ("<pad>", "<eos>", "<bos>", "<unk>")
 
 
-def _byte_tokenizer():
-    """A byte-level tokenizer with Gemma's special-token ids (pad 0, eos 1, bos 2) that puts BOS first."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
+def _byte_tokenizer(words: tuple[str, ...] = ()):
+    """A byte-level tokenizer with Gemma's special-token ids (pad 0, eos 1, bos 2) that puts BOS first. ``words``:
+    lower-case words that become one token each after a space (merges build them letter by letter, so any other text
+    still falls back to bytes), the text lower-cased first."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
 
     byte_chars = pre_tokenizers.ByteLevel.alphabet()
     vocab = {t: i for i, t in enumerate(_SPECIALS)}
     for ch in sorted(byte_chars):
         vocab[ch] = len(vocab)
-    tok = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token="<unk>"))
+    merges = []
+    for word in words:
+        piece = "Ġ"  # the byte-level alphabet's space
+        for ch in word:
+            if piece + ch not in vocab:
+                vocab[piece + ch] = len(vocab)
+                merges.append((piece, ch))
+            piece += ch
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=merges, unk_token="<unk>"))
+    if words:
+        tok.normalizer = normalizers.Lowercase()
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     tok.post_processor = processors.TemplateProcessing(single="<bos> $A", special_tokens=[("<bos>", 2)])
     return tok
 
 
-def write_tiny_gemma(folder: str, seed: int = 0) -> str:
+def write_tiny_gemma(
+    folder: str,
+    seed: int = 0,
+    *,
+    words: tuple[str, ...] = (),
+    note: str = "random weights written by python -m ltx_av make-tiny-models",
+) -> str:
     """Save a random text-only Gemma 3 (width :data:`GEMMA_HIDDEN`, ``GEMMA_STATES - 1`` layers) with its
-    tokenizer as a Hugging Face folder, the layout of ``google/gemma-3-12b-it``."""
+    tokenizer as a Hugging Face folder, the layout of ``google/gemma-3-12b-it``. ``words``: whole-word tokens the
+    tokenizer adds (see :func:`_byte_tokenizer`; the vocabulary grows past :data:`GEMMA_VOCAB` as they need);
+    ``note``: what the stand-in marker file says."""
     from transformers import Gemma3ForCausalLM, Gemma3TextConfig, PreTrainedTokenizerFast
 
+    tokenizer_object = _byte_tokenizer(words)
     layers = GEMMA_STATES - 1
     config = Gemma3TextConfig(
         hidden_size=GEMMA_HIDDEN,
@@ -600,7 +621,7 @@ def write_tiny_gemma(folder: str, seed: int = 0) -> str:
         num_key_value_heads=1,
         head_dim=16,
         intermediate_size=2 * GEMMA_HIDDEN,
-        vocab_size=GEMMA_VOCAB,
+        vocab_size=max(GEMMA_VOCAB, tokenizer_object.get_vocab_size()),
         sliding_window=8,
         layer_types=["full_attention" if i % 2 else "sliding_attention" for i in range(layers)],
         max_position_embeddings=2048,
@@ -615,11 +636,11 @@ def write_tiny_gemma(folder: str, seed: int = 0) -> str:
     os.makedirs(folder, exist_ok=True)
     model.save_pretrained(folder, safe_serialization=True)
     tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=_byte_tokenizer(), bos_token="<bos>", eos_token="<eos>", pad_token="<pad>", unk_token="<unk>"
+        tokenizer_object=tokenizer_object, bos_token="<bos>", eos_token="<eos>", pad_token="<pad>", unk_token="<unk>"
     )
     tokenizer.save_pretrained(folder)
     with open(os.path.join(folder, STAND_IN_FILE), "w") as f:
-        f.write("random weights written by python -m ltx_av make-tiny-models\n")
+        f.write(note + "\n")
     return folder
 
 

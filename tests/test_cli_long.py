@@ -20,7 +20,7 @@ from ltx_av.ltx_core.chain import plan_chain
 from ltx_av.ltx_core.conditioning import KeyframeCondition
 from ltx_av.ltx_core.latents import AUDIO_LATENTS_PER_SECOND
 
-SMALL = ["--width", "64", "--height", "64", "--steps", "2", "-q"]
+SMALL = ["--variant", "LTX-2.3", "--width", "64", "--height", "64", "--steps", "2", "-q"]  # the random tiny model
 # 3 segments of 17, 25 and 25 frames sharing 9 with the one before: 49 frames, 2.04 s at 24 fps
 THREE = ["--seconds", "2", "--segment-seconds", "0.67", "--overlap-seconds", "0.33"]
 SAMPLE_RATE = 48000  # the tiny vocoder's

@@ -14,7 +14,21 @@ import ltx_av.__main__ as cli
 from ltx_av.ltx_core import media, pipeline, tiny
 from ltx_av.ltx_core.errors import CheckpointError, InputError
 
-SMALL = ["--width", "64", "--height", "64", "--frames", "9", "--steps", "1", "--threads", "1", "-q"]
+SMALL = [
+    "--variant",
+    "LTX-2.3",
+    "--width",
+    "64",
+    "--height",
+    "64",
+    "--frames",
+    "9",
+    "--steps",
+    "1",
+    "--threads",
+    "1",
+    "-q",
+]
 SMALL_TWO_STAGE = ["--two-stage", "--width", "64", "--height", "64", "--frames", "9", "--steps", "1"]
 SMALL_TWO_STAGE += ["--threads", "1", "-q"]
 
