@@ -79,6 +79,11 @@ def demo_config() -> dict:
     config = tiny_config("LTX-2.3", DEMO_LAYERS, stand_in=True)
     # One width (128, which the latent statistics fix) at every level: a third of the weights and the work.
     config["audio_vae"]["model"]["params"]["ddconfig"]["ch_mult"] = [1, 1, 1]
+    # The stand-in's vocoder halves its 64 channels six times, down to one channel at 16 kHz: too narrow to learn.
+    # Four upsamplings (5 x 4 x 4 x 2 = the hop of 160) from 128 channels leave 8 at the output rate.
+    config["vocoder"]["vocoder"].update(
+        upsample_initial_channel=128, upsample_rates=[5, 4, 4, 2], upsample_kernel_sizes=[11, 8, 8, 4]
+    )
     config["transformer"].update(
         num_attention_heads=DEMO_HEADS,
         attention_head_dim=16,
@@ -135,6 +140,12 @@ def build_models(seed: int) -> dict[str, torch.nn.Module]:
                 if ".conv2." in name:  # every residual block starts as the identity: deep VAEs learn at once
                     p.zero_()
         vocoder = models["vocoder"]
+        for name, p in vocoder.vocoder.named_parameters():
+            if ".convs2." in name:  # the residual blocks start as the identity, as the VAEs' do
+                p.zero_()
+        # the output starts at about a tenth of full scale (2.0 without this): below the clamp to [-1, 1], whose
+        # zero gradient would otherwise hold a saturated output there
+        vocoder.vocoder.conv_post.weight.mul_(0.05)
         vocoder.bwe_generator.conv_post.weight.zero_()
         bwe = vocoder.config
         rate = bwe.generator.output_sampling_rate
@@ -186,18 +197,33 @@ def video_batch(
     return torch.stack(clips), torch.stack(weights)
 
 
-def audio_batch(g: torch.Generator, batch: int, seconds: float) -> torch.Tensor:
-    """Stereo pieces ``[B, 2, N]`` at 16 kHz of training clips' sound."""
+def audio_batch(g: torch.Generator, batch: int, seconds: float, clicks: int = 0) -> torch.Tensor:
+    """Stereo pieces ``[B, 2, N]`` at 16 kHz of training clips' sound; the first ``clicks`` of them from bouncing
+    clips, each holding a bounce's click (a click is otherwise in one piece of twenty)."""
     n = int(seconds * world.SAMPLE_RATE)
     out = []
-    for _ in range(batch):
-        waveform = world.render_audio(world.scene_from_seed(_scene_seed(g)))
-        start = int(torch.randint(0, waveform.shape[1] - n + 1, (), generator=g))
+    for i in range(batch):
+        scene = world.scene_from_seed(_scene_seed(g))
+        while i < clicks and not world.bounce_times(scene):
+            scene = world.scene_from_seed(_scene_seed(g))
+        waveform = world.render_audio(scene)
+        lo, hi = 0, waveform.shape[1] - n
+        if i < clicks:
+            times = world.bounce_times(scene)
+            at = int(times[int(torch.randint(len(times), (), generator=g))] * world.SAMPLE_RATE)
+            lo, hi = max(lo, at - n + n // 4), min(hi, at - n // 8)
+        start = int(torch.randint(lo, max(lo, hi) + 1, (), generator=g))
         out.append(waveform[:, start : start + n])
     return torch.stack(out)
 
 
 # -- losses --------------------------------------------------------------------------------------------------------
+
+
+# Magnitudes below this count as silence in the STFT loss: noise of about 1 % of full scale (-40 dB) in a window.
+# A lower floor (1e-5) makes the log term of the silent bins, most of the world's spectrum, outweigh the rest, and
+# the quickest way down is an output 40 dB too quiet.
+STFT_FLOOR = 0.1
 
 
 def stft_loss(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -207,8 +233,8 @@ def stft_loss(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     p, t = predicted.flatten(0, 1), target.flatten(0, 1)
     for n_fft in (256, 512, 1024):
         window = torch.hann_window(n_fft, device=p.device)
-        sp = torch.stft(p, n_fft, n_fft // 4, window=window, return_complex=True).abs().clamp_min(1e-5)
-        st = torch.stft(t, n_fft, n_fft // 4, window=window, return_complex=True).abs().clamp_min(1e-5)
+        sp = torch.stft(p, n_fft, n_fft // 4, window=window, return_complex=True).abs().clamp_min(STFT_FLOOR)
+        st = torch.stft(t, n_fft, n_fft // 4, window=window, return_complex=True).abs().clamp_min(STFT_FLOOR)
         total = total + (st - sp).norm() / st.norm().clamp_min(1e-5) + (st.log() - sp.log()).abs().mean()
     return total / 3
 
@@ -304,14 +330,14 @@ def _audio_vae_step(models, g: torch.Generator) -> torch.Tensor:
 def _vocoder_step(models, g: torch.Generator) -> torch.Tensor:
     vocoder = models["vocoder"]
     audio_vae = models["audio_vae"]
-    waveform = audio_batch(g, 4, 0.3)
+    waveform = audio_batch(g, 4, 0.3, clicks=2)
     with torch.no_grad():
         mel = audio_vae.waveform_to_mel(waveform, world.SAMPLE_RATE)
     frames = 24  # 0.24 s of mel frames, inside the piece
     mel = mel[:, :, :frames]
     predicted = vocoder.vocoder(mel)  # [B, 2, frames * 160] at 16 kHz
-    target = waveform[..., : predicted.shape[-1]]
-    return stft_loss(predicted, target) + (predicted - target).abs().mean()
+    # magnitudes only: a waveform loss would pull toward silence wherever the phase is not yet right
+    return stft_loss(predicted, waveform[..., : predicted.shape[-1]])
 
 
 @torch.no_grad()
@@ -492,7 +518,9 @@ def train_demo(
         for k, m in models.items():
             m.load_state_dict(saved["models"][k])
         state.stage, state.step = saved["stage"], saved["step"]
-        state.history, state.seconds = saved["history"], saved["seconds"]
+        # a checkpoint of an earlier script may lack a stage added since (it then runs in its turn)
+        state.history = {s: saved["history"].get(s, []) for s in STAGES}
+        state.seconds = {s: saved["seconds"].get(s, 0.0) for s in STAGES}
         dataset = saved["dataset"] or dataset
         log.info("resuming %s at step %d from %s", state.stage, state.step, path)
     gemma = load_gemma(_ensure_gemma(work, seed), dtype=torch.float32, device="cpu")
