@@ -10,10 +10,10 @@
     python -m ltx_av generate --seconds 30 --prompt "a red car drives out of a city" --prompt "... along the coast"
     python -m ltx_av make-tiny-models ComfyUI/models
 
-Without --checkpoint the run uses the built-in demo model (no downloads, seconds on a CPU): an LTX-2.3 file at toy
-widths trained by ``train-demo`` on a world of coloured shapes and tones, so it follows prompts such as "a red ball
-bounces, low hum". ``--variant`` (and --two-stage or --lora without --checkpoint) runs the tiny stand-in with random
-weights instead, whose structured noise only shows the path works end to end.
+Without --checkpoint the run uses a tiny built-in model (no downloads, seconds on a CPU): the demo model when its
+files are in ltx_core/demo_model/ (an LTX-2.3 file at toy widths trained by ``train-demo`` on a world of coloured
+shapes and tones, with prompts such as "a red ball bounces, low hum"), else, and always with --variant, --two-stage
+or --lora, the stand-in with random weights, whose structured noise shows the path works end to end.
 
 Every argument is checked before any model is loaded; a mistake ends the run at once with exit status 2 and one
 line on stderr, ``error: --flag: what was given and what is allowed``, and nothing is written.
@@ -1246,9 +1246,8 @@ def build_parser() -> argparse.ArgumentParser:
         "generate",
         help="text (and optionally an image) -> .mp4 with sound",
         description="Generate a video with its soundtrack and write it as an .mp4 (H.264 + AAC). Without "
-        "--checkpoint the built-in demo model runs on the CPU in seconds: trained on a world of coloured shapes and tones, "
-        "it follows prompts such as 'a blue square moves left, high beeps'; --variant runs a tiny model with random "
-        "weights instead (structured noise).",
+        "--checkpoint a tiny built-in model runs on the CPU in seconds: the demo model trained by train-demo when its "
+        "files are in ltx_core/demo_model/, else (and with --variant) one with random weights (structured noise).",
         epilog="examples:\n"
         "  python -m ltx_av generate\n"
         "  python -m ltx_av generate --checkpoint ltx-2.3-22b-dev.safetensors \\\n"
@@ -1421,8 +1420,8 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument(
         "--variant",
         choices=("LTX-2", "LTX-2.3"),
-        help="without --checkpoint: the tiny model with random weights of this version instead of the trained demo "
-        "model (default: the demo model; with --checkpoint the file decides)",
+        help="without --checkpoint: the tiny model with random weights of this version (default: the trained demo "
+        "model when its files are in ltx_core/demo_model/, else LTX-2.3's; with --checkpoint the file decides)",
     )
     models.add_argument(
         "--device",

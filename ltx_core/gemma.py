@@ -769,7 +769,17 @@ def load_gemma(
             data = header.tensor(_embedded_tokenizer_key(header)).numpy().tobytes()
             tokenizer = sentencepiece_model_tokenizer(data, source.name)
     model = model.to(device)
-    return GemmaEncoder(model, tokenizer, source)
+    return GemmaEncoder(model, tokenizer, source, _context_length(tokenizer))
+
+
+def _context_length(tokenizer: Any) -> int:
+    """The padded prompt length: LTX's 1024, or less where the tokenizer declares a shorter ``model_max_length``
+    (the built-in demo model's stand-in declares 128: its prompts are a dozen tokens, and 1024 positions of
+    registers would drown them in its text cross-attention). Real Gemma tokenizers declare far more than 1024."""
+    declared = getattr(tokenizer, "model_max_length", None)
+    if isinstance(declared, int) and 0 < declared < MAX_TOKENS:
+        return declared
+    return MAX_TOKENS
 
 
 def _load_safetensors(source: GemmaSource, dtype: torch.dtype, progress: Progress | None) -> torch.nn.Module:

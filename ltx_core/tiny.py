@@ -605,11 +605,13 @@ def write_tiny_gemma(
     *,
     words: tuple[str, ...] = (),
     note: str = "random weights written by python -m ltx_av make-tiny-models",
+    max_length: int | None = None,
 ) -> str:
     """Save a random text-only Gemma 3 (width :data:`GEMMA_HIDDEN`, ``GEMMA_STATES - 1`` layers) with its
     tokenizer as a Hugging Face folder, the layout of ``google/gemma-3-12b-it``. ``words``: whole-word tokens the
     tokenizer adds (see :func:`_byte_tokenizer`; the vocabulary grows past :data:`GEMMA_VOCAB` as they need);
-    ``note``: what the stand-in marker file says."""
+    ``note``: what the stand-in marker file says; ``max_length``: the prompt length the tokenizer declares (LTX
+    pads to it instead of 1024 when shorter)."""
     from transformers import Gemma3ForCausalLM, Gemma3TextConfig, PreTrainedTokenizerFast
 
     tokenizer_object = _byte_tokenizer(words)
@@ -636,7 +638,12 @@ def write_tiny_gemma(
     os.makedirs(folder, exist_ok=True)
     model.save_pretrained(folder, safe_serialization=True)
     tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=tokenizer_object, bos_token="<bos>", eos_token="<eos>", pad_token="<pad>", unk_token="<unk>"
+        tokenizer_object=tokenizer_object,
+        bos_token="<bos>",
+        eos_token="<eos>",
+        pad_token="<pad>",
+        unk_token="<unk>",
+        **({"model_max_length": max_length} if max_length is not None else {}),
     )
     tokenizer.save_pretrained(folder)
     with open(os.path.join(folder, STAND_IN_FILE), "w") as f:
