@@ -1011,8 +1011,8 @@ def _generate(plan: Plan, console: Console) -> str:
     )
     _say_gain(gain)
     print(
-        f"wrote {plan.output}{' (replaced the file there)' if replaced else ''} ({result.frames.shape[0]} frames "
-        f"{result.frames.shape[2]}x{result.frames.shape[1]} at {result.frame_rate:g} fps, {result.sample_rate} Hz "
+        f"wrote {plan.output}{' (replaced the file there)' if replaced else ''} ({frames} frames "
+        f"{width}x{height} at {result.frame_rate:g} fps, {result.sample_rate} Hz "
         f"stereo audio) in {seconds:.1f} s"
     )
     return plan.output

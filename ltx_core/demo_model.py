@@ -1,7 +1,8 @@
-"""The built-in demo model that ships with the pack: an LTX-2.3 checkpoint at toy widths trained by
-``python -m ltx_av train-demo`` on the shapes-and-tones world of :mod:`.demo_world`, beside the Gemma stand-in it
-was trained with. It is the main job's default: it follows prompts of its world's grammar ("a red ball moves left,
-low hum"), so a first run shows text conditioning, sound that belongs to the picture and image conditioning.
+"""The built-in demo model: an LTX-2.3 checkpoint at toy widths trained by ``python -m ltx_av train-demo`` on the
+shapes-and-tones world of :mod:`.demo_world`, beside the Gemma stand-in it was trained with, in ``demo_model/``
+next to this file. When those files are there it is the main job's default: it follows prompts of its world's
+grammar ("a red ball moves left, low hum"), so a first run shows text conditioning, sound that belongs to the
+picture and image conditioning.
 """
 
 from __future__ import annotations

@@ -9,8 +9,9 @@ Stages, in order (:data:`STAGES`; steps per stage: :data:`DEFAULT_STEPS`):
    spread per channel, as the released files' do.
 2. ``audio_vae``: the audio VAE on one-second pieces of log-mel (L1), the same way.
 3. ``vocoder``: the mel -> 16 kHz generator on quarter-second pieces, with multi-resolution STFT magnitude losses
-   and the log energy of the clicks' band in 4 ms windows (no adversary), half of each batch holding a click. The bandwidth extension learns nothing (the world has
-   nothing above 8 kHz): its output convolution is zero, so it passes the sinc-upsampled 16 kHz signal through.
+   and the log energy of the clicks' band in 4 ms windows (no adversary), half of each batch holding a click. The
+   bandwidth extension learns nothing (the world has nothing above 8 kHz): its output convolution is zero, so it
+   passes the sinc-upsampled 16 kHz signal through.
 4. ``video_decoder``: the video VAE's decoder alone, on whole frames with the shape weighted only 3x: the plain
    background is most of a frame, and the crops of stage 1 leave its small errors (a few levels of 255) untaught.
    The encoder, and so every latent, stays as stage 1 left it.
@@ -62,8 +63,8 @@ DEFAULT_STEPS = {
     "transformer": 3000,
 }
 # The text connectors learn together with the transformer for this many steps, then stay as they are: each step
-# after that reads the prompts' contexts from a cache. Over 128 prompt tokens they cost little, so they learn
-# throughout by default.
+# after that reads the prompts' contexts from a cache. Over 128 prompt tokens they cost little (about what the
+# transformer does), so they learn for the first 1800 of the default 3000 steps.
 JOINT_TEXT_STEPS = 1800
 # The demo's prompts are padded to this many tokens, not LTX's 1024: a caption is about ten tokens, and with 1024
 # the text cross-attention starts with 99 % of its weight on the connectors' registers (a first run of 1,800 steps
@@ -244,29 +245,31 @@ def stft_loss(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return total / 3
 
 
-# (low Hz, high Hz, window) of the band losses: the clicks' band in 4 ms windows. (Adding the hum's and the beeps'
-# bands, 256-sample windows, left the clicks unheard again after 600 steps.)
-BANDS = ((3000.0, 7000.0, 64),)
+# The clicks' band (Hz) and its window (4 ms at 16 kHz). (Adding the hum's and the beeps' bands in 256-sample
+# windows left the clicks unheard again after 600 steps.)
+CLICK_BAND = (3000.0, 7000.0)
+CLICK_WINDOW = 64
+# Added to a window's band energy before the log: a click's windows hold 1-17, so they stand out, while a faint leak
+# of the hum's pulses into the band costs little (with 1e-4 the vocoder silenced the hum to quiet that leak; with 1
+# it made no clicks).
 BAND_FLOOR = 0.01
 
 
-def band_loss(predicted: torch.Tensor, target: torch.Tensor, sample_rate: int = world.SAMPLE_RATE) -> torch.Tensor:
-    """L1 of the log energy in each of :data:`BANDS`, window by window. The STFT loss alone leaves a short burst
-    (a click: 15 ms in a clip) nearly unweighted, and 600 steps of it never made one the onset measure hears."""
+def click_band_loss(
+    predicted: torch.Tensor, target: torch.Tensor, sample_rate: int = world.SAMPLE_RATE
+) -> torch.Tensor:
+    """L1 of the log energy in :data:`CLICK_BAND`, window by window. The STFT loss alone leaves a short burst (a
+    click: 15 ms in a clip) nearly unweighted, and 600 steps of it never made one the onset measure hears."""
     p, t = predicted.flatten(0, 1), target.flatten(0, 1)
-    total = predicted.new_zeros(())
-    for low, high, n_fft in BANDS:
-        window = torch.hann_window(n_fft, device=p.device)
-        freqs = torch.fft.rfftfreq(n_fft, 1.0 / sample_rate)
-        band = (freqs >= low) & (freqs <= high)
-        sp = torch.stft(p, n_fft, n_fft // 4, window=window, return_complex=True).abs()[:, band]
-        st = torch.stft(t, n_fft, n_fft // 4, window=window, return_complex=True).abs()[:, band]
-        # +0.01: a click's windows hold 1-17, so they stand out, while a faint leak of the hum's pulses into the
-        # band costs little (with +1e-4 the vocoder silenced the hum to quiet that leak; with +1 it made no clicks)
-        energy_p = sp.square().sum(1).add(BAND_FLOOR).log()
-        energy_t = st.square().sum(1).add(BAND_FLOOR).log()
-        total = total + (energy_p - energy_t).abs().mean()
-    return total / len(BANDS)
+    window = torch.hann_window(CLICK_WINDOW, device=p.device)
+    freqs = torch.fft.rfftfreq(CLICK_WINDOW, 1.0 / sample_rate)
+    band = (freqs >= CLICK_BAND[0]) & (freqs <= CLICK_BAND[1])
+
+    def log_energy(x: torch.Tensor) -> torch.Tensor:
+        spectrum = torch.stft(x, CLICK_WINDOW, CLICK_WINDOW // 4, window=window, return_complex=True).abs()[:, band]
+        return spectrum.square().sum(1).add(BAND_FLOOR).log()
+
+    return (log_energy(p) - log_energy(t)).abs().mean()
 
 
 # -- the stages ----------------------------------------------------------------------------------------------------
@@ -368,7 +371,7 @@ def _vocoder_step(models, g: torch.Generator) -> torch.Tensor:
     predicted = vocoder.vocoder(mel)  # [B, 2, frames * 160] at 16 kHz
     # magnitudes only: a waveform loss would pull toward silence wherever the phase is not yet right
     target = waveform[..., : predicted.shape[-1]]
-    return stft_loss(predicted, target) + 0.5 * band_loss(predicted, target)
+    return stft_loss(predicted, target) + 0.5 * click_band_loss(predicted, target)
 
 
 @torch.no_grad()
