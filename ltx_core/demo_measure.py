@@ -11,7 +11,7 @@ import math
 
 import torch
 
-from .demo_world import COLOURS, EDGE_FRAMES, FRAME_RATE
+from .demo_world import CLICK_BAND, COLOURS, EDGE_FRAMES, FRAME_RATE
 
 # A pixel belongs to the shape when it differs from the background by more than this (0..1 RGB, max over channels);
 # the world's backgrounds are grey, its colours saturated, so a decoded clip's blur and noise stay far below it.
@@ -167,8 +167,9 @@ def tone_band(waveform: torch.Tensor, sample_rate: int) -> str | None:
 
 
 def onset_times(waveform: torch.Tensor, sample_rate: int, *, share: float = 0.05, rise: float = 8.0) -> list[float]:
-    """Seconds at which clicks start: 5 ms windows whose 3-7 kHz band (where neither tone reaches) holds more than
-    ``share`` of the window's energy and ``rise`` times the band's median over the clip, one onset per 60 ms."""
+    """Seconds at which clicks start: 5 ms windows whose clicks' band (:data:`~.demo_world.CLICK_BAND`, where neither
+    tone reaches) holds more than ``share`` of the window's energy and ``rise`` times the band's median over the
+    clip, one onset per 60 ms."""
     x = _mono(waveform)
     hop = max(1, int(0.005 * sample_rate))
     window = 2 * hop
@@ -177,7 +178,7 @@ def onset_times(waveform: torch.Tensor, sample_rate: int, *, share: float = 0.05
     frames = x.unfold(0, window, hop) * torch.hann_window(window, dtype=torch.float64)
     spectrum = torch.fft.rfft(frames).abs() ** 2
     freqs = torch.fft.rfftfreq(window, 1.0 / sample_rate).double()
-    band = spectrum[:, (freqs >= 3000) & (freqs <= 7000)].sum(-1)
+    band = spectrum[:, (freqs >= CLICK_BAND[0]) & (freqs <= CLICK_BAND[1])].sum(-1)
     total = spectrum.sum(-1)
     # absolute floor: a click's band energy at -40 dBFS or more (silence and dither never count)
     floor = max(rise * float(band.median()), window * window * 1e-4 / 8)

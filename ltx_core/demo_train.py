@@ -7,11 +7,11 @@ Stages, in order (:data:`STAGES`; steps per stage: :data:`DEFAULT_STEPS`):
    weighted up: it covers a few percent of the frame), with a little noise on the latent so the decoder forgives a
    sampler's small errors. Its latent statistics are then measured on whole clips, so normalised latents have unit
    spread per channel, as the released files' do.
-2. ``audio_vae``: the audio VAE on one-second pieces of log-mel (L1), the same way.
-3. ``vocoder``: the mel -> 16 kHz generator on quarter-second pieces, with multi-resolution STFT magnitude losses
-   and the log energy of the clicks' band in 4 ms windows (no adversary), half of each batch holding a click. The
-   bandwidth extension learns nothing (the world has nothing above 8 kHz): its output convolution is zero, so it
-   passes the sinc-upsampled 16 kHz signal through.
+2. ``audio_vae``: the audio VAE on half-second pieces of log-mel (L1), the same way.
+3. ``vocoder``: the mel -> 16 kHz generator on quarter-second pieces starting on mel frame boundaries, with the
+   waveform's L1 (the world's sounds are phase-locked to those boundaries) and multi-resolution STFT magnitude
+   losses (no adversary), half of each batch holding a click. The bandwidth extension learns nothing (the world has
+   nothing above 8 kHz): its output convolution is zero, so it passes the sinc-upsampled 16 kHz signal through.
 4. ``video_decoder``: the video VAE's decoder alone, on whole frames with the shape weighted only 3x: the plain
    background is most of a frame, and the crops of stage 1 leave its small errors (a few levels of 255) untaught.
    The encoder, and so every latent, stays as stage 1 left it.
@@ -20,8 +20,8 @@ Stages, in order (:data:`STAGES`; steps per stage: :data:`DEFAULT_STEPS`):
    steps: ``x_t = (1 - t) x0 + t n`` per token with ``t = mask * sigma``, velocity target ``n - x0``; a share of
    clips keep their first latent frame clean (mask 0, as image conditioning does), a share see the negative prompt
    instead of their caption (so classifier-free guidance has an unconditional model), and a share run with the
-   two streams isolated (so modality guidance has its isolated prediction). Video tokens weigh more the more they
-   differ from the clip's background (the shape is what the prompt decides). The frozen Gemma stand-in, whose
+   two streams isolated (so modality guidance has its isolated prediction). Tokens weigh more the more they differ
+   from the clip's typical token (the shape, the knocks: what the prompt decides). The frozen Gemma stand-in, whose
    tokenizer keeps the grammar's words whole and pads prompts to 128 tokens, supplies the hidden states.
 
 The model (:func:`demo_config`) keeps LTX-2.3's structure with the transformer 128 wide (8 heads of 16) in
@@ -203,9 +203,15 @@ def video_batch(
     return torch.stack(clips), torch.stack(weights)
 
 
+# Samples per mel frame at the world's rate. Pieces of sound start on a frame boundary, where the world's sounds
+# have the phase they have at the clip's start (:data:`~.demo_world.FRAME_HZ`).
+MEL_HOP = int(world.SAMPLE_RATE / world.FRAME_HZ)
+
+
 def audio_batch(g: torch.Generator, batch: int, seconds: float, clicks: int = 0) -> torch.Tensor:
-    """Stereo pieces ``[B, 2, N]`` at 16 kHz of training clips' sound; the first ``clicks`` of them from bouncing
-    clips, each holding a bounce's click (a click is otherwise in one piece of twenty)."""
+    """Stereo pieces ``[B, 2, N]`` at 16 kHz of training clips' sound, starting on mel frame boundaries; the first
+    ``clicks`` of them from bouncing clips, each holding a bounce's click (a click is otherwise in one piece of
+    twenty)."""
     n = int(seconds * world.SAMPLE_RATE)
     out = []
     for i in range(batch):
@@ -218,7 +224,7 @@ def audio_batch(g: torch.Generator, batch: int, seconds: float, clicks: int = 0)
             times = world.bounce_times(scene)
             at = int(times[int(torch.randint(len(times), (), generator=g))] * world.SAMPLE_RATE)
             lo, hi = max(lo, at - n + n // 4), min(hi, at - n // 8)
-        start = int(torch.randint(lo, max(lo, hi) + 1, (), generator=g))
+        start = int(torch.randint(lo, max(lo, hi) + 1, (), generator=g)) // MEL_HOP * MEL_HOP
         out.append(waveform[:, start : start + n])
     return torch.stack(out)
 
@@ -243,33 +249,6 @@ def stft_loss(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         st = torch.stft(t, n_fft, n_fft // 4, window=window, return_complex=True).abs().clamp_min(STFT_FLOOR)
         total = total + (st - sp).norm() / st.norm().clamp_min(1e-5) + (st.log() - sp.log()).abs().mean()
     return total / 3
-
-
-# The clicks' band (Hz) and its window (4 ms at 16 kHz). (Adding the hum's and the beeps' bands in 256-sample
-# windows left the clicks unheard again after 600 steps.)
-CLICK_BAND = (3000.0, 7000.0)
-CLICK_WINDOW = 64
-# Added to a window's band energy before the log: a click's windows hold 1-17, so they stand out, while a faint leak
-# of the hum's pulses into the band costs little (with 1e-4 the vocoder silenced the hum to quiet that leak; with 1
-# it made no clicks).
-BAND_FLOOR = 0.01
-
-
-def click_band_loss(
-    predicted: torch.Tensor, target: torch.Tensor, sample_rate: int = world.SAMPLE_RATE
-) -> torch.Tensor:
-    """L1 of the log energy in :data:`CLICK_BAND`, window by window. The STFT loss alone leaves a short burst (a
-    click: 15 ms in a clip) nearly unweighted, and 600 steps of it never made one the onset measure hears."""
-    p, t = predicted.flatten(0, 1), target.flatten(0, 1)
-    window = torch.hann_window(CLICK_WINDOW, device=p.device)
-    freqs = torch.fft.rfftfreq(CLICK_WINDOW, 1.0 / sample_rate)
-    band = (freqs >= CLICK_BAND[0]) & (freqs <= CLICK_BAND[1])
-
-    def log_energy(x: torch.Tensor) -> torch.Tensor:
-        spectrum = torch.stft(x, CLICK_WINDOW, CLICK_WINDOW // 4, window=window, return_complex=True).abs()[:, band]
-        return spectrum.square().sum(1).add(BAND_FLOOR).log()
-
-    return (log_energy(p) - log_energy(t)).abs().mean()
 
 
 # -- the stages ----------------------------------------------------------------------------------------------------
@@ -360,6 +339,13 @@ def _audio_vae_step(models, g: torch.Generator) -> torch.Tensor:
     return (decoded - mel).abs().mean() + 1e-4 * z.square().mean()
 
 
+# The waveform L1's weight beside the STFT loss (about 1 at the start each). With magnitudes alone the vocoder never
+# found the phase of anything above the hum in 2,400 steps: the beeps came out 40 dB short, the clicks silent. (A
+# loss on the clicks' band energy, tried beside it, silenced the beeps instead: its log punished their faint leak.)
+WAVEFORM_WEIGHT = 10.0
+PADDED_FRAMES = 3  # mel frames at each end of a piece that see its reflect padding
+
+
 def _vocoder_step(models, g: torch.Generator) -> torch.Tensor:
     vocoder = models["vocoder"]
     audio_vae = models["audio_vae"]
@@ -369,9 +355,12 @@ def _vocoder_step(models, g: torch.Generator) -> torch.Tensor:
     frames = 24  # 0.24 s of mel frames, inside the piece
     mel = mel[:, :, :frames]
     predicted = vocoder.vocoder(mel)  # [B, 2, frames * 160] at 16 kHz
-    # magnitudes only: a waveform loss would pull toward silence wherever the phase is not yet right
     target = waveform[..., : predicted.shape[-1]]
-    return stft_loss(predicted, target) + 0.5 * click_band_loss(predicted, target)
+    # The world's sound follows from its mel frames sample by sample (its phase is fixed to the frame boundaries),
+    # so the waveform itself is a target; the first and last frames' mel is reflect-padded, not the clip's.
+    inner = slice(PADDED_FRAMES * MEL_HOP, predicted.shape[-1] - PADDED_FRAMES * MEL_HOP)
+    waveform_l1 = (predicted[..., inner] - target[..., inner]).abs().mean()
+    return stft_loss(predicted, target) + WAVEFORM_WEIGHT * waveform_l1
 
 
 @torch.no_grad()
@@ -479,16 +468,20 @@ def _transformer_step(models, g: torch.Generator, dataset: dict, gemma, cache: d
     a_in = StreamInput(a_x, sigma, a_t.contiguous(), a_state.positions, contexts.audio)
     v_vel, a_vel = models["transformer"](v_in, a_in, perturbations)
     v_err = (v_vel - (v_noise - v_state.latent)).square().mean(-1)
-    # The shape is a few tokens of each latent frame and the plain background all the rest: weighted evenly, the
-    # loss is nearly all background, which no prompt changes, and a first run learnt to ignore the prompt (its
-    # video velocity moved by 0.1 % between prompts). Tokens weigh up to SHAPE_WEIGHT + 1 by how far their clean
-    # latent is from the clip's typical (background) token.
-    clean = v_state.latent
+    a_err = (a_vel - (a_noise - a_state.latent)).square().mean(-1)
+    v_weight = mask * _salience_weight(v_state.latent)
+    a_weight = _salience_weight(a_state.latent)
+    return (v_err * v_weight).sum() / v_weight.sum() + (a_err * a_weight).sum() / a_weight.sum()
+
+
+def _salience_weight(clean: torch.Tensor) -> torch.Tensor:
+    """Per-token loss weights ``[B, N]`` of clean latents ``[B, N, C]``: from 1 up to ``SHAPE_WEIGHT + 1`` by how far
+    a token is from the clip's typical token. The shape is a few tokens of each latent frame and the plain
+    background all the rest: weighted evenly, the loss is nearly all background, which no prompt changes, and a first
+    run learnt to ignore the prompt (its video velocity moved by 0.1 % between prompts). The sound's knocks are as
+    rare in its tokens."""
     salience = (clean - clean.median(dim=1, keepdim=True).values).square().mean(-1)
-    weight = mask * (1.0 + SHAPE_WEIGHT * salience / salience.amax(dim=1, keepdim=True).clamp_min(1e-6))
-    v_loss = (v_err * weight).sum() / weight.sum()
-    a_loss = (a_vel - (a_noise - a_state.latent)).square().mean()
-    return v_loss + a_loss
+    return 1.0 + SHAPE_WEIGHT * salience / salience.amax(dim=1, keepdim=True).clamp_min(1e-6)
 
 
 # -- the loop ------------------------------------------------------------------------------------------------------

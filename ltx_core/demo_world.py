@@ -3,7 +3,7 @@ moving in a direction or bouncing on the floor, with a tone of its own and a cli
 
 Everything follows from a :class:`Scene` (what the caption says plus the free details: background, size, start,
 speed, pitch), and a scene follows from a seed (:func:`scene_from_seed`), so a clip is reproducible from one
-integer. The sound belongs to the picture: the tone's pitch rises as the shape goes up (a quarter octave over the
+integer. The sound belongs to the picture: the beeps' pitch rises as the shape goes up (six steps of 100 Hz over the
 frame's height), its stereo position follows the shape left to right, and a bounce is heard as a short click at the
 frame the shape touches the floor.
 
@@ -35,25 +35,36 @@ COLOURS = {
 SHAPES = ("ball", "square", "triangle")
 MOTIONS = ("moves left", "moves right", "moves up", "moves down", "bounces")
 TONES = ("low hum", "high beeps")
-# Plain backgrounds: neutral greys, so no background competes with the shape's colour.
-BACKGROUNDS = (0.12, 0.35, 0.65)
+# The plain background: a neutral grey, so nothing competes with the shape's colour. (Three greys, drawn per clip,
+# left a first model painting bands of each.)
+BACKGROUNDS = (0.35,)
 
 # Colour-shape pairs kept out of training: every colour and every shape is seen, never these together.
 HELD_OUT_PAIRS = frozenset({("red", "square"), ("green", "triangle"), ("blue", "ball"), ("yellow", "square")})
 
 # The tones: a hum (fundamental with two harmonics) and beeps (a pure tone, 4 per second, soft edges so they do not
-# click), both at a peak well below full scale; the click is a 3-7 kHz burst, the band neither tone reaches.
-HUM_HZ = (90.0, 140.0)
-BEEP_HZ = (1200.0, 2000.0)
+# click), both at a peak well below full scale; the click is a short knock at 700 Hz, between the hum's harmonics
+# (up to 300 Hz) and the lowest beep (1200 Hz), in a band (:data:`CLICK_BAND`) neither tone reaches.
+# Every frequency is a whole multiple of the mel frames' rate (100 per second) and every sound starts on a frame
+# boundary, with its phase counted from the clip's start: a stretch of sound then follows from its mel frames alone,
+# so the vocoder can learn it sample by sample (a free phase left it 40 dB short on everything above the hum).
+HUM_HZ = 100.0
+BEEP_HZ = (1200.0, 2000.0)  # the lowest base pitch, and the highest a beep reaches at the top of the frame
+BEEP_STEP = 100.0
+BEEP_BASES = 3  # a clip's base pitch is one of the first three steps; the shape's height adds up to six more
 BEEPS_PER_SECOND = 4.0
 BEEP_SECONDS = 0.12
-CLICK_SECONDS = 0.015
+CLICK_SECONDS = 0.03
+CLICK_HZ = 700.0
+CLICK_DECAY = 0.008  # seconds
+CLICK_BAND = (500.0, 1000.0)  # Hz: where the clicks are heard
 TONE_PEAK = 0.3
 CLICK_PEAK = 0.35
+FRAME_HZ = 100.0  # the mel frames' rate: sound events start on these boundaries
 # Floor contacts this close to the first or last frame have no click (and are not measured).
 EDGE_FRAMES = 2
-# How far the pitch moves with height: 2 ** (+-PITCH_SPAN / 2) at the top / bottom of the frame.
-PITCH_SPAN = 0.5
+# How far (pixels) a shape's start moves from the place its motion gives it, at most, either way.
+JITTER = 12.0
 
 
 @dataclass(frozen=True)
@@ -136,28 +147,35 @@ def make_scene(colour: str, shape: str, motion: str, tone: str, seed: int) -> Sc
         return lo + (hi - lo) * float(torch.rand((), generator=g))
 
     duration = FRAMES / FRAME_RATE
-    radius = uniform(18.0, 26.0)
+    radius = uniform(20.0, 24.0)
     background = BACKGROUNDS[int(torch.randint(len(BACKGROUNDS), (), generator=g))]
     horizontal = motion in ("moves left", "moves right")
-    speed = uniform(55.0, 75.0) if horizontal else uniform(28.0, 36.0)
+    speed = uniform(60.0, 70.0) if horizontal else uniform(30.0, 34.0)
     travel = speed * duration
+    # The shape starts near where its motion leaves it the most room (a little jitter): a caption then shows nearly
+    # one clip, which a toy model can learn; a start anywhere left a first model painting several faint shapes at
+    # once, the average of the places it could not choose between.
+    x_mid, y_mid = WIDTH / 2 + uniform(-JITTER, JITTER), HEIGHT / 2 + uniform(-JITTER, JITTER)
     x_lo, x_hi = radius + 4, WIDTH - radius - 4
     y_lo, y_hi = radius + 4, HEIGHT - radius - 4
     if motion == "moves left":
-        x0, y0 = uniform(x_lo + travel, x_hi), uniform(y_lo, y_hi)
+        x0, y0 = x_mid + travel / 2, y_mid
     elif motion == "moves right":
-        x0, y0 = uniform(x_lo, x_hi - travel), uniform(y_lo, y_hi)
+        x0, y0 = x_mid - travel / 2, y_mid
     elif motion == "moves up":
-        x0, y0 = uniform(x_lo, x_hi), uniform(y_lo + travel, y_hi)
+        x0, y0 = x_mid, min(y_mid + travel / 2, y_hi)
     elif motion == "moves down":
-        x0, y0 = uniform(x_lo, x_hi), uniform(y_lo, y_hi - travel)
+        x0, y0 = x_mid, max(y_mid - travel / 2, y_lo)
     else:  # bounces: x fixed, y on parabolic arcs from the floor; speed is the arc's height
-        x0, y0 = uniform(x_lo, x_hi), y_hi
-        speed = uniform(55.0, 85.0)
-    period = uniform(0.6, 0.85)
-    phase = uniform(0.2, 0.2 + period)  # the first contact is never at the very start
-    low, high = HUM_HZ if tone == "low hum" else BEEP_HZ
-    return Scene(colour, shape, motion, tone, background, radius, x0, y0, speed, period, phase, uniform(low, high))
+        x0, y0 = x_mid, y_hi
+        speed = uniform(65.0, 80.0)
+    x0 = min(max(x0, x_lo), x_hi)
+    # Bounces keep nearly one rhythm: a toy model then learns where the contacts and their clicks fall from the
+    # word "bounces" alone, rather than having to line up two streams it generates together.
+    period = uniform(0.68, 0.72)
+    phase = uniform(0.30, 0.34)  # the first contact is never at the very start
+    base = HUM_HZ if tone == "low hum" else BEEP_HZ[0] + BEEP_STEP * int(torch.randint(BEEP_BASES, (), generator=g))
+    return Scene(colour, shape, motion, tone, background, radius, x0, y0, speed, period, phase, base)
 
 
 def scene_from_seed(seed: int, *, held_out: bool | None = False) -> Scene:
@@ -259,17 +277,12 @@ def _smooth_step(x: torch.Tensor) -> torch.Tensor:
     return x * x * (3.0 - 2.0 * x)
 
 
-def _click(sample_rate: int, seed: int) -> torch.Tensor:
-    """A short burst of 3-7 kHz noise with a fast decay (float64)."""
-    n = int(CLICK_SECONDS * sample_rate)
-    g = torch.Generator().manual_seed(seed)
-    noise = torch.randn(n, generator=g, dtype=torch.float64)
-    spectrum = torch.fft.rfft(noise)
-    freqs = torch.fft.rfftfreq(n, 1.0 / sample_rate).double()
-    spectrum[(freqs < 3000) | (freqs > 7000)] = 0
-    burst = torch.fft.irfft(spectrum, n)
-    burst = burst * torch.exp(-torch.arange(n, dtype=torch.float64) / (0.25 * n))
-    return burst / burst.abs().max() * CLICK_PEAK
+def _click(sample_rate: int) -> torch.Tensor:
+    """A knock: a :data:`CLICK_HZ` sine with a 1 ms attack and a fast decay (float64). (A burst of 3-7 kHz noise
+    sounds more like a click, but the toy vocoder does not reach that band: it came back 40 dB down.)"""
+    t = torch.arange(int(CLICK_SECONDS * sample_rate), dtype=torch.float64) / sample_rate
+    knock = torch.sin(2 * math.pi * CLICK_HZ * t) * _smooth_step(t / 0.001) * torch.exp(-t / CLICK_DECAY)
+    return knock / knock.abs().max() * CLICK_PEAK
 
 
 def render_audio(scene: Scene, sample_rate: int = SAMPLE_RATE, seconds: float | None = None) -> torch.Tensor:
@@ -278,26 +291,30 @@ def render_audio(scene: Scene, sample_rate: int = SAMPLE_RATE, seconds: float | 
     n = int(round(duration * sample_rate))
     t = torch.arange(n, dtype=torch.float64) / sample_rate
     x, y = positions(scene, t)
-    # pitch follows height (up = higher), panning follows x (left = left channel)
-    height = 0.5 - (y / HEIGHT)  # -0.5 (bottom) .. 0.5 (top)
-    freq = scene.pitch * torch.pow(2.0, PITCH_SPAN * height)
-    phase = 2 * math.pi * torch.cumsum(freq, 0) / sample_rate
     if scene.tone == "low hum":
+        phase = 2 * math.pi * scene.pitch * t
         wave = torch.sin(phase) + 0.5 * torch.sin(2 * phase) + 0.25 * torch.sin(3 * phase)
         wave = wave / 1.75
     else:
-        within = torch.remainder(t, 1.0 / BEEPS_PER_SECOND)
+        # each beep's pitch follows the shape's height where the beep starts, in whole steps (up = higher)
+        period = 1.0 / BEEPS_PER_SECOND
+        starts = torch.floor(t / period) * period
+        _, y_start = positions(scene, starts)
+        height = (1.0 - y_start / HEIGHT).clamp(0.0, 1.0)  # 0 at the bottom, 1 at the top
+        top = round((BEEP_HZ[1] - scene.pitch) / BEEP_STEP)
+        freq = scene.pitch + BEEP_STEP * torch.round(top * height)
+        within = t - starts
         ramp = 0.01
         envelope = _smooth_step(within / ramp) * _smooth_step((BEEP_SECONDS - within) / ramp)
-        wave = torch.sin(phase) * envelope
+        wave = torch.sin(2 * math.pi * freq * t) * envelope
     wave = TONE_PEAK * wave
     fade = _smooth_step(t / 0.02) * _smooth_step((duration - t) / 0.02)  # no click at the clip's edges
     wave = wave * fade
     pan = (x / WIDTH).clamp(0.0, 1.0) * (math.pi / 2)
     stereo = torch.stack([wave * torch.cos(pan), wave * torch.sin(pan)]) * math.sqrt(2.0) * 0.8
-    for i, when in enumerate(bounce_times(scene)):
-        click = _click(sample_rate, i + 1)
-        start = int(round(when * sample_rate))
+    click = _click(sample_rate)  # one click, always the same, on the mel frame nearest the contact
+    for when in bounce_times(scene):
+        start = int(round(round(when * FRAME_HZ) / FRAME_HZ * sample_rate))
         stop = min(n, start + click.numel())
         if start < n:
             stereo[:, start:stop] += click[: stop - start]

@@ -114,3 +114,18 @@ def test_the_quality_judge_passes_the_worlds_clips_and_fails_a_wrong_caption(cli
     assert wrong == {"colour": False, "motion": False, "tone": False, "clicks": None}
     with pytest.raises(ValueError, match="not a caption"):
         judge(frames, waveform, world.SAMPLE_RATE, "a cat")
+
+
+def test_the_worlds_tones_repeat_every_mel_frame():
+    """The vocoder learns the sound sample by sample, which only works if a stretch of it follows from its mel
+    frames: every tone's phase repeats after one frame (160 samples at 16 kHz), wherever the clip is cut."""
+    hop = int(world.SAMPLE_RATE / world.FRAME_HZ)
+    hum = world.render_audio(world.make_scene("blue", "ball", "moves up", "low hum", 3))  # upright: a steady pan
+    assert torch.allclose(hum[:, 8000:12000], hum[:, 8000 + hop : 12000 + hop], atol=1e-5)
+    beeps = world.render_audio(world.make_scene("green", "square", "moves up", "high beeps", 4))
+    for k in range(1, 8):  # the steady middle of each beep, whose pitch is that of the shape's height at its start
+        start = int((k / world.BEEPS_PER_SECOND + 0.02) * world.SAMPLE_RATE)
+        stop = start + int(0.07 * world.SAMPLE_RATE) - hop
+        assert torch.allclose(beeps[:, start:stop], beeps[:, start + hop : stop + hop], atol=1e-5)
+    pitches = {world.make_scene("red", "ball", "bounces", "high beeps", s).pitch for s in range(30)}
+    assert pitches == {1200.0, 1300.0, 1400.0}
