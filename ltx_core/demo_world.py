@@ -168,11 +168,11 @@ def make_scene(colour: str, shape: str, motion: str, tone: str, seed: int) -> Sc
         x0, y0 = x_mid, max(y_mid - travel / 2, y_lo)
     else:  # bounces: x fixed, y on parabolic arcs from the floor; speed is the arc's height
         x0, y0 = x_mid, y_hi
-        speed = uniform(65.0, 80.0)
+        speed = uniform(45.0, 55.0)
     x0 = min(max(x0, x_lo), x_hi)
     # Bounces keep nearly one rhythm: a toy model then learns where the contacts and their clicks fall from the
     # word "bounces" alone, rather than having to line up two streams it generates together.
-    period = uniform(0.68, 0.72)
+    period = uniform(0.95, 1.0)
     phase = uniform(0.30, 0.34)  # the first contact is never at the very start
     base = HUM_HZ if tone == "low hum" else BEEP_HZ[0] + BEEP_STEP * int(torch.randint(BEEP_BASES, (), generator=g))
     return Scene(colour, shape, motion, tone, background, radius, x0, y0, speed, period, phase, base)

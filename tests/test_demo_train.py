@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 
 from ltx_av.ltx_core import demo_train
 
-FEW = {"video_vae": 1, "audio_vae": 1, "vocoder": 1, "video_decoder": 1, "latents": 1, "transformer": 2}
+FEW = {"video_vae": 1, "audio_vae": 1, "vocoder": 1, "video_clips": 1, "latents": 1, "transformer": 2}
 
 
 @pytest.fixture(scope="module")
