@@ -152,9 +152,9 @@ def make_scene(colour: str, shape: str, motion: str, tone: str, seed: int) -> Sc
     horizontal = motion in ("moves left", "moves right")
     speed = uniform(60.0, 70.0) if horizontal else uniform(30.0, 34.0)
     travel = speed * duration
-    # The shape starts near where its motion leaves it the most room (a little jitter): a caption then shows nearly
-    # one clip, which a toy model can learn; a start anywhere left a first model painting several faint shapes at
-    # once, the average of the places it could not choose between.
+    # The shape passes the frame's centre (give or take JITTER) halfway through the clip: a caption then shows
+    # nearly one clip, which a toy model can learn; a start anywhere left a first model painting several faint
+    # shapes at once, the average of the places it could not choose between.
     x_mid, y_mid = WIDTH / 2 + uniform(-JITTER, JITTER), HEIGHT / 2 + uniform(-JITTER, JITTER)
     x_lo, x_hi = radius + 4, WIDTH - radius - 4
     y_lo, y_hi = radius + 4, HEIGHT - radius - 4
@@ -279,7 +279,7 @@ def _smooth_step(x: torch.Tensor) -> torch.Tensor:
 
 def _click(sample_rate: int) -> torch.Tensor:
     """A knock: a :data:`CLICK_HZ` sine with a 1 ms attack and a fast decay (float64). (A burst of 3-7 kHz noise
-    sounds more like a click, but the toy vocoder does not reach that band: it came back 40 dB down.)"""
+    sounds more like a click, but the toy vocoder does not reach that band: it came back 17-42 dB down.)"""
     t = torch.arange(int(CLICK_SECONDS * sample_rate), dtype=torch.float64) / sample_rate
     knock = torch.sin(2 * math.pi * CLICK_HZ * t) * _smooth_step(t / 0.001) * torch.exp(-t / CLICK_DECAY)
     return knock / knock.abs().max() * CLICK_PEAK
