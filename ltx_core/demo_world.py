@@ -3,9 +3,9 @@ moving in a direction or bouncing on the floor, with a tone of its own and a cli
 
 Everything follows from a :class:`Scene` (what the caption says plus the free details: background, size, start,
 speed, pitch), and a scene follows from a seed (:func:`scene_from_seed`), so a clip is reproducible from one
-integer. The sound belongs to the picture: the beeps' pitch rises as the shape goes up (six steps of 100 Hz over the
-frame's height), its stereo position follows the shape left to right, and a bounce is heard as a short click at the
-frame the shape touches the floor.
+integer. The sound belongs to the picture: the beeps' pitch rises as the shape goes up (in 100 Hz steps, to 2 kHz at
+the top of the frame), its stereo position follows the shape left to right, and a bounce is heard as a short click
+at the frame the shape touches the floor.
 
 Captions come from a small grammar, ``a <colour> <shape> <motion>, <tone>``: "a red ball moves left, low hum",
 "a blue square bounces, high beeps". Some colour-shape pairs never appear in training (:data:`HELD_OUT_PAIRS`), so a
@@ -51,7 +51,7 @@ HELD_OUT_PAIRS = frozenset({("red", "square"), ("green", "triangle"), ("blue", "
 HUM_HZ = 100.0
 BEEP_HZ = (1200.0, 2000.0)  # the lowest base pitch, and the highest a beep reaches at the top of the frame
 BEEP_STEP = 100.0
-BEEP_BASES = 3  # a clip's base pitch is one of the first three steps; the shape's height adds up to six more
+BEEP_BASES = 3  # a clip's base pitch is one of the first three steps; the shape's height adds steps up to 2 kHz
 BEEPS_PER_SECOND = 4.0
 BEEP_SECONDS = 0.12
 CLICK_SECONDS = 0.03
@@ -63,7 +63,7 @@ CLICK_PEAK = 0.35
 FRAME_HZ = 100.0  # the mel frames' rate: sound events start on these boundaries
 # Floor contacts this close to the first or last frame have no click (and are not measured).
 EDGE_FRAMES = 2
-# How far (pixels) a shape's start moves from the place its motion gives it, at most, either way.
+# How far (pixels) the shape's place halfway through the clip strays from the frame's centre, at most, either way.
 JITTER = 12.0
 
 
