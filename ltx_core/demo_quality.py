@@ -4,7 +4,8 @@ autoencoders' round trip of the world's own clips (the ceiling any generated cli
 :func:`judge` scores one clip against what its caption asks; :func:`generation_scores` runs a pipeline on captions
 (typically the held-out ones, :func:`~.demo_world.all_captions` ``(True)``) with several seeds and returns the share
 of clips whose colour, motion, tone and clicks match; :func:`image_condition_psnr` checks that image conditioning
-keeps the given first frame.
+keeps the given first frame. :func:`time_awareness` looks inside the transformer: whether its first guess from pure
+noise already places the shape where the caption's motion has it at each moment.
 """
 
 from __future__ import annotations
@@ -120,6 +121,64 @@ def round_trip_scores(models: dict, seeds: Sequence[int]) -> tuple[Scores, float
         psnrs.append(measure.psnr(rgb, (frames * 255).round().to(torch.uint8)))
         clips.append((scene.caption, seed, judge(rgb, sound, rate, scene.caption)))
     return Scores(_shares(clips), clips), sum(psnrs) / len(psnrs)
+
+
+@torch.no_grad()
+def time_awareness(
+    models: dict, gemma, dataset: dict, *, draws: int = 8, seed: int = 0
+) -> dict[str, tuple[float, float]]:
+    """Per motion, (own, other): how the transformer's first guess of the clean latent from pure noise (sigma 1, the
+    sampler's first step) varies over latent frames 1.. compared with the data's mean latent of that motion (own)
+    and, as a control, of the motion it resembles most among the others (other), as correlations of the
+    frame-dependent parts (each token minus its mean over the frames). ``dataset``: the transformer stage's latents
+    (``video``, ``audio``, ``captions``).
+
+    The transformer sees positions only through RoPE, i.e. relative to each other; with pure noise in, the only hint
+    of *when* a token is lies at the sequence's ends. A guess that cannot tell the frames apart is the same at every
+    moment (own ~ 0) and sampling then makes a still shape; a model that learnt its place in time has own well
+    above other."""
+    from .conditioning import audio_state, video_state
+    from .transformer import StreamInput
+
+    g = torch.Generator().manual_seed(seed)
+    data, guess = {}, {}
+    for motion in world.MOTIONS:
+        index = [i for i, c in enumerate(dataset["captions"]) if world.parse_caption(c)[2] == motion]
+        if not index:
+            continue
+        v = video_state(torch.stack([dataset["video"][i] for i in index]), world.FRAME_RATE)
+        f, h, w = v.grid
+        data[motion] = v.latent.mean(0).reshape(f, h * w, -1)
+        pick = index[:draws]
+        v = video_state(torch.stack([dataset["video"][i] for i in pick]), world.FRAME_RATE)
+        a = audio_state(torch.stack([dataset["audio"][i] for i in pick]))
+        contexts = models["text_encoder"](gemma.encode([dataset["captions"][i] for i in pick]))
+        b = len(pick)
+        sigma = torch.ones(b)
+        v_noise = torch.randn(v.latent.shape, generator=g)
+        a_noise = torch.randn(a.latent.shape, generator=g)
+        v_in = StreamInput(
+            v_noise, sigma, torch.ones(v_noise.shape[:2]), v.positions, contexts.video, keyframes=v.keyframes
+        )
+        a_in = StreamInput(a_noise, sigma, torch.ones(a_noise.shape[:2]), a.positions, contexts.audio)
+        velocity, _ = models["transformer"](v_in, a_in, None)
+        guess[motion] = (v_noise - velocity).mean(0).reshape(f, h * w, -1)
+
+    def moving(x: torch.Tensor) -> torch.Tensor:  # frame 0 encodes one pixel frame alone: it differs for every motion
+        return (x - x.mean(0, keepdim=True))[1:]
+
+    def correlation(x: torch.Tensor, y: torch.Tensor) -> float:
+        return float((x * y).sum() / (x.norm() * y.norm()).clamp_min(1e-12))
+
+    out = {}
+    for motion in guess:
+        if moving(guess[motion]).norm() <= 1e-5 * guess[motion].norm():  # the same at every moment, to rounding
+            out[motion] = (0.0, 0.0)
+            continue
+        scores = {other: correlation(moving(guess[motion]), moving(data[other])) for other in data}
+        own = scores.pop(motion)
+        out[motion] = (own, max(scores.values(), default=0.0))
+    return out
 
 
 def _negative() -> str:
