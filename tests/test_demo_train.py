@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 
 from ltx_av.ltx_core import demo_train
 
-FEW = {"video_vae": 1, "audio_vae": 1, "vocoder": 1, "video_clips": 1, "latents": 1, "transformer": 2}
+FEW = {"video_vae": 1, "audio_vae": 1, "vocoder": 1, "video_clips": 1, "latents": 1, "transformer": 2, "pure_noise": 2}
 
 
 @pytest.fixture(scope="module")
@@ -109,3 +109,30 @@ def test_the_command_line_refuses_bad_steps_before_any_work(tmp_path, capsys):
     assert exit_info.value.code == 2
     assert "--steps: 'transformer=0': expected STAGE=N with N >= 1" in capsys.readouterr().err
     assert not (tmp_path / "w").exists()
+
+
+def test_the_pure_noise_stage_trains_the_first_guess_from_text_alone():
+    """Every sample of a pure_noise step is at sigma 1 on every video and audio token, no first frame given; the
+    transformer stage's samples spread over the noise levels and give some first frames."""
+    from ltx_av.ltx_core.pipeline import TINY_NEGATIVE_PROMPT
+    from ltx_av.ltx_core.text_encoder import TextContexts
+
+    captions = ["a red ball moves left, low hum", TINY_NEGATIVE_PROMPT]
+    dataset = {"video": [torch.randn(128, 3, 2, 2)], "audio": [torch.randn(8, 5, 16)], "captions": captions[:1]}
+    cache = {c: TextContexts(torch.zeros(1, 4, 8), torch.zeros(1, 4, 8)) for c in captions}
+    seen = []
+
+    def transformer(video, audio, perturbations):
+        seen.append((video.timesteps.clone(), audio.timesteps.clone()))
+        return torch.zeros_like(video.latent), torch.zeros_like(audio.latent)
+
+    models = {"transformer": transformer}
+    for step in range(8):
+        g = torch.Generator().manual_seed(step)
+        demo_train._transformer_step(models, g, dataset, None, cache, pure_noise=True)
+    assert all(bool((v == 1).all() and (a == 1).all()) for v, a in seen)
+    seen.clear()
+    for step in range(8):
+        demo_train._transformer_step(models, torch.Generator().manual_seed(step), dataset, None, cache)
+    video = torch.cat([v for v, _ in seen])
+    assert float(video.max()) < 1 or bool((video == 0).any())
