@@ -149,16 +149,15 @@ def time_awareness(
         v = video_state(torch.stack([dataset["video"][i] for i in index]), world.FRAME_RATE)
         f, h, w = v.grid
         data[motion] = v.latent.mean(0).reshape(f, h * w, -1)
-        pick = index[:draws]
-        v = video_state(torch.stack([dataset["video"][i] for i in pick]), world.FRAME_RATE)
+        pick = index[:draws]  # the first clips of the state above
+        b = len(pick)
         a = audio_state(torch.stack([dataset["audio"][i] for i in pick]))
         contexts = models["text_encoder"](gemma.encode([dataset["captions"][i] for i in pick]))
-        b = len(pick)
         sigma = torch.ones(b)
-        v_noise = torch.randn(v.latent.shape, generator=g)
+        v_noise = torch.randn(v.latent[:b].shape, generator=g)
         a_noise = torch.randn(a.latent.shape, generator=g)
         v_in = StreamInput(
-            v_noise, sigma, torch.ones(v_noise.shape[:2]), v.positions, contexts.video, keyframes=v.keyframes
+            v_noise, sigma, torch.ones(v_noise.shape[:2]), v.positions[:b], contexts.video, keyframes=v.keyframes[:b]
         )
         a_in = StreamInput(a_noise, sigma, torch.ones(a_noise.shape[:2]), a.positions, contexts.audio)
         velocity, _ = models["transformer"](v_in, a_in, None)
@@ -172,10 +171,11 @@ def time_awareness(
 
     out = {}
     for motion in guess:
-        if moving(guess[motion]).norm() <= 1e-5 * guess[motion].norm():  # the same at every moment, to rounding
+        changes = moving(guess[motion])
+        if changes.norm() <= 1e-5 * guess[motion].norm():  # the same at every moment, to rounding
             out[motion] = (0.0, 0.0)
             continue
-        scores = {other: correlation(moving(guess[motion]), moving(data[other])) for other in data}
+        scores = {other: correlation(changes, moving(data[other])) for other in data}
         own = scores.pop(motion)
         out[motion] = (own, max(scores.values(), default=0.0))
     return out
