@@ -80,38 +80,24 @@ def centroid_track(frames: torch.Tensor) -> torch.Tensor:
 
 
 def motion_direction(track: torch.Tensor) -> str | None:
-    """The world's motion a centroid track shows: "bounces" when the height goes down and up again by at least
-    :data:`MIN_TRAVEL` pixels, else "moves left/right/up/down" by the larger net displacement; None when it barely
-    moves or the shape is lost in most frames."""
+    """The world's motion a centroid track shows: "bounces" when the shape comes down to its lowest point and goes
+    up again, by at least :data:`MIN_TRAVEL` pixels each way, else "moves left/right/up/down" by the larger net
+    displacement; None when it barely moves or the shape is lost in most frames."""
     valid = ~torch.isnan(track).any(-1)
     if int(valid.sum()) < track.shape[0] // 2:
         return None
     t = track[valid]
     x, y = t[:, 0], t[:, 1]
     dx, dy = float(x[-1] - x[0]), float(y[-1] - y[0])
-    # A bounce rises off the floor and comes back at least once; a move never turns.
-    if _reversals(y, MIN_TRAVEL) >= 2:
+    # A bounce falls to the floor and rises off it; a move never turns.
+    low = int(y.argmax())  # y grows downwards
+    if float(y[low] - y[: low + 1].min()) >= MIN_TRAVEL and float(y[low] - y[low:].min()) >= MIN_TRAVEL:
         return "bounces"
     if max(abs(dx), abs(dy)) < MIN_TRAVEL:
         return None
     if abs(dx) >= abs(dy):
         return "moves left" if dx < 0 else "moves right"
     return "moves up" if dy < 0 else "moves down"
-
-
-def _reversals(values: torch.Tensor, size: float) -> int:
-    """How often ``values`` turns around by at least ``size`` (a hysteresis count of direction changes)."""
-    count, direction, extreme = 0, 0, float(values[0])
-    for v in values.tolist():
-        if direction >= 0 and v < extreme - size:
-            count += direction > 0
-            direction, extreme = -1, v
-        elif direction <= 0 and v > extreme + size:
-            count += direction < 0
-            direction, extreme = 1, v
-        elif (direction >= 0 and v > extreme) or (direction < 0 and v < extreme):
-            extreme = v
-    return count
 
 
 def floor_contacts(track: torch.Tensor, min_rise: float = MIN_TRAVEL) -> list[int]:

@@ -606,12 +606,14 @@ def write_tiny_gemma(
     words: tuple[str, ...] = (),
     note: str = "random weights written by python -m ltx_av make-tiny-models",
     max_length: int | None = None,
+    contextual: bool = True,
 ) -> str:
     """Save a random text-only Gemma 3 (width :data:`GEMMA_HIDDEN`, ``GEMMA_STATES - 1`` layers) with its
     tokenizer as a Hugging Face folder, the layout of ``google/gemma-3-12b-it``. ``words``: whole-word tokens the
     tokenizer adds (see :func:`_byte_tokenizer`; the vocabulary grows past :data:`GEMMA_VOCAB` as they need);
     ``note``: what the stand-in marker file says; ``max_length``: the prompt length the tokenizer declares (LTX
-    pads to it instead of 1024 when shorter)."""
+    pads to it instead of 1024 when shorter); ``contextual`` False: every attention's output projection is zero, so
+    a token's hidden states follow from that token alone (see :func:`~.demo_train._ensure_gemma`)."""
     from transformers import Gemma3ForCausalLM, Gemma3TextConfig, PreTrainedTokenizerFast
 
     tokenizer_object = _byte_tokenizer(words)
@@ -635,6 +637,10 @@ def write_tiny_gemma(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = Gemma3ForCausalLM(config).float().eval()
+    if not contextual:
+        with torch.no_grad():
+            for layer in model.model.layers:
+                layer.self_attn.o_proj.weight.zero_()
     os.makedirs(folder, exist_ok=True)
     model.save_pretrained(folder, safe_serialization=True)
     tokenizer = PreTrainedTokenizerFast(

@@ -49,6 +49,20 @@ def test_tiny_gemma_folder_loads_and_tokenizes_bytes(tmp_path):
     assert ids[0] == 2 and len(ids) == 1 + len(b"a cat")
 
 
+def test_a_gemma_stand_in_without_context_gives_each_word_its_own_states(tmp_path):
+    """The demo's stand-in (contextual=False): a word's hidden states at every layer are the same whatever words
+    come before it; the default stand-in's are not."""
+    from ltx_av.ltx_core.gemma import load_gemma
+
+    words = ("red", "green", "square")
+    for contextual in (False, True):
+        folder = tiny.write_tiny_gemma(str(tmp_path / f"g{contextual}"), words=words, contextual=contextual)
+        gemma = load_gemma(folder, dtype=torch.float32)
+        red, green = (gemma.encode([f"a {c} square"]).states[0, -1] for c in ("red", "green"))
+        assert red.shape[-1] == tiny.GEMMA_STATES
+        assert torch.equal(red, green) != contextual
+
+
 @pytest.fixture(scope="module")
 def our_tiny_upsamplers(tmp_path_factory):
     folder = tmp_path_factory.mktemp("upsamplers")
