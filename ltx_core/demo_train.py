@@ -75,11 +75,13 @@ DEFAULT_STEPS = {
 # against 0.21-0.28 for the other motions; up still 0.24), clips from text moved the right way in 7 of 12 moving
 # held-out clips (bounces: 0 of 4, which the video VAE does not round-trip yet), and clips from a first frame went
 # the world's way and distance. Mixing sigma 1 into the transformer stage (25 or 50 % of the samples) taught far
-# less in the same steps (own 0.03-0.31). Not yet verified as one stage: a single 2,500-step run of it (cosine
-# schedule over 2,500) reached own 0.16-0.76 but held-out motion 12 %, colour 0 % and first frames of 19-21 dB.
-# The text connectors learn together with the transformer for this many steps, then stay as they are: each step
-# after that reads the prompts' contexts from a cache. Over 128 prompt tokens they cost little (about what the
-# transformer does), so they learn for the first 1800 of the default 3000 steps.
+# less in the same steps (own 0.03-0.31). As one stage with the connectors learning for its first 1,800 steps only,
+# left and right were not told apart (own 0.37-0.41 against 0.42-0.51 for another motion) and held-out motion stayed
+# at 0-12 % (2,500 steps; 4,500 steps with first-frame samples kept), so the connectors now learn throughout it, as
+# they did for 3,300 of the two sittings' 4,500 steps.
+# The text connectors learn together with the transformer for this many steps of the transformer stage, then stay as
+# they are: each step after that reads the prompts' contexts from a cache. Over 128 prompt tokens they cost little
+# (a step took 0.45 s with them, 0.40 s without).
 JOINT_TEXT_STEPS = 1800
 # The demo's prompts are padded to this many tokens, not LTX's 1024: a caption is about ten tokens, and with 1024
 # the text cross-attention starts with 99 % of its weight on the connectors' registers (a first run of 1,800 steps
@@ -472,7 +474,7 @@ def _transformer_step(
     first = torch.rand(b, generator=g) < FIRST_FRAME_SHARE
     sigma = _flow_sigmas(g, b)
     if pure_noise:
-        sigma = torch.ones(b)
+        first[:], sigma = False, torch.ones(b)
     mask[first, : h * w] = 0.0  # the first latent frame given clean, as an image condition at frame 0
     v_noise = torch.randn(v_state.latent.shape, generator=g)
     a_noise = torch.randn(a_state.latent.shape, generator=g)
@@ -611,7 +613,7 @@ def train_demo(
         saved = None
         if stage == "latents" and state.step == 0:
             _measure_statistics(models, seed, statistics_clips)
-        text_cache.clear()  # each transformer stage trains the connectors again for its first JOINT_TEXT_STEPS
+        text_cache.clear()  # the connectors learn again in each transformer stage (see JOINT_TEXT_STEPS)
         last_save = time.monotonic()
         started = time.monotonic()
         running = None
@@ -633,7 +635,8 @@ def train_demo(
                 elif stage == "video_clips":
                     loss = _video_clips_step(models, g)
                 else:
-                    cache = text_cache if state.step >= JOINT_TEXT_STEPS else None
+                    joint = state.step < JOINT_TEXT_STEPS or stage == "pure_noise"
+                    cache = None if joint else text_cache
                     loss = _transformer_step(models, g, dataset, gemma, cache, pure_noise=stage == "pure_noise")
                 if not torch.isfinite(loss):
                     raise RuntimeError(f"{stage}: the loss became {float(loss)} at step {state.step}")
