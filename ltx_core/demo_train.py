@@ -553,11 +553,15 @@ def train_demo(
     save_seconds: float = 120.0,
     stop_after: str | None = None,
     statistics_clips: int = 24,
+    processes: int = 1,
 ) -> str | None:
     """Train (or go on training) the demo model in the folder ``work``: the checkpoint ``state.pt`` there is resumed
     when present; ``steps`` overrides :data:`DEFAULT_STEPS` per stage. The checkpoint is written every
     ``save_seconds`` and at the end of every stage. ``stop_after``: return after this stage. ``statistics_clips``: how
-    many whole clips the latent statistics are measured on. Returns the path of the
+    many whole clips the latent statistics are measured on. ``processes`` 2: the audio stages train in a second
+    process (in ``work/audio``, on one thread) while this one trains the video VAE on one thread, and this one takes
+    their result when it comes to them: the same model as in one process, its first three stages in the video
+    VAE's time (see :data:`AUDIO_STAGES`). Returns the path of the
     exported weights (``ltx-2.3-demo.safetensors`` beside the Gemma stand-in ``gemma-demo/``) when every stage is
     done, else None."""
     from .gemma import load_gemma
@@ -589,9 +593,89 @@ def train_demo(
         log.info("resuming %s at step %d from %s", state.stage, state.step, path)
     gemma = load_gemma(_ensure_gemma(work, seed), dtype=torch.float32, device="cpu")
     text_cache: dict = {}
+    helper = None
+    threads = torch.get_num_threads()
+    if processes > 1 and STAGES.index(state.stage) < STAGES.index(AUDIO_STAGES[0]):
+        helper = _start_audio_helper(work, steps, seed, save_seconds)
+        torch.set_num_threads(1)  # the other core is the helper's
+    try:
+        return _train_stages(
+            work, path, state, saved, dataset, gemma, text_cache, steps, seed, report, save_seconds, stop_after,
+            statistics_clips, helper, threads,
+        )  # fmt: skip
+    finally:
+        if helper is not None and helper.is_alive():  # interrupted: the helper's checkpoint resumes next time
+            helper.terminate()
+            helper.join()
+        torch.set_num_threads(threads)
 
+
+# The stages the second process of ``processes=2`` trains. They train only the audio VAE and the vocoder, each step's
+# data come from the stage's own generator, and every module starts from the seed, so the result is the one
+# process's, bit for bit. The video VAE's stage is the longest (28 min on the 2-core test machine against 17 for
+# both audio stages), so the helper is done by the time the video VAE is.
+AUDIO_STAGES = ("audio_vae", "vocoder")
+HELPER = "audio"
+
+
+def _audio_helper(work: str, steps: dict[str, int], seed: int, save_seconds: float) -> None:
+    torch.set_num_threads(1)
+    train_demo(work, steps={**steps, "video_vae": 0}, seed=seed, save_seconds=save_seconds, stop_after=AUDIO_STAGES[-1])
+
+
+def _start_audio_helper(work: str, steps: dict[str, int], seed: int, save_seconds: float):
+    import multiprocessing
+
+    helper = multiprocessing.get_context("spawn").Process(
+        target=_audio_helper, args=(os.path.join(work, HELPER), steps, seed, save_seconds), daemon=True
+    )
+    helper.start()
+    log.info("training %s in a second process (pid %d) in %s", " and ".join(AUDIO_STAGES), helper.pid, HELPER)
+    return helper
+
+
+def _take_audio(work: str, state: TrainState, steps: dict[str, int], helper) -> bool:
+    """Put the audio helper's finished stages into ``state`` (waiting for it first); False when there is no helper
+    and no finished helper's checkpoint, so the stages train here."""
+    path = os.path.join(work, HELPER, CHECKPOINT)
+    if helper is not None:
+        helper.join()
+        if helper.exitcode != 0:
+            raise RuntimeError(
+                f"the second process training {' and '.join(AUDIO_STAGES)} failed (exit status {helper.exitcode}); "
+                f"its checkpoint in {os.path.dirname(path)} resumes when train-demo runs again"
+            )
+    if not os.path.exists(path):
+        return False
+    saved = torch.load(path, weights_only=False)
+    last = AUDIO_STAGES[-1]
+    if saved["stage"] != last or saved["step"] != steps[last]:
+        if helper is None:
+            return False  # an unfinished helper's run from another command: train here instead
+        raise RuntimeError(f"the second process stopped in {saved['stage']} at step {saved['step']} of {path}")
+    for stage in AUDIO_STAGES:
+        state.history[stage], state.seconds[stage] = saved["history"][stage], saved["seconds"][stage]
+    for name in ("audio_vae", "vocoder"):
+        state.models[name].load_state_dict(saved["models"][name])
+    state.stage, state.step = last, steps[last]
+    log.info("took %s from the second process", " and ".join(AUDIO_STAGES))
+    return True
+
+
+def _train_stages(
+    work, path, state, saved, dataset, gemma, text_cache, steps, seed, report, save_seconds, stop_after,
+    statistics_clips, helper, threads,
+) -> str | None:  # fmt: skip
+    models = state.models
     for stage in STAGES[STAGES.index(state.stage) :]:
         total = steps[stage]
+        if stage == AUDIO_STAGES[0] and (state.stage != stage or state.step == 0):
+            if _take_audio(work, state, steps, helper):  # the vocoder's turn below saves and stops if asked
+                torch.set_num_threads(threads)
+                if stop_after == stage:
+                    _save(path, state, dataset)
+                    return None
+                continue
         if stage != state.stage:
             state.stage, state.step = stage, 0
         for name, m in models.items():

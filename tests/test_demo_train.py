@@ -55,8 +55,8 @@ def test_training_paths_compute_what_inference_computes(models, one_thread):
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    """The same few steps trained twice: in one go, and stopped after the vocoder then resumed (the transformer
-    stage saving after every step)."""
+    """The same few steps trained three times: in one go, stopped after the vocoder then resumed (the transformer
+    stage saving after every step), and with the audio stages in a second process."""
     folder = tmp_path_factory.mktemp("demo_train")
     before = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -64,17 +64,22 @@ def runs(tmp_path_factory):
         whole = demo_train.train_demo(str(folder / "whole"), steps=FEW, statistics_clips=1)
         stopped = demo_train.train_demo(str(folder / "parts"), steps=FEW, statistics_clips=1, stop_after="vocoder")
         parts = demo_train.train_demo(str(folder / "parts"), steps=FEW, statistics_clips=1, save_seconds=0.0)
+        split = demo_train.train_demo(str(folder / "split"), steps=FEW, statistics_clips=1, processes=2)
     finally:
         torch.set_num_threads(before)
-    return whole, stopped, parts
+    return whole, stopped, parts, split
 
 
-def test_a_resumed_run_is_the_uninterrupted_run(runs):
-    whole, stopped, parts = runs
+def test_a_resumed_run_and_a_run_in_two_processes_are_the_uninterrupted_run(runs):
+    whole, stopped, parts, split = runs
     assert stopped is None
-    a, b = load_file(whole), load_file(parts)
-    assert a.keys() == b.keys()
-    assert all(torch.equal(a[k], b[k]) for k in a)
+    a = load_file(whole)
+    for other in (parts, split):
+        b = load_file(other)
+        assert a.keys() == b.keys()
+        assert all(torch.equal(a[k], b[k]) for k in a)
+    helper = torch.load(os.path.join(os.path.dirname(split), demo_train.HELPER, demo_train.CHECKPOINT))
+    assert (helper["stage"], helper["step"]) == ("vocoder", FEW["vocoder"])
 
 
 def test_a_few_steps_of_every_stage_make_a_model_the_pipeline_runs(runs, one_thread):
