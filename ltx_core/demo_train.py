@@ -544,6 +544,58 @@ def _ensure_gemma(work: str, seed: int) -> str:
     return folder
 
 
+# The stages the second process of ``processes=2`` trains. They train only the audio VAE and the vocoder, each step's
+# data come from the stage's own generator, and every module starts from the seed, so the result is the one
+# process's, bit for bit. The video VAE's stage is the longest (28 min on the 2-core test machine against 17 for
+# both audio stages), so the helper is done by the time the video VAE is.
+AUDIO_STAGES = ("audio_vae", "vocoder")
+HELPER = "audio"
+
+
+def _audio_helper(work: str, steps: dict[str, int], seed: int, save_seconds: float) -> None:
+    torch.set_num_threads(1)
+    train_demo(work, steps={**steps, "video_vae": 0}, seed=seed, save_seconds=save_seconds, stop_after=AUDIO_STAGES[-1])
+
+
+def _start_audio_helper(work: str, steps: dict[str, int], seed: int, save_seconds: float):
+    import multiprocessing
+
+    helper = multiprocessing.get_context("spawn").Process(
+        target=_audio_helper, args=(os.path.join(work, HELPER), steps, seed, save_seconds), daemon=True
+    )
+    helper.start()
+    log.info("training %s in a second process (pid %d) in %s", " and ".join(AUDIO_STAGES), helper.pid, HELPER)
+    return helper
+
+
+def _take_audio(work: str, state: TrainState, steps: dict[str, int], helper) -> bool:
+    """Put the audio helper's finished stages into ``state`` (waiting for it first); False when there is no helper
+    and no finished helper's checkpoint, so the stages train here."""
+    path = os.path.join(work, HELPER, CHECKPOINT)
+    if helper is not None:
+        helper.join()
+        if helper.exitcode != 0:
+            raise RuntimeError(
+                f"the second process training {' and '.join(AUDIO_STAGES)} failed (exit status {helper.exitcode}); "
+                f"its checkpoint in {os.path.dirname(path)} resumes when train-demo runs again"
+            )
+    if not os.path.exists(path):
+        return False
+    saved = torch.load(path, weights_only=False)
+    last = AUDIO_STAGES[-1]
+    if saved["stage"] != last or saved["step"] != steps[last]:
+        if helper is None:
+            return False  # an unfinished helper's run from another command: train here instead
+        raise RuntimeError(f"the second process stopped in {saved['stage']} at step {saved['step']} of {path}")
+    for stage in AUDIO_STAGES:
+        state.history[stage], state.seconds[stage] = saved["history"][stage], saved["seconds"][stage]
+    for name in ("audio_vae", "vocoder"):
+        state.models[name].load_state_dict(saved["models"][name])
+    state.stage, state.step = last, steps[last]
+    log.info("took %s from the second process", " and ".join(AUDIO_STAGES))
+    return True
+
+
 def train_demo(
     work: str,
     *,
@@ -599,152 +651,91 @@ def train_demo(
         helper = _start_audio_helper(work, steps, seed, save_seconds)
         torch.set_num_threads(1)  # the other core is the helper's
     try:
-        return _train_stages(
-            work, path, state, saved, dataset, gemma, text_cache, steps, seed, report, save_seconds, stop_after,
-            statistics_clips, helper, threads,
-        )  # fmt: skip
+        for stage in STAGES[STAGES.index(state.stage) :]:
+            total = steps[stage]
+            if stage == AUDIO_STAGES[0] and (state.stage != stage or state.step == 0):
+                if _take_audio(work, state, steps, helper):  # the vocoder's turn below saves and stops if asked
+                    torch.set_num_threads(threads)
+                    if stop_after == stage:
+                        _save(path, state, dataset)
+                        return None
+                    continue
+            if stage != state.stage:
+                state.stage, state.step = stage, 0
+            for name, m in models.items():
+                trains = (stage, name) in {
+                    ("video_vae", "video_vae"),
+                    ("audio_vae", "audio_vae"),
+                    ("vocoder", "vocoder"),
+                    ("video_clips", "video_vae"),
+                    ("transformer", "transformer"),
+                    ("transformer", "text_encoder"),
+                    ("pure_noise", "transformer"),
+                    ("pure_noise", "text_encoder"),
+                }
+                m.train(trains)
+                m.requires_grad_(trains)
+            state.optimizer = _optimizer(stage, models)
+            if saved is not None and saved["stage"] == stage and saved["optimizer"] is not None:
+                state.optimizer.load_state_dict(saved["optimizer"])
+            saved = None
+            if stage == "latents" and state.step == 0:
+                _measure_statistics(models, seed, statistics_clips)
+            text_cache.clear()  # the connectors learn again in each transformer stage (see JOINT_TEXT_STEPS)
+            last_save = time.monotonic()
+            started = time.monotonic()
+            running = None
+            report(stage, state.step, total)
+            while state.step < total:
+                g = _generator(seed, stage, state.step)
+                if stage == "latents":
+                    _latents_step(models, g, dataset)
+                else:
+                    for group in state.optimizer.param_groups:
+                        group.setdefault("base_lr", group["lr"])
+                        group["lr"] = group["base_lr"] * _lr_factor(state.step, total)
+                    if stage == "video_vae":
+                        loss = _video_vae_step(models, g, state.step)
+                    elif stage == "audio_vae":
+                        loss = _audio_vae_step(models, g)
+                    elif stage == "vocoder":
+                        loss = _vocoder_step(models, g)
+                    elif stage == "video_clips":
+                        loss = _video_clips_step(models, g)
+                    else:
+                        joint = state.step < JOINT_TEXT_STEPS or stage == "pure_noise"
+                        cache = None if joint else text_cache
+                        loss = _transformer_step(models, g, dataset, gemma, cache, pure_noise=stage == "pure_noise")
+                    if not torch.isfinite(loss):
+                        raise RuntimeError(f"{stage}: the loss became {float(loss)} at step {state.step}")
+                    state.optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    torch.nn.utils.clip_grad_norm_(
+                        [p for grp in state.optimizer.param_groups for p in grp["params"]], 1.0
+                    )
+                    state.optimizer.step()
+                    value = float(loss.detach())
+                    running = value if running is None else 0.95 * running + 0.05 * value
+                    if state.step % 25 == 0 or state.step == total - 1:
+                        state.history[stage].append((state.step, running))
+                        log.info("%s step %d/%d loss %.4f", stage, state.step + 1, total, running)
+                state.step += 1
+                now = time.monotonic()
+                state.seconds[stage] += now - started
+                started = now
+                report(stage, state.step, total)
+                if now - last_save > save_seconds and state.step < total:
+                    _save(path, state, dataset)
+                    last_save = time.monotonic()
+            _save(path, state, dataset)
+            if stop_after == stage:
+                return None
+        return export(work, models, state, steps, seed)
     finally:
         if helper is not None and helper.is_alive():  # interrupted: the helper's checkpoint resumes next time
             helper.terminate()
             helper.join()
         torch.set_num_threads(threads)
-
-
-# The stages the second process of ``processes=2`` trains. They train only the audio VAE and the vocoder, each step's
-# data come from the stage's own generator, and every module starts from the seed, so the result is the one
-# process's, bit for bit. The video VAE's stage is the longest (28 min on the 2-core test machine against 17 for
-# both audio stages), so the helper is done by the time the video VAE is.
-AUDIO_STAGES = ("audio_vae", "vocoder")
-HELPER = "audio"
-
-
-def _audio_helper(work: str, steps: dict[str, int], seed: int, save_seconds: float) -> None:
-    torch.set_num_threads(1)
-    train_demo(work, steps={**steps, "video_vae": 0}, seed=seed, save_seconds=save_seconds, stop_after=AUDIO_STAGES[-1])
-
-
-def _start_audio_helper(work: str, steps: dict[str, int], seed: int, save_seconds: float):
-    import multiprocessing
-
-    helper = multiprocessing.get_context("spawn").Process(
-        target=_audio_helper, args=(os.path.join(work, HELPER), steps, seed, save_seconds), daemon=True
-    )
-    helper.start()
-    log.info("training %s in a second process (pid %d) in %s", " and ".join(AUDIO_STAGES), helper.pid, HELPER)
-    return helper
-
-
-def _take_audio(work: str, state: TrainState, steps: dict[str, int], helper) -> bool:
-    """Put the audio helper's finished stages into ``state`` (waiting for it first); False when there is no helper
-    and no finished helper's checkpoint, so the stages train here."""
-    path = os.path.join(work, HELPER, CHECKPOINT)
-    if helper is not None:
-        helper.join()
-        if helper.exitcode != 0:
-            raise RuntimeError(
-                f"the second process training {' and '.join(AUDIO_STAGES)} failed (exit status {helper.exitcode}); "
-                f"its checkpoint in {os.path.dirname(path)} resumes when train-demo runs again"
-            )
-    if not os.path.exists(path):
-        return False
-    saved = torch.load(path, weights_only=False)
-    last = AUDIO_STAGES[-1]
-    if saved["stage"] != last or saved["step"] != steps[last]:
-        if helper is None:
-            return False  # an unfinished helper's run from another command: train here instead
-        raise RuntimeError(f"the second process stopped in {saved['stage']} at step {saved['step']} of {path}")
-    for stage in AUDIO_STAGES:
-        state.history[stage], state.seconds[stage] = saved["history"][stage], saved["seconds"][stage]
-    for name in ("audio_vae", "vocoder"):
-        state.models[name].load_state_dict(saved["models"][name])
-    state.stage, state.step = last, steps[last]
-    log.info("took %s from the second process", " and ".join(AUDIO_STAGES))
-    return True
-
-
-def _train_stages(
-    work, path, state, saved, dataset, gemma, text_cache, steps, seed, report, save_seconds, stop_after,
-    statistics_clips, helper, threads,
-) -> str | None:  # fmt: skip
-    models = state.models
-    for stage in STAGES[STAGES.index(state.stage) :]:
-        total = steps[stage]
-        if stage == AUDIO_STAGES[0] and (state.stage != stage or state.step == 0):
-            if _take_audio(work, state, steps, helper):  # the vocoder's turn below saves and stops if asked
-                torch.set_num_threads(threads)
-                if stop_after == stage:
-                    _save(path, state, dataset)
-                    return None
-                continue
-        if stage != state.stage:
-            state.stage, state.step = stage, 0
-        for name, m in models.items():
-            trains = (stage, name) in {
-                ("video_vae", "video_vae"),
-                ("audio_vae", "audio_vae"),
-                ("vocoder", "vocoder"),
-                ("video_clips", "video_vae"),
-                ("transformer", "transformer"),
-                ("transformer", "text_encoder"),
-                ("pure_noise", "transformer"),
-                ("pure_noise", "text_encoder"),
-            }
-            m.train(trains)
-            m.requires_grad_(trains)
-        state.optimizer = _optimizer(stage, models)
-        if saved is not None and saved["stage"] == stage and saved["optimizer"] is not None:
-            state.optimizer.load_state_dict(saved["optimizer"])
-        saved = None
-        if stage == "latents" and state.step == 0:
-            _measure_statistics(models, seed, statistics_clips)
-        text_cache.clear()  # the connectors learn again in each transformer stage (see JOINT_TEXT_STEPS)
-        last_save = time.monotonic()
-        started = time.monotonic()
-        running = None
-        report(stage, state.step, total)
-        while state.step < total:
-            g = _generator(seed, stage, state.step)
-            if stage == "latents":
-                _latents_step(models, g, dataset)
-            else:
-                for group in state.optimizer.param_groups:
-                    group.setdefault("base_lr", group["lr"])
-                    group["lr"] = group["base_lr"] * _lr_factor(state.step, total)
-                if stage == "video_vae":
-                    loss = _video_vae_step(models, g, state.step)
-                elif stage == "audio_vae":
-                    loss = _audio_vae_step(models, g)
-                elif stage == "vocoder":
-                    loss = _vocoder_step(models, g)
-                elif stage == "video_clips":
-                    loss = _video_clips_step(models, g)
-                else:
-                    joint = state.step < JOINT_TEXT_STEPS or stage == "pure_noise"
-                    cache = None if joint else text_cache
-                    loss = _transformer_step(models, g, dataset, gemma, cache, pure_noise=stage == "pure_noise")
-                if not torch.isfinite(loss):
-                    raise RuntimeError(f"{stage}: the loss became {float(loss)} at step {state.step}")
-                state.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_([p for grp in state.optimizer.param_groups for p in grp["params"]], 1.0)
-                state.optimizer.step()
-                value = float(loss.detach())
-                running = value if running is None else 0.95 * running + 0.05 * value
-                if state.step % 25 == 0 or state.step == total - 1:
-                    state.history[stage].append((state.step, running))
-                    log.info("%s step %d/%d loss %.4f", stage, state.step + 1, total, running)
-            state.step += 1
-            now = time.monotonic()
-            state.seconds[stage] += now - started
-            started = now
-            report(stage, state.step, total)
-            if now - last_save > save_seconds and state.step < total:
-                _save(path, state, dataset)
-                last_save = time.monotonic()
-        _save(path, state, dataset)
-        if stop_after == stage:
-            return None
-    return export(work, models, state, steps, seed)
 
 
 def export(work: str, models: dict[str, torch.nn.Module], state: TrainState, steps: dict[str, int], seed: int) -> str:
