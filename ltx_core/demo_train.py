@@ -588,10 +588,9 @@ def _take_audio(work: str, state: TrainState, steps: dict[str, int], helper) -> 
         if helper is None:
             return False  # an unfinished helper's run from another command: train here instead
         raise RuntimeError(f"the second process stopped in {saved['stage']} at step {saved['step']} of {path}")
-    for stage in AUDIO_STAGES:
+    for stage in AUDIO_STAGES:  # each stage trains the module of its name
         state.history[stage], state.seconds[stage] = saved["history"][stage], saved["seconds"][stage]
-    for name in ("audio_vae", "vocoder"):
-        state.models[name].load_state_dict(saved["models"][name])
+        state.models[stage].load_state_dict(saved["models"][stage])
     state.stage, state.step = last, steps[last]
     log.info("took %s from the second process", " and ".join(AUDIO_STAGES))
     return True
