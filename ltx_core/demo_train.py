@@ -554,8 +554,20 @@ HELPER = "audio"
 
 
 def _audio_helper(work: str, steps: dict[str, int], seed: int, save_seconds: float) -> None:
+    import multiprocessing
+    import threading
+
+    # A parent killed outright (SIGKILL, a closed terminal) runs no cleanup, so without this the helper would go on
+    # training alone; the checkpoint it may be writing is replaced atomically, so leaving at any moment is safe.
+    parent = multiprocessing.parent_process()
+    threading.Thread(target=_leave_with, args=(parent,), daemon=True).start()
     torch.set_num_threads(1)
     train_demo(work, steps={**steps, "video_vae": 0}, seed=seed, save_seconds=save_seconds, stop_after=AUDIO_STAGES[-1])
+
+
+def _leave_with(parent) -> None:
+    parent.join()
+    os._exit(1)
 
 
 def _start_audio_helper(work: str, steps: dict[str, int], seed: int, save_seconds: float):

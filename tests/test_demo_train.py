@@ -141,3 +141,44 @@ def test_the_pure_noise_stage_trains_the_first_guess_from_text_alone():
         demo_train._transformer_step(models, torch.Generator().manual_seed(step), dataset, None, cache)
     video = torch.cat([v for v, _ in seen])
     assert float(video.max()) < 1 or bool((video == 0).any())
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="reads the helper's state from /proc")
+def test_the_second_process_stops_when_train_demo_is_killed(tmp_path):
+    """A parent killed outright runs no cleanup: the audio helper must notice and leave rather than train on alone."""
+    import re
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    command = [sys.executable, "-m", "ltx_av", "train-demo", "--work", str(tmp_path), "--processes", "2"]
+    parent = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    try:
+        pid = None
+        for line in parent.stderr:  # "... in a second process (pid N) ..." once the helper runs
+            found = re.search(r"second process \(pid (\d+)\)", line)
+            if found:
+                pid = int(found.group(1))
+                break
+        assert pid is not None, "train-demo never started its second process"
+        time.sleep(2)  # the helper is importing and starting to train
+        parent.send_signal(signal.SIGKILL)
+    finally:
+        parent.kill()
+        parent.wait()
+
+    def running() -> bool:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                return f.read().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has left; nobody reaps it here
+        except FileNotFoundError:
+            return False
+
+    deadline = time.monotonic() + 30
+    while running() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    alive = running()
+    if alive:
+        os.kill(pid, signal.SIGKILL)
+    assert not alive, "the second process went on training after train-demo was killed"
