@@ -122,9 +122,16 @@ def test_the_pure_noise_stage_trains_the_first_guess_from_text_alone():
     from ltx_av.ltx_core.pipeline import TINY_NEGATIVE_PROMPT
     from ltx_av.ltx_core.text_encoder import TextContexts
 
-    captions = ["a red ball moves left, low hum", TINY_NEGATIVE_PROMPT]
+    captions = ["a red ball moves left, low hum", TINY_NEGATIVE_PROMPT, "a red moves left, low hum"]
     dataset = {"video": [torch.randn(128, 3, 2, 2)], "audio": [torch.randn(8, 5, 16)], "captions": captions[:1]}
-    cache = {c: TextContexts(torch.zeros(1, 4, 8), torch.zeros(1, 4, 8)) for c in captions}
+    read = []
+
+    class Cache(dict):  # the prompts each step reads
+        def __getitem__(self, caption):
+            read.append(caption)
+            return super().__getitem__(caption)
+
+    cache = Cache({c: TextContexts(torch.zeros(1, 4, 8), torch.zeros(1, 4, 8)) for c in captions})
     seen = []
 
     def transformer(video, audio, perturbations):
@@ -141,6 +148,10 @@ def test_the_pure_noise_stage_trains_the_first_guess_from_text_alone():
         demo_train._transformer_step(models, torch.Generator().manual_seed(step), dataset, None, cache)
     video = torch.cat([v for v, _ in seen])
     assert float(video.max()) < 1 or bool((video == 0).any())
+    # both stages: the caption whole, now and then without its shape word (the colour must come from the colour
+    # word), and now and then the negative prompt
+    assert set(read) == set(captions)
+    assert read.count(captions[0]) > read.count(captions[2]) > 0
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="reads the helper's state from /proc")
