@@ -473,7 +473,7 @@ def _transformer_step(
     drop = (torch.rand(b, generator=g) < NEGATIVE_SHARE).tolist()
     captions = [TINY_NEGATIVE_PROMPT if d else dataset["captions"][i] for i, d in zip(index, drop, strict=True)]
     shapeless = (torch.rand(b, generator=g) < SHAPELESS_SHARE).tolist()
-    captions = [_without_shape(c) if s and not d else c for c, s, d in zip(captions, shapeless, drop, strict=True)]
+    captions = [world.without_shape(c) if s and not d else c for c, s, d in zip(captions, shapeless, drop, strict=True)]
     contexts = _contexts(models, gemma, captions, cache)
 
     v_state = video_state(video, world.FRAME_RATE)
@@ -501,11 +501,6 @@ def _transformer_step(
     v_weight = mask * _salience_weight(v_state.latent)
     a_weight = _salience_weight(a_state.latent)
     return (v_err * v_weight).sum() / v_weight.sum() + (a_err * a_weight).sum() / a_weight.sum()
-
-
-def _without_shape(caption: str) -> str:
-    colour, _, motion, tone = world.parse_caption(caption)
-    return f"a {colour} {motion}, {tone}"
 
 
 def _salience_weight(clean: torch.Tensor) -> torch.Tensor:

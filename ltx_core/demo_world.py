@@ -100,6 +100,13 @@ def caption(colour: str, shape: str, motion: str, tone: str) -> str:
     return f"a {colour} {shape} {motion}, {tone}"
 
 
+def without_shape(text: str) -> str:
+    """A caption of the grammar without its shape word (``a <colour> <motion>, <tone>``): some training captions are
+    so, so that colour is learnt from the colour word alone."""
+    colour, _, motion, tone = parse_caption(text)
+    return f"a {colour} {motion}, {tone}"
+
+
 def parse_caption(text: str) -> tuple[str, str, str, str] | None:
     """(colour, shape, motion, tone) of a caption the grammar makes, or None for any other text."""
     for c in COLOURS:
