@@ -53,6 +53,21 @@ def test_training_paths_compute_what_inference_computes(models, one_thread):
             module.zero_grad(set_to_none=True)
 
 
+def test_video_batches_can_ask_for_bouncing_clips():
+    """The video_clips stage sees more bounces than the world draws: ``bouncing`` is the chance of a bouncing clip,
+    the rest move; the pieces are whole clips the measure reads as such."""
+    from ltx_av.ltx_core import demo_measure as measure
+
+    def motions(share: float, seed: int) -> list[str]:
+        pixels, _ = demo_train.video_batch(torch.Generator().manual_seed(seed), 4, 49, crop=None, bouncing=share)
+        frames = ((pixels.permute(0, 2, 3, 4, 1) + 1) * 127.5).round().to(torch.uint8)
+        return [measure.motion_direction(measure.centroid_track(f)) for f in frames]
+
+    assert motions(1.0, 0) == ["bounces"] * 4
+    assert all(m is not None and m != "bounces" for m in motions(0.0, 1))
+    assert set(motions(0.5, 2) + motions(0.5, 3)) >= {"bounces"}
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     """The same few steps trained three times: in one go, stopped after the vocoder then resumed (the transformer
