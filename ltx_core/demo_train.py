@@ -107,13 +107,6 @@ def demo_config() -> dict:
     config = tiny_config("LTX-2.3", DEMO_LAYERS, stand_in=True)
     # One width (128, which the latent statistics fix) at every level: a third of the weights and the work.
     config["audio_vae"]["model"]["params"]["ddconfig"]["ch_mult"] = [1, 1, 1]
-    # A causal decoder, as the encoder is: a picture then decodes from its own latent frame and those before it.
-    # Non-causal (the releases'), the first frame decoded also from the latent frames after it, and a clip generated
-    # from a first frame given as an image brought that frame back at 23.6-24.7 dB where the VAE alone kept 28.9:
-    # the toy transformer's continuation put the shape some 20 px from where the image has it, and the decoder
-    # moved the first frame's shape toward it. (Training the decoder to ignore the later frames for the first one
-    # cost it the bounces: 5 of 8 round-tripped, then 0 of 8.)
-    config["vae"]["causal_decoder"] = True
     # The stand-in's vocoder halves its 64 channels six times, down to one channel at 16 kHz: too narrow to learn.
     # Four upsamplings (5 x 4 x 4 x 2 = the hop of 160) from 128 channels leave 8 at the output rate.
     config["vocoder"]["vocoder"].update(
