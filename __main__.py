@@ -1505,7 +1505,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument(
         "--stop-after",
-        choices=("video_vae", "audio_vae", "vocoder", "video_clips", "latents", "transformer", "pure_noise"),
+        choices=("video_vae", "audio_vae", "vocoder", "video_clips", "latents", "transformer", "pure_noise", "settle"),
         help="stop after this stage (default: train them all and write the model)",
     )
     return parser

@@ -13,7 +13,16 @@ from safetensors.torch import load_file
 
 from ltx_av.ltx_core import demo_train
 
-FEW = {"video_vae": 1, "audio_vae": 1, "vocoder": 1, "video_clips": 1, "latents": 1, "transformer": 2, "pure_noise": 2}
+FEW = {
+    "video_vae": 1,
+    "audio_vae": 1,
+    "vocoder": 1,
+    "video_clips": 1,
+    "latents": 1,
+    "transformer": 2,
+    "pure_noise": 2,
+    "settle": 1,
+}
 
 
 @pytest.fixture(scope="module")
