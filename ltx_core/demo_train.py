@@ -25,7 +25,6 @@ Stages, in order (:data:`STAGES`; steps per stage: :data:`DEFAULT_STEPS`):
    two streams isolated (so modality guidance has its isolated prediction). Tokens weigh more the more they differ
    from the clip's typical token (the shape, the knocks: what the prompt decides). The frozen Gemma stand-in, whose
    tokenizer keeps the grammar's words whole and pads prompts to 128 tokens, supplies the hidden states.
-
 7. ``pure_noise``: the transformer's first guess, every sample at sigma 1 from text alone (see :data:`DEFAULT_STEPS`).
 8. ``settle``: the transformer stage's steps again, briefly, at a lower rate (see :data:`DEFAULT_STEPS`).
 

@@ -130,6 +130,14 @@ def test_unknown_stages_are_refused(tmp_path):
         demo_train.train_demo(str(tmp_path), steps={"vae": 3})
 
 
+def test_the_command_line_offers_every_stage_to_stop_after():
+    """--stop-after lists its choices for --help without importing torch, so it keeps its own copy of STAGES."""
+    from ltx_av.__main__ import build_parser
+
+    for stage in demo_train.STAGES:
+        assert build_parser().parse_args(["train-demo", "--stop-after", stage]).stop_after == stage
+
+
 def test_the_command_line_refuses_bad_steps_before_any_work(tmp_path, capsys):
     from ltx_av.__main__ import main
 
