@@ -66,13 +66,15 @@ DEFAULT_STEPS = {
     "latents": 150,
     "transformer": 3000,
     "pure_noise": 6000,
-    "settle": 500,
+    "settle": 1000,
 }
 # The settle stage: the transformer stage's own steps again (every noise level, first frames, negatives), briefly and
 # at a lower rate, after pure_noise. Trained last at sigma 1 only, the model leant on the text at every noise level:
 # sampling from a real bounce noised to sigma 0.665 gave back the caption's average bounce (contact 93 px where the
 # VAE's round trip has 103), and every held-out bounce came out flat (0 of 4). 500 such steps after it (the third
-# from-scratch run) kept the moves and colours and brought the bounces back (4 of 4; the contact at 104).
+# from-scratch run) kept the moves and colours and brought the bounces back (4 of 4; the contact at 104), but the
+# knocks did not follow under the release's audio guidance (CFG 7 amplified every cond/uncond difference: extra knocks
+# at beep starts and one 0.4 s late, 2 of 8 bouncing clips right; 6 of 8 at CFG 3). 1000 steps: 7 of 8 at CFG 7.
 # The pure_noise stage trains the transformer on its first guess only: every sample at sigma 1, from text alone.
 # The transformer sees positions through RoPE, relative to each other, so with pure noise in it can tell *when* a
 # token is only from the sequence's ends, and the world's captions need that (a clip that moves left shows the shape
