@@ -27,8 +27,8 @@ QUICK_CAPTIONS = [
 QUICK_SEEDS = (0, 1)
 
 
-# The trained files do not ship yet (issue 22: the model trained so far follows the tone but not the picture); these
-# tests run once they are in ltx_core/demo_model/.
+# The trained files ship in ltx_core/demo_model/; a trimmed copy without them (the main job then falls back to the
+# random tiny model) skips these tests.
 shipped = pytest.mark.skipif(not demo_model.available(), reason=f"the demo model is not in {demo_model.FOLDER} yet")
 
 
