@@ -149,3 +149,20 @@ def test_every_workflow_and_template_picture_is_package_data():
     ]
     assert any(p.endswith(".jpg") for p in shipped) and len(shipped) >= 3 * 14
     assert [p for p in shipped if not any(fnmatch.fnmatch(p, pattern) for pattern in patterns)] == []
+
+
+def test_the_demo_model_is_package_data():
+    """A pip install carries the main job's default: each file under ltx_core/demo_model matches a package-data
+    pattern of ltx_av.ltx_core (a trimmed copy without the folder passes: the main job then runs the random model)."""
+    import fnmatch
+
+    tomllib = pytest.importorskip("tomllib")
+    with open(os.path.join(REPO_ROOT, "pyproject.toml"), "rb") as f:
+        patterns = tomllib.load(f)["tool"]["setuptools"]["package-data"]["ltx_av.ltx_core"]
+    core = os.path.join(REPO_ROOT, "ltx_core")
+    shipped = [
+        os.path.relpath(os.path.join(folder, name), core).replace(os.sep, "/")
+        for folder, _, names in os.walk(os.path.join(core, "demo_model"))
+        for name in names
+    ]
+    assert [p for p in shipped if not any(fnmatch.fnmatch(p, pattern) for pattern in patterns)] == []
