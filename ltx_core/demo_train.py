@@ -74,7 +74,9 @@ DEFAULT_STEPS = {
 # VAE's round trip has 103), and every held-out bounce came out flat (0 of 4). 500 such steps after it (the third
 # from-scratch run) kept the moves and colours and brought the bounces back (4 of 4; the contact at 104), but the
 # knocks did not follow under the release's audio guidance (CFG 7 amplified every cond/uncond difference: extra knocks
-# at beep starts and one 0.4 s late, 2 of 8 bouncing clips right; 6 of 8 at CFG 3). 1000 steps: 7 of 8 at CFG 7.
+# at beep starts and one 0.4 s late, 2 of 8 bouncing clips right; 6 of 8 at CFG 3). 1000 steps: 7 of 8 at CFG 7
+# (the shipped model: 23 of 24 held-out bouncing clips); a second run from scratch got 11 of 24, so the knock's
+# timing is not settled by this stage alone (issue 22).
 # The pure_noise stage trains the transformer on its first guess only: every sample at sigma 1, from text alone.
 # The transformer sees positions through RoPE, relative to each other, so with pure noise in it can tell *when* a
 # token is only from the sequence's ends, and the world's captions need that (a clip that moves left shows the shape

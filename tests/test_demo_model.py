@@ -29,7 +29,7 @@ QUICK_SEEDS = (0, 1)
 
 # The trained files ship in ltx_core/demo_model/; a trimmed copy without them (the main job then falls back to the
 # random tiny model) skips these tests.
-shipped = pytest.mark.skipif(not demo_model.available(), reason=f"the demo model is not in {demo_model.FOLDER} yet")
+shipped = pytest.mark.skipif(not demo_model.available(), reason=f"the demo model is not in {demo_model.FOLDER}")
 
 
 @pytest.fixture(scope="module")
