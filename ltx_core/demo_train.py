@@ -306,24 +306,24 @@ class TrainState:
     seconds: dict[str, float]
 
 
-def _optimizer(stage: str, models: dict[str, torch.nn.Module]) -> torch.optim.Optimizer:
-    if stage == "video_vae":
-        params = list(models["video_vae"].parameters())
-        lr = 1e-3
-    elif stage == "audio_vae":
-        params = list(models["audio_vae"].parameters())
-        lr = 5e-4
-    elif stage == "vocoder":
-        params = list(models["vocoder"].vocoder.parameters())
-        lr = 1e-3
-    elif stage == "video_clips":
-        params = list(models["video_vae"].parameters())
-        lr = 3e-4
-    elif stage in ("transformer", "pure_noise", "settle"):
-        params = list(models["transformer"].parameters()) + list(models["text_encoder"].parameters())
-        lr = 3e-4 if stage == "settle" else 1e-3
-    else:
+# What each stage trains (model names of build_models) and at what peak learning rate; the latents stage trains
+# nothing. The vocoder stage's optimiser takes the vocoder proper, not the bandwidth extension around it.
+STAGE_TRAINS = {
+    "video_vae": (("video_vae",), 1e-3),
+    "audio_vae": (("audio_vae",), 5e-4),
+    "vocoder": (("vocoder",), 1e-3),
+    "video_clips": (("video_vae",), 3e-4),
+    "transformer": (("transformer", "text_encoder"), 1e-3),
+    "pure_noise": (("transformer", "text_encoder"), 1e-3),
+    "settle": (("transformer", "text_encoder"), 3e-4),
+}
+
+
+def _optimizer(stage: str, models: dict[str, torch.nn.Module]) -> torch.optim.Optimizer | None:
+    if stage not in STAGE_TRAINS:
         return None
+    names, lr = STAGE_TRAINS[stage]
+    params = [p for name in names for p in (models[name].vocoder if name == "vocoder" else models[name]).parameters()]
     return torch.optim.AdamW(params, lr=lr, betas=(0.9, 0.99), weight_decay=0.0)
 
 
@@ -709,19 +709,9 @@ def train_demo(
                     continue
             if stage != state.stage:
                 state.stage, state.step = stage, 0
+            trained = STAGE_TRAINS[stage][0] if stage in STAGE_TRAINS else ()
             for name, m in models.items():
-                trains = (stage, name) in {
-                    ("video_vae", "video_vae"),
-                    ("audio_vae", "audio_vae"),
-                    ("vocoder", "vocoder"),
-                    ("video_clips", "video_vae"),
-                    ("transformer", "transformer"),
-                    ("transformer", "text_encoder"),
-                    ("pure_noise", "transformer"),
-                    ("pure_noise", "text_encoder"),
-                    ("settle", "transformer"),
-                    ("settle", "text_encoder"),
-                }
+                trains = name in trained
                 m.train(trains)
                 m.requires_grad_(trains)
             state.optimizer = _optimizer(stage, models)
