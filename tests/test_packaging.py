@@ -133,36 +133,33 @@ def test_ci_runs_exactly_the_readme_test_command():
     assert '--target .venv/transformers5 "transformers>=5,<6"' in command
 
 
-def test_every_workflow_and_template_picture_is_package_data():
-    """A pip install carries what ComfyUI's template browser and users load: each file under workflows/ui,
-    workflows/api and example_workflows matches a package-data pattern."""
+def _not_package_data(package: str, root: str, folders: tuple[str, ...]) -> tuple[list[str], list[str]]:
+    """Files under ``folders`` (relative to ``root``, the package's folder) and those of them that match none of
+    pyproject's package-data patterns of ``package``."""
     import fnmatch
 
     tomllib = pytest.importorskip("tomllib")  # Python 3.11+
     with open(os.path.join(REPO_ROOT, "pyproject.toml"), "rb") as f:
-        patterns = tomllib.load(f)["tool"]["setuptools"]["package-data"]["ltx_av"]
-    shipped = [
-        os.path.relpath(os.path.join(folder, name), REPO_ROOT).replace(os.sep, "/")
-        for sub in ("workflows/ui", "workflows/api", "example_workflows")
-        for folder, _, names in os.walk(os.path.join(REPO_ROOT, sub))
+        patterns = tomllib.load(f)["tool"]["setuptools"]["package-data"][package]
+    files = [
+        os.path.relpath(os.path.join(folder, name), root).replace(os.sep, "/")
+        for sub in folders
+        for folder, _, names in os.walk(os.path.join(root, sub))
         for name in names
     ]
+    return files, [p for p in files if not any(fnmatch.fnmatch(p, pattern) for pattern in patterns)]
+
+
+def test_every_workflow_and_template_picture_is_package_data():
+    """A pip install carries what ComfyUI's template browser and users load: each file under workflows/ui,
+    workflows/api and example_workflows matches a package-data pattern."""
+    shipped, missing = _not_package_data("ltx_av", REPO_ROOT, ("workflows/ui", "workflows/api", "example_workflows"))
     assert any(p.endswith(".jpg") for p in shipped) and len(shipped) >= 3 * 14
-    assert [p for p in shipped if not any(fnmatch.fnmatch(p, pattern) for pattern in patterns)] == []
+    assert missing == []
 
 
 def test_the_demo_model_is_package_data():
     """A pip install carries the main job's default: each file under ltx_core/demo_model matches a package-data
     pattern of ltx_av.ltx_core (a trimmed copy without the folder passes: the main job then runs the random model)."""
-    import fnmatch
-
-    tomllib = pytest.importorskip("tomllib")
-    with open(os.path.join(REPO_ROOT, "pyproject.toml"), "rb") as f:
-        patterns = tomllib.load(f)["tool"]["setuptools"]["package-data"]["ltx_av.ltx_core"]
-    core = os.path.join(REPO_ROOT, "ltx_core")
-    shipped = [
-        os.path.relpath(os.path.join(folder, name), core).replace(os.sep, "/")
-        for folder, _, names in os.walk(os.path.join(core, "demo_model"))
-        for name in names
-    ]
-    assert [p for p in shipped if not any(fnmatch.fnmatch(p, pattern) for pattern in patterns)] == []
+    _, missing = _not_package_data("ltx_av.ltx_core", os.path.join(REPO_ROOT, "ltx_core"), ("demo_model",))
+    assert missing == []
