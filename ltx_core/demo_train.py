@@ -44,7 +44,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -296,7 +296,7 @@ def stft_loss(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 @dataclass
 class TrainState:
     """What a checkpoint holds: the stage being trained, its next step, every module's weights, the optimiser of
-    the current stage, and per stage the losses logged."""
+    the current stage, and per stage the losses logged, the seconds spent and the torch thread counts it ran on."""
 
     stage: str
     step: int
@@ -304,6 +304,7 @@ class TrainState:
     optimizer: torch.optim.Optimizer | None
     history: dict[str, list[tuple[int, float]]]
     seconds: dict[str, float]
+    threads: dict[str, list[int]] = field(default_factory=dict)
 
 
 # What each stage trains (model names of build_models) and at what peak learning rate; the latents stage trains
@@ -551,6 +552,7 @@ def _save(path: str, state: TrainState, dataset: dict | None) -> None:
         "optimizer": state.optimizer.state_dict() if state.optimizer is not None else None,
         "history": state.history,
         "seconds": state.seconds,
+        "threads": state.threads,
         "dataset": dataset,
     }
     partial = path + ".partial"
@@ -637,6 +639,7 @@ def _take_audio(work: str, state: TrainState, steps: dict[str, int], helper) -> 
         raise RuntimeError(f"the second process stopped in {saved['stage']} at step {saved['step']} of {path}")
     for stage in AUDIO_STAGES:  # each stage trains the module of its name
         state.history[stage], state.seconds[stage] = saved["history"][stage], saved["seconds"][stage]
+        state.threads[stage] = saved.get("threads", {}).get(stage, [])
         state.models[stage].load_state_dict(saved["models"][stage])
     state.stage, state.step = last, steps[last]
     log.info("took %s from the second process", " and ".join(AUDIO_STAGES))
@@ -688,6 +691,7 @@ def train_demo(
         # a checkpoint of an earlier script may lack a stage added since (it then runs in its turn)
         state.history = {s: saved["history"].get(s, []) for s in STAGES}
         state.seconds = {s: saved["seconds"].get(s, 0.0) for s in STAGES}
+        state.threads = {s: list(saved.get("threads", {}).get(s, [])) for s in STAGES}
         dataset = saved["dataset"] or dataset
         log.info("resuming %s at step %d from %s", state.stage, state.step, path)
     gemma = load_gemma(_ensure_gemma(work, seed), dtype=torch.float32, device="cpu")
@@ -724,6 +728,8 @@ def train_demo(
             last_save = time.monotonic()
             started = time.monotonic()
             running = None
+            if state.step < total:
+                _note_threads(state, stage)
             report(stage, state.step, total)
             while state.step < total:
                 g = _generator(seed, stage, state.step)
@@ -777,6 +783,25 @@ def train_demo(
         torch.set_num_threads(threads)
 
 
+def _note_threads(state: TrainState, stage: str) -> None:
+    """Record the torch thread count ``stage`` runs on now; warn when a resumed stage goes on with another one."""
+    used = state.threads.setdefault(stage, [])
+    threads = torch.get_num_threads()
+    if used and threads not in used:
+        # a sum split over another number of threads adds its parts in another order
+        log.warning(
+            "%s started on %d torch thread(s) and goes on with %d: the model will differ from an uninterrupted run's "
+            "in its last bits and so in everything trained after it; resume with --threads %d (and the same "
+            "--processes) to keep it bit for bit",
+            stage,
+            used[-1],
+            threads,
+            used[-1],
+        )
+    if threads not in used:
+        used.append(threads)
+
+
 def export(work: str, models: dict[str, torch.nn.Module], state: TrainState, steps: dict[str, int], seed: int) -> str:
     """Write the trained model as an official LTX-2.3 single-file checkpoint in float16 (config, version and how it
     was trained in the metadata) beside its Gemma stand-in. float16 rather than the releases' bfloat16: the same
@@ -796,6 +821,7 @@ def export(work: str, models: dict[str, torch.nn.Module], state: TrainState, ste
         "steps": dict(steps),
         "seconds": {s: round(v, 1) for s, v in state.seconds.items()},
         "final_loss": {s: round(state.history[s][-1][1], 5) for s in STAGES if state.history[s]},
+        "threads": {s: v for s, v in state.threads.items() if v},
     }
     metadata = {
         "config": json.dumps(demo_config()),

@@ -115,12 +115,30 @@ def test_a_few_steps_of_every_stage_make_a_model_the_pipeline_runs(runs, one_thr
     assert json.loads(metadata["config"]) == demo_train.demo_config() and metadata["model_version"] == "2.3.0"
     note = json.loads(metadata[demo_train.DEMO_KEY])
     assert note["steps"]["transformer"] == FEW["transformer"] and set(note["seconds"]) == set(demo_train.STAGES)
+    assert note["threads"] == {stage: [1] for stage in demo_train.STAGES}  # what a bit-for-bit rerun needs
     gemma = os.path.join(os.path.dirname(path), demo_train.GEMMA)
     pipe = Pipeline.load(path, gemma, device="cpu", dtype=torch.float32)
     video, audio = pipe.guidance("ltx2")  # the release's STG block 28 does not exist: the last one stands in
     assert video.stg_blocks == (demo_train.DEMO_LAYERS - 1,) and audio.stg_blocks == (demo_train.DEMO_LAYERS - 1,)
     result = pipe.generate("a red ball moves left, low hum", width=64, height=64, frames=9, steps=2)
     assert tuple(result.frames.shape) == (9, 64, 64, 3) and result.waveform.shape[0] == 2
+
+
+def test_a_stage_resumed_on_another_thread_count_says_so(caplog):
+    state = demo_train.TrainState("video_vae", 5, {}, None, {}, {}, {"video_vae": [1]})
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        with caplog.at_level("WARNING", logger="ltx_av.demo"):
+            demo_train._note_threads(state, "video_vae")
+        assert not caplog.records
+        torch.set_num_threads(2)
+        with caplog.at_level("WARNING", logger="ltx_av.demo"):
+            demo_train._note_threads(state, "video_vae")
+    finally:
+        torch.set_num_threads(before)
+    assert state.threads["video_vae"] == [1, 2]
+    assert "--threads 1" in caplog.text and "video_vae started on 1" in caplog.text
 
 
 def test_unknown_stages_are_refused(tmp_path):
