@@ -62,6 +62,26 @@ def test_training_paths_compute_what_inference_computes(models, one_thread):
             module.zero_grad(set_to_none=True)
 
 
+def test_the_vocoder_also_learns_from_overdone_latents(models, one_thread, monkeypatch):
+    """Half of a vocoder batch (the odd pieces: one with a click, one without) is the audio VAE's decode of the
+    piece's latent with its changes over time scaled by 1 to VOCODER_EXAGGERATION; the rest is the world's mel."""
+    assert demo_train.VOCODER_EXAGGERATION > 1
+    vae = models["audio_vae"]
+    waveform = demo_train.audio_batch(torch.Generator().manual_seed(0), 4, 0.3, clicks=2)
+    mel = vae.waveform_to_mel(waveform, 16000)
+    with torch.no_grad():
+        z = vae.encoder(mel[1::2, :, : (mel.shape[2] - 1) // 4 * 4 + 1])
+        plain = vae.decoder(z)[:, :, :24, : mel.shape[3]]
+        monkeypatch.setattr(demo_train, "VOCODER_EXAGGERATION", 1.0)
+        same = demo_train._exaggerate_some(vae, mel, torch.Generator().manual_seed(1), 24)
+        monkeypatch.setattr(demo_train, "VOCODER_EXAGGERATION", 3.0)
+        overdone = demo_train._exaggerate_some(vae, mel, torch.Generator().manual_seed(1), 24)
+    assert same.shape == overdone.shape == (4, 2, 24, mel.shape[3])
+    assert torch.equal(same[0::2], mel[0::2, :, :24]) and torch.equal(overdone[0::2], mel[0::2, :, :24])
+    assert torch.allclose(same[1::2], plain, atol=1e-5)
+    assert float((overdone[1::2] - plain).abs().max()) > 1e-3
+
+
 def test_video_batches_can_ask_for_bouncing_clips():
     """The video_clips stage sees more bounces than the world draws: ``bouncing`` is the chance of a bouncing clip,
     the rest move; the pieces are whole clips the measure reads as such."""
