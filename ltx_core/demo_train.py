@@ -372,15 +372,18 @@ def _video_clips_step(models, g: torch.Generator) -> torch.Tensor:
     return _reconstruction_loss(vae.decoder(vae.encoder(pixels), None), pixels, 1.0 + (weight - 1.0) * (2.0 / 9.0))
 
 
+def _whole_latents(mel: torch.Tensor) -> torch.Tensor:
+    """``mel`` ``[B, 2, T, M]`` cut to whole audio latents: 4k + 1 mel frames."""
+    return mel[:, :, : (mel.shape[2] - 1) // 4 * 4 + 1]
+
+
 def _audio_vae_step(models, g: torch.Generator) -> torch.Tensor:
     vae = models["audio_vae"]
     with torch.no_grad():
-        mel = vae.waveform_to_mel(audio_batch(g, 2, 0.5), world.SAMPLE_RATE)
-    frames = (mel.shape[2] - 1) // 4 * 4 + 1  # whole latents: 4k + 1 mel frames
-    mel = mel[:, :, :frames]
+        mel = _whole_latents(vae.waveform_to_mel(audio_batch(g, 2, 0.5), world.SAMPLE_RATE))
     z = vae.encoder(mel)
     z = z + 0.05 * torch.randn(z.shape, generator=g)
-    decoded = vae.decoder(z)[:, :, :frames, : mel.shape[3]]
+    decoded = vae.decoder(z)[:, :, : mel.shape[2], : mel.shape[3]]
     return (decoded - mel).abs().mean() + 1e-4 * z.square().mean()
 
 
@@ -405,8 +408,7 @@ VOCODER_EXAGGERATION = 1.6
 def _exaggerate_some(audio_vae, mel: torch.Tensor, g: torch.Generator, frames: int) -> torch.Tensor:
     """``mel`` ``[B, 2, T, M]`` with its odd pieces (one with a click, one without) replaced by the audio VAE's decode
     of their latent with its changes over time scaled up by 1 to :data:`VOCODER_EXAGGERATION`."""
-    pieces = mel[1::2, :, : (mel.shape[2] - 1) // 4 * 4 + 1]
-    z = audio_vae.encoder(pieces)
+    z = audio_vae.encoder(_whole_latents(mel[1::2]))
     mean = z.mean(2, keepdim=True)
     scale = 1 + torch.rand(z.shape[0], 1, 1, 1, generator=g) * (VOCODER_EXAGGERATION - 1)
     decoded = audio_vae.decoder(mean + scale * (z - mean))[:, :, :frames, : mel.shape[3]]
